@@ -1,0 +1,164 @@
+"""The EKS cluster: control plane, one managed spot node group, and the VPC CNI under its own IRSA role."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_eks as eks
+import pulumi_kubernetes as k8s
+
+from components.irsa import IrsaRole, IrsaRoleArgs
+
+NODE_GROUP_NAME = "chaos-workers"
+# Amazon Linux 2023 runs containerd, which Chaos Mesh's daemon must be pointed at.
+NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
+# Only what a node itself needs; the CNI policy goes to the CNI's own role below.
+NODE_MANAGED_POLICY_ARNS = (
+    "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+    "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
+)
+CNI_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+CNI_NAMESPACE = "kube-system"
+CNI_SERVICE_ACCOUNT = "aws-node"
+# Hop limit 1: a metadata response cannot cross the extra network hop into a pod's namespace, so pods
+# cannot borrow the node role; IRSA is then the only way a pod gets AWS credentials.
+IMDS_HOP_LIMIT = 1
+ROOT_DEVICE_NAME = "/dev/xvda"
+
+
+@dataclass
+class EksClusterArgs:
+    cluster_name: str
+    kubernetes_version: str
+    vpc_id: pulumi.Input[str]
+    public_subnet_ids: pulumi.Input[Sequence[str]]
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    node_subnet_ids: pulumi.Input[Sequence[str]]
+    capacity_type: str
+    instance_types: Sequence[str]
+    desired_size: int
+    min_size: int
+    max_size: int
+    disk_size_gib: int
+
+
+class EksCluster(pulumi.ComponentResource):
+    cluster_name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+    oidc_provider_arn: pulumi.Output[str]
+    oidc_issuer: pulumi.Output[str]
+    # For later components: pulumi-eks's own `cluster.core.provider` does not work from Python (pulumi-eks#662).
+    kubernetes_provider: k8s.Provider
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("chaos-lab:cluster:EksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # pulumi-eks always bootstraps cluster-admin for the identity that creates the cluster, so that
+        # identity needs no access entry of its own (declaring one fails as a duplicate: pulumi-eks#2373).
+        cluster = eks.Cluster(
+            f"{name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            authentication_mode=eks.AuthenticationMode.API,
+            create_oidc_provider=True,
+            skip_default_node_group=True,
+            opts=child,
+        )
+
+        cni_role = IrsaRole(
+            f"{name}-vpc-cni",
+            IrsaRoleArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                namespace=CNI_NAMESPACE,
+                service_account=CNI_SERVICE_ACCOUNT,
+                managed_policy_arns=(CNI_POLICY_ARN,),
+            ),
+            opts=child,
+        )
+        # Adopts the CNI EKS bootstraps and points its service account at the CNI's own role.
+        cni_addon = aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=args.cluster_name,
+            addon_name="vpc-cni",
+            service_account_role_arn=cni_role.role_arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+
+        node_role = aws.iam.Role(
+            f"{name}-node-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            opts=child,
+        )
+        node_policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{name}-node-{policy_arn.rsplit('/', 1)[-1]}", role=node_role.name, policy_arn=policy_arn, opts=child
+            )
+            for policy_arn in NODE_MANAGED_POLICY_ARNS
+        ]
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE_NAME,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=args.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                    ),
+                )
+            ],
+            opts=child,
+        )
+        eks.ManagedNodeGroup(
+            f"{name}-workers",
+            cluster=cluster,
+            node_group_name=NODE_GROUP_NAME,
+            node_role=node_role,
+            ami_type=NODE_AMI_TYPE,
+            capacity_type=args.capacity_type,
+            instance_types=list(args.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=args.desired_size, min_size=args.min_size, max_size=args.max_size
+            ),
+            subnet_ids=args.node_subnet_ids,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
+            # Nodes that join before the CNI has its role would run it on credentials they no longer hold.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cni_addon, *node_policies]),
+        )
+
+        self.cluster_name = pulumi.Output.from_input(args.cluster_name)
+        self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
+        self.oidc_provider_arn = cluster.oidc_provider_arn
+        self.oidc_issuer = cluster.oidc_issuer
+        self.kubernetes_provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig_json, opts=child)
+        self.register_outputs(
+            {
+                "cluster_name": self.cluster_name,
+                "kubeconfig": self.kubeconfig,
+                "oidc_provider_arn": self.oidc_provider_arn,
+                "oidc_issuer": self.oidc_issuer,
+            }
+        )

@@ -1,0 +1,1 @@
+"""The stack's typed config model and the composition of the lab's components."""

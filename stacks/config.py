@@ -1,0 +1,360 @@
+"""The one typed model of the stack's `chaos-lab:` configuration.
+
+Every key, its default and its checks live here. `parse_config` turns the raw values (strings, as
+the Pulumi CLI hands them to the program; objects as JSON) into a frozen `LabConfig`, or raises ONE
+`ConfigError` that lists every problem, each naming the key and what is accepted, before any
+resource is declared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from enum import Enum
+from typing import Any, TypeVar
+
+from experiments.durations import parse_duration
+from experiments.errors import ConfigError
+from stacks.aws_facts import (
+    EKS_VERSIONS,
+    MIN_STANDARD_SUPPORT_LEFT_DAYS,
+    OLDEST_ACCEPTED_VERSION,
+    PRICES,
+    SupportTier,
+    recommended_version,
+    support_tier,
+    version_key,
+)
+
+NAMESPACE = "chaos-lab"
+
+
+class ClusterProvider(str, Enum):
+    EKS = "eks"
+    EXISTING = "existing"
+
+
+class CapacityType(str, Enum):
+    SPOT = "SPOT"
+    ON_DEMAND = "ON_DEMAND"
+
+
+class NatGateways(str, Enum):
+    NONE = "none"
+    SINGLE = "single"
+
+
+class ContainerRuntime(str, Enum):
+    CONTAINERD = "containerd"
+    DOCKER = "docker"
+    CRIO = "crio"
+
+
+# Several 2 vCPU / 4 GiB types so spot capacity can come from more than one pool.
+DEFAULT_INSTANCE_TYPES = ("t3.medium", "t3a.medium", "t2.medium")
+DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
+# Namespaces chaos must never be fenced into: the control planes and the catch-all default.
+RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "chaos-mesh")
+DEFAULT_MAX_EXPERIMENT_DURATION = "10m"
+# A ceiling above an hour would defeat the point of a ceiling: game days are made of short runs.
+LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
+DEFAULT_CHAOS_MESH_VERSION = "2.8.3"
+DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
+_MINOR_VERSION = re.compile(r"^\d+\.\d+$")
+_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class NodesConfig:
+    capacity_type: CapacityType = CapacityType.SPOT
+    instance_types: tuple[str, ...] = DEFAULT_INSTANCE_TYPES
+    # The write-up's eksctl numbers: --nodes 3 --nodes-min 2 --nodes-max 4.
+    desired_size: int = 3
+    min_size: int = 2
+    max_size: int = 4
+    disk_size_gib: int = 20
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    nat_gateways: NatGateways = NatGateways.NONE
+
+
+@dataclass(frozen=True)
+class ChaosMeshConfig:
+    version: str = DEFAULT_CHAOS_MESH_VERSION
+    runtime: ContainerRuntime = ContainerRuntime.CONTAINERD
+    socket_path: str = DEFAULT_CONTAINERD_SOCKET
+    # One replica is plenty for a lab; the chart's three would take a third of a t3.medium's pods.
+    controller_replicas: int = 1
+    long_lived_dashboard_token: bool = False
+
+
+@dataclass(frozen=True)
+class LabConfig:
+    stack: str
+    cluster_provider: ClusterProvider = ClusterProvider.EKS
+    kubernetes_version: str = field(default_factory=lambda: recommended_version(PRICES.as_of))
+    kubeconfig_context: str | None = None
+    nodes: NodesConfig = NodesConfig()
+    network: NetworkConfig = NetworkConfig()
+    sandbox_namespace: str = DEFAULT_SANDBOX_NAMESPACE
+    chaos_mesh: ChaosMeshConfig = ChaosMeshConfig()
+    experiments: Mapping[str, Any] = field(default_factory=dict)
+    halted: bool = False
+    max_experiment_duration_s: float = parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
+    # Things worth saying at `pulumi up` that are not errors (a version nearing the end of its support).
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def on_aws(self) -> bool:
+        return self.cluster_provider is ClusterProvider.EKS
+
+
+# Every top-level key the program reads; Pulumi.yaml declares exactly these.
+TOP_LEVEL_KEYS = (
+    "clusterProvider",
+    "kubernetesVersion",
+    "kubeconfigContext",
+    "nodes",
+    "network",
+    "sandboxNamespace",
+    "chaosMesh",
+    "experiments",
+    "halted",
+    "maxExperimentDuration",
+)
+
+_E = TypeVar("_E", bound=Enum)
+_T = TypeVar("_T")
+
+
+class _Problems:
+    """Collects every problem so the user fixes them all in one round."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, key: str, got: Any, accepted: str) -> None:
+        self.items.append(f"chaos-lab:{key}: got {got!r}; accepted {accepted}")
+
+
+def _enum(problems: _Problems, key: str, raw: Any, enum: type[_E], default: _E) -> _E:
+    if raw is None:
+        return default
+    for member in enum:
+        if raw == member.value:
+            return member
+    problems.add(key, raw, "one of " + ", ".join(member.value for member in enum))
+    return default
+
+
+def _int(problems: _Problems, key: str, raw: Any, default: int, minimum: int, maximum: int) -> int:
+    if raw is None:
+        return default
+    value: int | None = None
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
+        value = int(raw)
+    if value is None or not minimum <= value <= maximum:
+        problems.add(key, raw, f"a whole number from {minimum} to {maximum}")
+        return default
+    return value
+
+
+def _bool(problems: _Problems, key: str, raw: Any, default: bool) -> bool:
+    if raw is None:
+        return default
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    problems.add(key, raw, "true or false")
+    return default
+
+
+def _string(problems: _Problems, key: str, raw: Any, default: _T, check: Callable[[str], str | None]) -> str | _T:
+    """`check` returns None when the value is fine, else the sentence of what is accepted."""
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        problems.add(key, raw, "a string")
+        return default
+    accepted = check(raw)
+    if accepted is not None:
+        problems.add(key, raw, accepted)
+        return default
+    return raw
+
+
+def _object(problems: _Problems, key: str, raw: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """Decode an object-valued key; unknown fields are problems, not silently ignored."""
+    if raw is None:
+        return {}
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+    if not isinstance(value, dict):
+        problems.add(key, raw, "an object" + (f" with keys {', '.join(fields)}" if fields else ""))
+        return {}
+    for unknown in sorted(set(value) - set(fields)):
+        problems.add(f"{key}.{unknown}", value[unknown], "no such key; known keys are " + ", ".join(fields))
+    return value
+
+
+def _check_kubernetes_version(raw: str) -> str | None:
+    if not _MINOR_VERSION.fullmatch(raw):
+        return f"a Kubernetes minor version such as {recommended_version(PRICES.as_of)} ({OLDEST_ACCEPTED_VERSION} or newer)"
+    if version_key(raw) >= version_key(OLDEST_ACCEPTED_VERSION):
+        return None
+    known = {version.minor: version for version in EKS_VERSIONS}.get(raw)
+    why = (
+        f"its EKS extended support ends on {known.extended_support_ends} and costs "
+        f"${PRICES.control_plane_per_hour[SupportTier.EXTENDED]:.2f}/h instead of "
+        f"${PRICES.control_plane_per_hour[SupportTier.STANDARD]:.2f}/h"
+        if known and known.tier_on(PRICES.as_of) is SupportTier.EXTENDED
+        else "it is past the end of EKS extended support, so EKS no longer creates or runs it"
+    )
+    return f"{OLDEST_ACCEPTED_VERSION} or newer: {why}"
+
+
+def _check_sandbox_namespace(raw: str) -> str | None:
+    if not _DNS_LABEL.fullmatch(raw):
+        return "a DNS label (lowercase letters, digits and '-', at most 63 characters)"
+    if raw in RESERVED_NAMESPACES:
+        return "a namespace of its own, not one of " + ", ".join(RESERVED_NAMESPACES)
+    return None
+
+
+def _check_semver(raw: str) -> str | None:
+    return None if _SEMVER.fullmatch(raw) else "a chart version such as 2.8.3"
+
+
+def _check_absolute_path(raw: str) -> str | None:
+    return None if raw.startswith("/") and "\x00" not in raw else "an absolute path such as /run/containerd/containerd.sock"
+
+
+def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
+    defaults = NodesConfig()
+    fields = ("capacityType", "instanceTypes", "desiredSize", "minSize", "maxSize", "diskSizeGiB")
+    values = _object(problems, "nodes", raw, fields)
+    instance_types = values.get("instanceTypes", list(defaults.instance_types))
+    if (
+        not isinstance(instance_types, list)
+        or not instance_types
+        or not all(isinstance(name, str) and _INSTANCE_TYPE.fullmatch(name) for name in instance_types)
+        or len(set(instance_types)) != len(instance_types)
+    ):
+        problems.add("nodes.instanceTypes", instance_types, "a non-empty list of distinct EC2 instance types such as [\"t3.medium\", \"t3a.medium\"]")
+        instance_types = list(defaults.instance_types)
+    min_size = _int(problems, "nodes.minSize", values.get("minSize"), defaults.min_size, 0, 100)
+    max_size = _int(problems, "nodes.maxSize", values.get("maxSize"), defaults.max_size, 1, 100)
+    desired_size = _int(problems, "nodes.desiredSize", values.get("desiredSize"), defaults.desired_size, 0, 100)
+    if min_size > max_size:
+        problems.add("nodes.minSize", min_size, f"at most nodes.maxSize ({max_size})")
+    elif not min_size <= desired_size <= max_size:
+        problems.add("nodes.desiredSize", desired_size, f"between nodes.minSize ({min_size}) and nodes.maxSize ({max_size})")
+    return NodesConfig(
+        capacity_type=_enum(problems, "nodes.capacityType", values.get("capacityType"), CapacityType, defaults.capacity_type),
+        instance_types=tuple(instance_types),
+        desired_size=desired_size,
+        min_size=min_size,
+        max_size=max_size,
+        disk_size_gib=_int(problems, "nodes.diskSizeGiB", values.get("diskSizeGiB"), defaults.disk_size_gib, 20, 200),
+    )
+
+
+def _parse_network(problems: _Problems, raw: Any) -> NetworkConfig:
+    values = _object(problems, "network", raw, ("natGateways",))
+    return NetworkConfig(
+        nat_gateways=_enum(problems, "network.natGateways", values.get("natGateways"), NatGateways, NetworkConfig().nat_gateways)
+    )
+
+
+def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
+    defaults = ChaosMeshConfig()
+    fields = ("version", "runtime", "socketPath", "controllerReplicas", "longLivedDashboardToken")
+    values = _object(problems, "chaosMesh", raw, fields)
+    return ChaosMeshConfig(
+        version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_semver),
+        runtime=_enum(problems, "chaosMesh.runtime", values.get("runtime"), ContainerRuntime, defaults.runtime),
+        socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_absolute_path),
+        controller_replicas=_int(problems, "chaosMesh.controllerReplicas", values.get("controllerReplicas"), defaults.controller_replicas, 1, 5),
+        long_lived_dashboard_token=_bool(
+            problems, "chaosMesh.longLivedDashboardToken", values.get("longLivedDashboardToken"), defaults.long_lived_dashboard_token
+        ),
+    )
+
+
+def _parse_max_duration(problems: _Problems, raw: Any) -> float:
+    text = DEFAULT_MAX_EXPERIMENT_DURATION if raw is None else raw
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= LONGEST_MAX_EXPERIMENT_DURATION_S:
+        problems.add("maxExperimentDuration", raw, "a duration from 1s to 1h, such as 10m or 90s")
+        return parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
+    return seconds
+
+
+def _version_warnings(version: str, today: date) -> tuple[str, ...]:
+    tier = support_tier(version, today)
+    known = {item.minor: item for item in EKS_VERSIONS}.get(version)
+    if tier is SupportTier.EXTENDED:
+        return (f"Kubernetes {version} is in EKS extended support: the control plane costs 6x the standard rate",)
+    if known and (known.standard_support_ends - today).days < MIN_STANDARD_SUPPORT_LEFT_DAYS:
+        return (f"Kubernetes {version} leaves EKS standard support on {known.standard_support_ends}: plan the upgrade",)
+    return ()
+
+
+def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfig:
+    """Build the typed config from raw `chaos-lab:` values keyed without the namespace.
+
+    Raises ConfigError listing every problem at once.
+    """
+    problems = _Problems()
+    for unknown in sorted(set(raw) - set(TOP_LEVEL_KEYS)):
+        problems.add(unknown, raw[unknown], "no such key; known keys are " + ", ".join(TOP_LEVEL_KEYS))
+    defaults = LabConfig(stack=stack)
+    cluster_provider = _enum(problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider)
+    kubernetes_version = _string(
+        problems, "kubernetesVersion", raw.get("kubernetesVersion"), recommended_version(today), _check_kubernetes_version
+    )
+    # An empty context (the Pulumi.yaml default) means the kubeconfig's current context.
+    kubeconfig_context = raw.get("kubeconfigContext") or None
+    if kubeconfig_context is not None and not isinstance(kubeconfig_context, str):
+        problems.add("kubeconfigContext", kubeconfig_context, "a kubeconfig context name")
+        kubeconfig_context = None
+    if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
+        problems.add("kubeconfigContext", kubeconfig_context, "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)")
+    experiments = _object(problems, "experiments", raw.get("experiments"), ())
+    config = LabConfig(
+        stack=stack,
+        cluster_provider=cluster_provider,
+        kubernetes_version=kubernetes_version,
+        kubeconfig_context=kubeconfig_context,
+        nodes=_parse_nodes(problems, raw.get("nodes")),
+        network=_parse_network(problems, raw.get("network")),
+        sandbox_namespace=_string(
+            problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
+        ),
+        chaos_mesh=_parse_chaos_mesh(problems, raw.get("chaosMesh")),
+        experiments=experiments,
+        halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
+        max_experiment_duration_s=_parse_max_duration(problems, raw.get("maxExperimentDuration")),
+        warnings=_version_warnings(kubernetes_version, today) if cluster_provider is ClusterProvider.EKS else (),
+    )
+    if problems.items:
+        raise ConfigError(problems.items)
+    return config

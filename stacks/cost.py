@@ -1,0 +1,63 @@
+"""Estimated hourly cost of what a stack declares, from the one dated price table in `aws_facts`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from stacks.aws_facts import PRICES, PriceTable, SupportTier
+
+
+@dataclass(frozen=True)
+class CostInputs:
+    support_tier: SupportTier
+    spot: bool
+    instance_types: Sequence[str]
+    node_count: int
+    disk_size_gib: int
+    nat_gateway_count: int
+    nodes_have_public_ips: bool
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    total_per_hour: float
+    breakdown_per_hour: dict[str, float]
+    notes: tuple[str, ...]
+
+    def as_output(self) -> dict[str, object]:
+        return {
+            "totalUsdPerHour": round(self.total_per_hour, 4),
+            "breakdownUsdPerHour": {item: round(cost, 4) for item, cost in self.breakdown_per_hour.items()},
+            "notes": list(self.notes),
+        }
+
+
+def estimate_hourly_cost(inputs: CostInputs, prices: PriceTable = PRICES) -> CostEstimate:
+    """List-price estimate; spot is an estimate by construction, and says so in its notes."""
+    notes = [f"us-east-1 list prices as of {prices.as_of.isoformat()}"]
+    known = [prices.on_demand_per_hour[name] for name in inputs.instance_types if name in prices.on_demand_per_hour]
+    unknown = [name for name in inputs.instance_types if name not in prices.on_demand_per_hour]
+    if unknown:
+        notes.append(f"no price on file for {', '.join(unknown)}: nodes are priced as the dearest known type")
+    # The dearest listed type, so the estimate errs high whichever pool spot capacity comes from.
+    node_price = max(known, default=0.0)
+    if not known:
+        notes.append("no listed instance type has a price on file: node cost shows as 0")
+    capacity = "on-demand"
+    if inputs.spot:
+        node_price *= prices.spot_fraction_of_on_demand
+        capacity = "spot"
+        notes.append(f"spot priced at {prices.spot_fraction_of_on_demand:.0%} of on-demand; real spot prices move by pool and hour")
+    public_ips = inputs.nat_gateway_count + (inputs.node_count if inputs.nodes_have_public_ips else 0)
+    breakdown = {
+        f"controlPlane ({inputs.support_tier.value} support)": prices.control_plane_per_hour[inputs.support_tier],
+        f"nodes ({inputs.node_count} x {capacity})": inputs.node_count * node_price,
+        f"natGateways ({inputs.nat_gateway_count})": inputs.nat_gateway_count * prices.nat_gateway_per_hour,
+        f"publicIpv4 ({public_ips})": public_ips * prices.public_ipv4_per_hour,
+        f"nodeVolumes ({inputs.node_count} x {inputs.disk_size_gib} GiB gp3)": inputs.node_count
+        * inputs.disk_size_gib
+        * prices.gp3_per_gib_month
+        / prices.hours_per_month,
+    }
+    return CostEstimate(total_per_hour=sum(breakdown.values()), breakdown_per_hour=breakdown, notes=tuple(notes))

@@ -1,0 +1,203 @@
+"""Runs the real Pulumi program under Pulumi's mocks, with config loaded the way the CLI loads it.
+
+Precedence, as the CLI applies it: the defaults and values declared in Pulumi.yaml, replaced key by
+key by Pulumi.<stack>.yaml, then by the test's overrides. An override whose key has a dot is a
+`pulumi config set --path` edit: it writes into the stack's own object for that key, which (as
+with the CLI) starts empty rather than from the Pulumi.yaml value.
+
+What mocks cannot show: the outputs of real providers (the mocks below invent them), provider-side
+validation, Helm rendering, and the inside of remote components such as eks.Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.proto import resource_pb2
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROJECT = "chaos-lab"
+FAKE_ACCOUNT = "123456789012"
+FAKE_OIDC_ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+FAKE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+
+
+def _qualified(key: str) -> str:
+    return key if ":" in key else f"{PROJECT}:{key}"
+
+
+def project_config_defaults() -> dict[str, Any]:
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    return {key: entry["default"] if "default" in entry else entry["value"] for key, entry in declared.items()}
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    stack_file = yaml.safe_load((PROJECT_DIR / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return {_qualified(key): value for key, value in (stack_file.get("config") or {}).items()}
+
+
+def cli_config(stack: str, overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The config map the CLI would hand the program: every value a string, objects as JSON."""
+    stack_values = stack_file_config(stack)
+    for key, value in (overrides or {}).items():
+        top, _, path = key.partition(".")
+        if not path:
+            stack_values[_qualified(top)] = value
+            continue
+        node = stack_values.setdefault(_qualified(top), {})
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    merged = {**project_config_defaults(), **stack_values}
+    return {key: _as_cli_string(value) for key, value in merged.items()}
+
+
+def _as_cli_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+@dataclass
+class Registration:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    dependencies: list[str]
+    provider: str
+    delete_before_replace: bool
+    replace_on_changes: list[str]
+    custom_timeouts: dict[str, str]
+
+
+class LabMocks(pulumi.runtime.Mocks):
+    """Echo inputs, plus the few outputs the program reads from real providers."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "eks:index:Cluster":
+            outputs |= {
+                "kubeconfigJson": json.dumps({"apiVersion": "v1", "kind": "Config", "clusters": []}),
+                "oidcProviderArn": f"arn:aws:iam::{FAKE_ACCOUNT}:oidc-provider/{FAKE_OIDC_ISSUER}",
+                "oidcIssuer": FAKE_OIDC_ISSUER,
+            }
+        elif args.typ == "aws:iam/role:Role":
+            outputs |= {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{args.name}", "name": args.name}
+        elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
+            outputs |= {"latestVersion": 1}
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": list(FAKE_ZONES), "zoneIds": [f"use1-az{index}" for index, _ in enumerate(FAKE_ZONES, 1)]}
+        return {}
+
+
+class RecordingMonitor(MockMonitor):
+    """Keeps each registration request, so tests can check parents, dependencies and options too."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+        self.registered_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    inputs=rpc.deserialize_properties(request.object),
+                    dependencies=list(request.dependencies),
+                    provider=request.provider,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=list(request.replaceOnChanges),
+                    custom_timeouts={
+                        "create": request.customTimeouts.create,
+                        "update": request.customTimeouts.update,
+                        "delete": request.customTimeouts.delete,
+                    },
+                )
+            )
+        return response
+
+    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        # A resource passed to a remote component (the eks.Cluster given to ManagedNodeGroup) would be
+        # rehydrated by the mock monitor on another event loop and deadlock; without resource
+        # references the SDK sends it as its URN, which is recorded just as well.
+        info = super().GetDeploymentInfo(request)
+        features = [item for item in info.supportedFeatures if item != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        return resource_pb2.DeploymentInfo(supportedFeatures=features)
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+        self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+@dataclass
+class Deployment:
+    registrations: list[Registration]
+    registered_outputs: dict[str, dict[str, Any]]
+    exports: dict[str, Any] = field(default_factory=dict)
+    secret_exports: set[str] = field(default_factory=set)
+
+    def of_type(self, type_token: str) -> list[Registration]:
+        return [item for item in self.registrations if item.type == type_token]
+
+    def one(self, type_token: str, name: str | None = None) -> Registration:
+        matches = [item for item in self.of_type(type_token) if name is None or item.name == name]
+        assert len(matches) == 1, f"expected one {type_token} {name or ''}, found {[item.name for item in matches]}"
+        return matches[0]
+
+    def by_urn(self, urn: str) -> Registration:
+        return next(item for item in self.registrations if item.urn == urn)
+
+    def types(self) -> set[str]:
+        return {item.type for item in self.registrations}
+
+
+def run_lab(stack: str = "dev", overrides: Mapping[str, Any] | None = None, today: date | None = None) -> Deployment:
+    """Evaluate __main__'s two steps for `stack` under mocks and return everything it declared."""
+    from stacks.aws_facts import FACTS_AS_OF
+    from stacks.lab import build_lab, load_config
+
+    mocks = LabMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    pulumi.runtime.set_all_config(cli_config(stack, overrides))
+    deployment = Deployment(monitor.registrations, monitor.registered_outputs)
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        build_lab(load_config(today=today or FACTS_AS_OF), today=today or FACTS_AS_OF)
+        exported = pulumi.runtime.get_root_resource().outputs
+        values = {name: pulumi.Output.from_input(value) for name, value in exported.items()}
+        secrets = {name: pulumi.Output.from_input(value.is_secret()) for name, value in values.items()}
+
+        def keep(resolved: list[dict[str, Any]]) -> None:
+            deployment.exports.update(resolved[0])
+            deployment.secret_exports.update(name for name, secret in resolved[1].items() if secret)
+
+        return pulumi.Output.all(pulumi.Output.all(**values), pulumi.Output.all(**secrets)).apply(keep)
+
+    program()
+    return deployment

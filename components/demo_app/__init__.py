@@ -1,0 +1,1 @@
+"""The three-tier demo app (nginx -> Apache httpd -> Redis) that the chaos experiments target."""

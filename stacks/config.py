@@ -16,7 +16,9 @@ from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
-from experiments.durations import parse_duration
+from components.demo_app import render, topology
+from experiments import Experiment, Fence, parse_experiments
+from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 from stacks.aws_facts import (
     EKS_VERSIONS,
@@ -97,6 +99,14 @@ class ChaosMeshConfig:
 
 
 @dataclass(frozen=True)
+class AppConfig:
+    # The write-up's replica counts: two frontends to watch load move, three backends to lose one of.
+    frontend_replicas: int = 2
+    backend_replicas: int = 3
+    timeouts: render.Timeouts = render.Timeouts()
+
+
+@dataclass(frozen=True)
 class LabConfig:
     stack: str
     cluster_provider: ClusterProvider = ClusterProvider.EKS
@@ -106,7 +116,9 @@ class LabConfig:
     network: NetworkConfig = NetworkConfig()
     sandbox_namespace: str = DEFAULT_SANDBOX_NAMESPACE
     chaos_mesh: ChaosMeshConfig = ChaosMeshConfig()
-    experiments: Mapping[str, Any] = field(default_factory=dict)
+    app: AppConfig = AppConfig()
+    # The enabled experiments, checked against the fence; empty when none is enabled.
+    experiments: tuple[Experiment, ...] = ()
     halted: bool = False
     max_experiment_duration_s: float = parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
     # Things worth saying at `pulumi up` that are not errors (a version nearing the end of its support).
@@ -126,6 +138,7 @@ TOP_LEVEL_KEYS = (
     "network",
     "sandboxNamespace",
     "chaosMesh",
+    "app",
     "experiments",
     "halted",
     "maxExperimentDuration",
@@ -143,6 +156,9 @@ class _Problems:
 
     def add(self, key: str, got: Any, accepted: str) -> None:
         self.items.append(f"chaos-lab:{key}: got {got!r}; accepted {accepted}")
+
+    def unknown(self, key: str, known: tuple[str, ...]) -> None:
+        self.items.append(f"chaos-lab:{key}: unknown key; known keys are {', '.join(known)}")
 
 
 def _enum(problems: _Problems, key: str, raw: Any, enum: type[_E], default: _E) -> _E:
@@ -194,21 +210,26 @@ def _string(problems: _Problems, key: str, raw: Any, default: _T, check: Callabl
     return raw
 
 
+def _decode(raw: Any) -> Any:
+    """Object-valued keys reach the program as JSON text; anything that is not JSON stays as it came."""
+    if isinstance(raw, str):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
 def _object(problems: _Problems, key: str, raw: Any, fields: tuple[str, ...]) -> dict[str, Any]:
     """Decode an object-valued key; unknown fields are problems, not silently ignored."""
     if raw is None:
         return {}
-    value = raw
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+    value = _decode(raw)
     if not isinstance(value, dict):
-        problems.add(key, raw, "an object" + (f" with keys {', '.join(fields)}" if fields else ""))
+        problems.add(key, raw, f"an object with keys {', '.join(fields)}")
         return {}
     for unknown in sorted(set(value) - set(fields)):
-        problems.add(f"{key}.{unknown}", value[unknown], "no such key; known keys are " + ", ".join(fields))
+        problems.unknown(f"{key}.{unknown}", fields)
     return value
 
 
@@ -296,6 +317,54 @@ def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
     )
 
 
+def _milliseconds(problems: _Problems, key: str, raw: Any, default_ms: int) -> int:
+    if raw is None:
+        return default_ms
+    try:
+        milliseconds = round(parse_duration(raw) * 1000)
+    except ValueError:
+        milliseconds = 0
+    if not 1 <= milliseconds <= 60_000:
+        problems.add(key, raw, "a duration from 1ms to 60s, such as 500ms or 2s")
+        return default_ms
+    return milliseconds
+
+
+def _parse_app(problems: _Problems, raw: Any) -> AppConfig:
+    defaults = AppConfig()
+    fields = ("frontendReplicas", "backendReplicas", "proxyConnectTimeout", "proxyReadTimeout", "redisTimeout")
+    values = _object(problems, "app", raw, fields)
+    connect_ms = _milliseconds(problems, "app.proxyConnectTimeout", values.get("proxyConnectTimeout"), defaults.timeouts.proxy_connect_ms)
+    read_ms = _milliseconds(problems, "app.proxyReadTimeout", values.get("proxyReadTimeout"), defaults.timeouts.proxy_read_ms)
+    redis_ms = _milliseconds(problems, "app.redisTimeout", values.get("redisTimeout"), defaults.timeouts.redis_ms)
+    if read_ms <= redis_ms:
+        problems.add(
+            "app.proxyReadTimeout",
+            values.get("proxyReadTimeout", format_duration(read_ms / 1000)),
+            f"longer than app.redisTimeout ({format_duration(redis_ms / 1000)}), or nginx answers 504 before the backend's 503",
+        )
+        read_ms, redis_ms = defaults.timeouts.proxy_read_ms, defaults.timeouts.redis_ms
+    return AppConfig(
+        frontend_replicas=_int(problems, "app.frontendReplicas", values.get("frontendReplicas"), defaults.frontend_replicas, 1, 10),
+        backend_replicas=_int(problems, "app.backendReplicas", values.get("backendReplicas"), defaults.backend_replicas, 1, 10),
+        timeouts=render.Timeouts(proxy_connect_ms=connect_ms, proxy_read_ms=read_ms, redis_ms=redis_ms),
+    )
+
+
+def _parse_experiments(
+    problems: _Problems, raw: Any, *, sandbox_namespace: str, max_duration_s: float, app: AppConfig
+) -> tuple[Experiment, ...]:
+    fence = Fence(
+        namespace=sandbox_namespace,
+        max_duration_s=max_duration_s,
+        workloads=topology.workloads(app.frontend_replicas, app.backend_replicas),
+        probe_url=topology.frontend_url(sandbox_namespace),
+    )
+    experiments, experiment_problems = parse_experiments({} if raw is None else _decode(raw), fence)
+    problems.items.extend(f"chaos-lab:{problem}" for problem in experiment_problems)
+    return tuple(experiments)
+
+
 def _parse_max_duration(problems: _Problems, raw: Any) -> float:
     text = DEFAULT_MAX_EXPERIMENT_DURATION if raw is None else raw
     try:
@@ -325,7 +394,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     """
     problems = _Problems()
     for unknown in sorted(set(raw) - set(TOP_LEVEL_KEYS)):
-        problems.add(unknown, raw[unknown], "no such key; known keys are " + ", ".join(TOP_LEVEL_KEYS))
+        problems.unknown(unknown, TOP_LEVEL_KEYS)
     defaults = LabConfig(stack=stack)
     cluster_provider = _enum(problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider)
     kubernetes_version = _string(
@@ -338,7 +407,11 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         kubeconfig_context = None
     if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
         problems.add("kubeconfigContext", kubeconfig_context, "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)")
-    experiments = _object(problems, "experiments", raw.get("experiments"), ())
+    sandbox_namespace = _string(
+        problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
+    )
+    max_experiment_duration_s = _parse_max_duration(problems, raw.get("maxExperimentDuration"))
+    app = _parse_app(problems, raw.get("app"))
     config = LabConfig(
         stack=stack,
         cluster_provider=cluster_provider,
@@ -346,13 +419,18 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         kubeconfig_context=kubeconfig_context,
         nodes=_parse_nodes(problems, raw.get("nodes")),
         network=_parse_network(problems, raw.get("network")),
-        sandbox_namespace=_string(
-            problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
-        ),
+        sandbox_namespace=sandbox_namespace,
         chaos_mesh=_parse_chaos_mesh(problems, raw.get("chaosMesh")),
-        experiments=experiments,
+        app=app,
+        experiments=_parse_experiments(
+            problems,
+            raw.get("experiments"),
+            sandbox_namespace=sandbox_namespace,
+            max_duration_s=max_experiment_duration_s,
+            app=app,
+        ),
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
-        max_experiment_duration_s=_parse_max_duration(problems, raw.get("maxExperimentDuration")),
+        max_experiment_duration_s=max_experiment_duration_s,
         warnings=_version_warnings(kubernetes_version, today) if cluster_provider is ClusterProvider.EKS else (),
     )
     if problems.items:

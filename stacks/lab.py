@@ -10,7 +10,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
+from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
+from components.chaos_mesh import ChaosMesh, ChaosMeshArgs
 from components.cluster import EksCluster, EksClusterArgs
+from components.demo_app import topology
+from components.demo_app.component import DemoApp, DemoAppArgs
+from components.fence import SandboxFence, SandboxFenceArgs
 from components.network import Network, NetworkArgs
 from stacks.aws_facts import support_tier
 from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, CapacityType, LabConfig, NatGateways, parse_config
@@ -67,10 +72,12 @@ def estimate_cost(config: LabConfig, today: date) -> CostEstimate:
 
 @dataclass
 class Lab:
-    """What later components build on: the Kubernetes provider of the cluster the lab runs in."""
-
     config: LabConfig
     kubernetes_provider: k8s.Provider
+    fence: SandboxFence
+    chaos_mesh: ChaosMesh
+    demo_app: DemoApp
+    experiments: ChaosExperiments
 
 
 def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
@@ -114,4 +121,60 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
     provider = _build_eks(config, today or date.today()) if config.on_aws else _build_existing(config)
-    return Lab(config=config, kubernetes_provider=provider)
+    # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
+    in_cluster = pulumi.ResourceOptions(providers=[provider])
+    fence = SandboxFence(
+        "sandbox",
+        SandboxFenceArgs(
+            namespace=config.sandbox_namespace, long_lived_manager_token=config.chaos_mesh.long_lived_dashboard_token
+        ),
+        opts=in_cluster,
+    )
+    chaos_mesh = ChaosMesh(
+        "chaos-mesh",
+        ChaosMeshArgs(
+            chart_version=config.chaos_mesh.version,
+            runtime=config.chaos_mesh.runtime.value,
+            socket_path=config.chaos_mesh.socket_path,
+            controller_replicas=config.chaos_mesh.controller_replicas,
+            sandbox_namespace=fence.namespace,
+        ),
+        opts=in_cluster,
+    )
+    demo_app = DemoApp(
+        "demo",
+        DemoAppArgs(
+            namespace=fence.namespace,
+            frontend_replicas=config.app.frontend_replicas,
+            backend_replicas=config.app.backend_replicas,
+            timeouts=config.app.timeouts,
+        ),
+        opts=in_cluster,
+    )
+    experiments = ChaosExperiments(
+        "chaos",
+        ChaosExperimentsArgs(
+            experiments=config.experiments,
+            workloads=topology.workloads(config.app.frontend_replicas, config.app.backend_replicas),
+            halted=config.halted,
+            chaos_mesh_release=chaos_mesh.release,
+        ),
+        opts=in_cluster,
+    )
+    pulumi.export("sandboxNamespace", fence.namespace)
+    pulumi.export("dashboardPortForwardCommand", chaos_mesh.dashboard_port_forward_command)
+    pulumi.export("dashboardTokenCommand", fence.token_command)
+    pulumi.export("viewerTokenCommand", fence.viewer_token_command)
+    if fence.long_lived_token is not None:
+        pulumi.export("dashboardLongLivedToken", fence.long_lived_token)
+    pulumi.export("frontendPortForwardCommand", demo_app.port_forward_command)
+    pulumi.export("probeUrl", demo_app.probe_url)
+    pulumi.export("experiments", experiments.summary)
+    return Lab(
+        config=config,
+        kubernetes_provider=provider,
+        fence=fence,
+        chaos_mesh=chaos_mesh,
+        demo_app=demo_app,
+        experiments=experiments,
+    )

@@ -1,0 +1,284 @@
+"""The three-tier demo app in the sandbox: nginx (frontend) -> Apache httpd + api.cgi (backend) -> Redis.
+
+Every request to /api/ on the frontend really crosses all three tiers, so an experiment on any one of
+them shows at the front door. The config files are the ones in files/, rendered by render.py, the same
+text the end-to-end test runs with real nginx, httpd and Redis binaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.demo_app import render, topology
+
+# ECR Public mirrors of the official images: EKS nodes pull them without Docker Hub's rate limit.
+# See files/IMAGES.md for what was confirmed about each tag and user.
+FRONTEND_IMAGE = "public.ecr.aws/nginx/nginx-unprivileged:1.30.5-alpine-slim"
+BACKEND_IMAGE = "public.ecr.aws/docker/library/httpd:2.4.68"
+DATABASE_IMAGE = "public.ecr.aws/docker/library/redis:8.2.3-alpine"
+FRONTEND_UID = 101
+BACKEND_UID = 33  # www-data in the Debian-based httpd image
+DATABASE_UID = 999
+CONFIG_DIR = "/etc/chaos-lab"
+CHECKSUM_ANNOTATION = "chaos-lab.dev/config-checksum"
+# Readable and executable, not writable: api.cgi runs as the backend's user straight from the ConfigMap.
+CGI_FILE_MODE = 0o555
+
+# Requests fit three t3.medium nodes beside Chaos Mesh. The backend's memory limit leaves room for
+# backend-memory-stress (256 MB by default) on top of httpd, so the stress shows as pressure, not an OOM kill.
+FRONTEND_RESOURCES = {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"cpu": "250m", "memory": "64Mi"}}
+BACKEND_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}}
+DATABASE_RESOURCES = {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"cpu": "250m", "memory": "128Mi"}}
+# One backend pod may be drained at a time; Chaos Mesh deletes pods directly, so this never blocks a pod-kill.
+BACKEND_MAX_UNAVAILABLE = 1
+PROBE_PERIOD_S = 5
+# Liveness waits longer than readiness: a slow pod should leave the Service before it is restarted.
+LIVENESS_FAILURE_THRESHOLD = 6
+READINESS_FAILURE_THRESHOLD = 2
+LOCAL_PORT = 8080
+
+
+@dataclass
+class DemoAppArgs:
+    namespace: pulumi.Input[str]
+    frontend_replicas: int
+    backend_replicas: int
+    timeouts: render.Timeouts
+
+
+@dataclass(frozen=True)
+class _Tier:
+    app: str
+    replicas: int
+    image: str
+    uid: int
+    command: Sequence[str]
+    port: int
+    probe: Callable[[int], k8s.core.v1.ProbeArgs]  # the probe, given its failure threshold
+    config: Mapping[str, str]
+    mounts: Sequence[k8s.core.v1.VolumeMountArgs]
+    resources: Mapping[str, Mapping[str, str]]
+    service: str
+    service_port: int
+
+
+def _http_probe(failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=render.HTTP_PORT),
+        period_seconds=PROBE_PERIOD_S,
+        failure_threshold=failure_threshold,
+    )
+
+
+def _tcp_probe(failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=render.REDIS_PORT),
+        period_seconds=PROBE_PERIOD_S,
+        failure_threshold=failure_threshold,
+    )
+
+
+def _config_mount(file_name: str) -> k8s.core.v1.VolumeMountArgs:
+    return k8s.core.v1.VolumeMountArgs(name="config", mount_path=f"{CONFIG_DIR}/{file_name}", sub_path=file_name, read_only=True)
+
+
+class DemoApp(pulumi.ComponentResource):
+    port_forward_command: pulumi.Output[str]
+    probe_url: pulumi.Output[str]
+    frontend_url_in_cluster: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DemoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("chaos-lab:demoapp:DemoApp", name, None, opts)
+        self._name = name
+        self._namespace = args.namespace
+        # Short Service names: the pod's own namespace is first in its DNS search list, so each resolves
+        # on the first query, and the rendered configs do not depend on which namespace is the sandbox.
+        backend_address = f"{topology.BACKEND_SERVICE}:{render.HTTP_PORT}"
+        redis_host = topology.DATABASE_SERVICE
+
+        database = self._tier(
+            _Tier(
+                app=topology.DATABASE_APP,
+                replicas=topology.DATABASE_REPLICAS,
+                image=DATABASE_IMAGE,
+                uid=DATABASE_UID,
+                command=("redis-server", f"{CONFIG_DIR}/redis.conf"),
+                port=render.REDIS_PORT,
+                probe=_tcp_probe,
+                config={"redis.conf": render.render_redis()},
+                mounts=(_config_mount("redis.conf"),),
+                resources=DATABASE_RESOURCES,
+                service=topology.DATABASE_SERVICE,
+                service_port=render.REDIS_PORT,
+            )
+        )
+        backend = self._tier(
+            _Tier(
+                app=topology.BACKEND_APP,
+                replicas=args.backend_replicas,
+                image=BACKEND_IMAGE,
+                uid=BACKEND_UID,
+                command=("httpd", "-DFOREGROUND", "-f", f"{CONFIG_DIR}/httpd.conf"),
+                port=render.HTTP_PORT,
+                probe=_http_probe,
+                config={
+                    "httpd.conf": render.render_httpd(redis_host=redis_host, timeouts=args.timeouts),
+                    "api.cgi": render.api_cgi(),
+                },
+                mounts=(
+                    _config_mount("httpd.conf"),
+                    k8s.core.v1.VolumeMountArgs(
+                        name="cgi", mount_path=render.IMAGE_HTTPD_PATHS.cgi_dir, read_only=True
+                    ),
+                ),
+                resources=BACKEND_RESOURCES,
+                service=topology.BACKEND_SERVICE,
+                service_port=render.HTTP_PORT,
+            ),
+            depends_on=[database],
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-{topology.BACKEND_APP}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=topology.BACKEND_APP, namespace=args.namespace),
+            spec=k8s.policy.v1.PodDisruptionBudgetSpecArgs(
+                max_unavailable=BACKEND_MAX_UNAVAILABLE,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": topology.BACKEND_APP}),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        frontend_config = render.render_nginx(
+            render.service_backends(backend_address, args.backend_replicas), timeouts=args.timeouts
+        )
+        self._tier(
+            _Tier(
+                app=topology.FRONTEND_APP,
+                replicas=args.frontend_replicas,
+                image=FRONTEND_IMAGE,
+                uid=FRONTEND_UID,
+                command=("nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-g", "daemon off;"),
+                port=render.HTTP_PORT,
+                probe=_http_probe,
+                config={"nginx.conf": frontend_config},
+                mounts=(_config_mount("nginx.conf"),),
+                resources=FRONTEND_RESOURCES,
+                service=topology.FRONTEND_SERVICE,
+                service_port=topology.FRONTEND_SERVICE_PORT,
+            ),
+            # nginx resolves the backend Service once at start-up and will not start without it.
+            depends_on=[backend],
+        )
+
+        self.port_forward_command = pulumi.Output.format(
+            "kubectl -n {0} port-forward svc/{1} {2}:{3}",
+            args.namespace,
+            topology.FRONTEND_SERVICE,
+            LOCAL_PORT,
+            topology.FRONTEND_SERVICE_PORT,
+        )
+        self.probe_url = pulumi.Output.from_input(f"http://localhost:{LOCAL_PORT}/api/")
+        self.frontend_url_in_cluster = pulumi.Output.from_input(args.namespace).apply(topology.frontend_url)
+        self.register_outputs(
+            {
+                "port_forward_command": self.port_forward_command,
+                "probe_url": self.probe_url,
+                "frontend_url_in_cluster": self.frontend_url_in_cluster,
+            }
+        )
+
+    def _tier(
+        self,
+        tier: _Tier,
+        *,
+        depends_on: Sequence[pulumi.Resource] = (),
+    ) -> k8s.core.v1.Service:
+        """ConfigMap, Deployment and Service of one tier; returns the Service the next tier talks to."""
+        labels = {"app": tier.app}
+        child = pulumi.ResourceOptions(parent=self)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{self._name}-{tier.app}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{tier.app}-config", namespace=self._namespace, labels=labels),
+            data=dict(tier.config),
+            opts=child,
+        )
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="config", config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=config_map.metadata.name)
+            ),
+            # The one writable path: pid files, sockets and temp files; the root filesystem is read-only.
+            k8s.core.v1.VolumeArgs(name="run", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")),
+        ]
+        if "api.cgi" in tier.config:
+            volumes.append(
+                k8s.core.v1.VolumeArgs(
+                    name="cgi",
+                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                        name=config_map.metadata.name,
+                        items=[k8s.core.v1.KeyToPathArgs(key="api.cgi", path="api.cgi", mode=CGI_FILE_MODE)],
+                    ),
+                )
+            )
+        k8s.apps.v1.Deployment(
+            f"{self._name}-{tier.app}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=tier.app, namespace=self._namespace, labels=labels),
+            spec=k8s.apps.v1.DeploymentSpecArgs(
+                replicas=tier.replicas,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels,
+                        # A changed config file changes this, which rolls the pods onto it.
+                        annotations={CHECKSUM_ANNOTATION: render.config_checksum(*tier.config.values())},
+                    ),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        automount_service_account_token=False,
+                        security_context=k8s.core.v1.PodSecurityContextArgs(
+                            run_as_non_root=True,
+                            run_as_user=tier.uid,
+                            run_as_group=tier.uid,
+                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                        ),
+                        containers=[
+                            k8s.core.v1.ContainerArgs(
+                                name=tier.app,
+                                image=tier.image,
+                                command=list(tier.command),
+                                ports=[k8s.core.v1.ContainerPortArgs(container_port=tier.port, name="serve")],
+                                readiness_probe=tier.probe(READINESS_FAILURE_THRESHOLD),
+                                liveness_probe=tier.probe(LIVENESS_FAILURE_THRESHOLD),
+                                resources=k8s.core.v1.ResourceRequirementsArgs(
+                                    requests=dict(tier.resources["requests"]), limits=dict(tier.resources["limits"])
+                                ),
+                                security_context=k8s.core.v1.SecurityContextArgs(
+                                    allow_privilege_escalation=False,
+                                    read_only_root_filesystem=True,
+                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+                                ),
+                                volume_mounts=[
+                                    *tier.mounts,
+                                    k8s.core.v1.VolumeMountArgs(name="run", mount_path=render.IMAGE_RUN_DIR),
+                                ],
+                            )
+                        ],
+                        volumes=volumes,
+                    ),
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+        return k8s.core.v1.Service(
+            f"{self._name}-{tier.app}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=tier.service, namespace=self._namespace, labels=labels),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector=labels,
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="serve", port=tier.service_port, target_port="serve", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=child,
+        )

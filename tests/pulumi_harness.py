@@ -20,7 +20,7 @@ from typing import Any
 
 import pulumi
 import yaml
-from pulumi.runtime import rpc
+from pulumi.runtime import rpc, settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.proto import resource_pb2
 
@@ -175,13 +175,27 @@ class Deployment:
         return {item.type for item in self.registrations}
 
 
+class ProgramFailed(Exception):
+    """The program raised; `deployment` holds what it had declared by then (for "nothing half-created")."""
+
+    def __init__(self, cause: BaseException, deployment: Deployment) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.deployment = deployment
+
+
 def run_lab(stack: str = "dev", overrides: Mapping[str, Any] | None = None, today: date | None = None) -> Deployment:
-    """Evaluate __main__'s two steps for `stack` under mocks and return everything it declared."""
+    """Evaluate __main__'s two steps for `stack` under mocks and return everything it declared.
+
+    Raises ProgramFailed when the program raises.
+    """
     from stacks.aws_facts import FACTS_AS_OF
     from stacks.lab import build_lab, load_config
 
     mocks = LabMocks()
     monitor = RecordingMonitor(mocks)
+    # set_mocks keeps an existing root Stack, and with it the previous run's exports.
+    settings.set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     pulumi.runtime.set_all_config(cli_config(stack, overrides))
     deployment = Deployment(monitor.registrations, monitor.registered_outputs)
@@ -199,5 +213,8 @@ def run_lab(stack: str = "dev", overrides: Mapping[str, Any] | None = None, toda
 
         return pulumi.Output.all(pulumi.Output.all(**values), pulumi.Output.all(**secrets)).apply(keep)
 
-    program()
+    try:
+        program()
+    except Exception as error:
+        raise ProgramFailed(error, deployment) from error
     return deployment

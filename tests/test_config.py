@@ -1,0 +1,203 @@
+"""The one typed config model: defaults, every check, one error listing every problem."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+import yaml
+
+from experiments.errors import ConfigError
+from pulumi_harness import PROJECT_DIR, cli_config
+from stacks import aws_facts
+from stacks.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
+from stacks.config import (
+    DEFAULT_INSTANCE_TYPES,
+    RESERVED_NAMESPACES,
+    TOP_LEVEL_KEYS,
+    AppConfig,
+    CapacityType,
+    ChaosMeshConfig,
+    ClusterProvider,
+    LabConfig,
+    NatGateways,
+    NetworkConfig,
+    NodesConfig,
+    parse_config,
+)
+
+
+def parse(raw: dict, today: date = FACTS_AS_OF) -> LabConfig:
+    return parse_config(raw, stack="test", today=today)
+
+
+def problems_of(raw: dict) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        parse(raw)
+    return raised.value.problems
+
+
+def stack_raw(stack: str, overrides: dict | None = None) -> dict:
+    """What the program reads for `stack`: the CLI's config map, chaos-lab keys only."""
+    prefix = "chaos-lab:"
+    return {key.removeprefix(prefix): value for key, value in cli_config(stack, overrides).items() if key.startswith(prefix)}
+
+
+def test_defaults_are_the_write_ups_lab_made_current_and_cheap():
+    config = parse({})
+    assert config.cluster_provider is ClusterProvider.EKS
+    assert config.nodes.capacity_type is CapacityType.SPOT
+    assert "t3.medium" in config.nodes.instance_types and len(config.nodes.instance_types) > 1
+    assert (config.nodes.desired_size, config.nodes.min_size, config.nodes.max_size) == (3, 2, 4)
+    assert config.network.nat_gateways is NatGateways.NONE
+    assert config.sandbox_namespace == "chaos-sandbox"
+    assert config.experiments == () and config.halted is False
+    assert config.max_experiment_duration_s == 600
+
+
+def test_default_kubernetes_version_is_newest_with_three_months_of_standard_support():
+    chosen = next(version for version in EKS_VERSIONS if version.minor == parse({}).kubernetes_version)
+    assert (chosen.standard_support_ends - FACTS_AS_OF).days >= MIN_STANDARD_SUPPORT_LEFT_DAYS
+    newer = [version for version in EKS_VERSIONS if aws_facts.version_key(version.minor) > aws_facts.version_key(chosen.minor)]
+    assert newer == [], "a newer version in the table should have been chosen"
+    # 1.34 is the newest in standard support, but leaves it within days: not a version to build a lab on.
+    assert aws_facts.support_tier("1.34", FACTS_AS_OF) is SupportTier.STANDARD
+    assert chosen.minor != "1.34"
+
+
+def test_recommended_version_moves_on_as_support_runs_out():
+    last_good_day = next(v for v in EKS_VERSIONS if v.minor == "1.35").standard_support_ends - timedelta(
+        days=MIN_STANDARD_SUPPORT_LEFT_DAYS
+    )
+    assert recommended_version(last_good_day) == "1.35"
+    with pytest.raises(LookupError, match="refresh the table"):
+        recommended_version(last_good_day + timedelta(days=1))
+
+
+def test_pulumi_yaml_declares_every_key_with_the_models_defaults():
+    declared = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["config"]
+    assert {key.removeprefix("chaos-lab:") for key in declared} == set(TOP_LEVEL_KEYS)
+    for key, entry in declared.items():
+        if "type" in entry:
+            assert entry.get("description") and "default" in entry, f"{key} needs a description and a default"
+    # Pulumi.yaml's defaults, read as the program reads them, give exactly the model's defaults.
+    from_project_file = parse(stack_raw("kind", {"clusterProvider": "eks"}))
+    assert from_project_file == parse({})
+
+
+def test_dev_stack_file_gives_the_default_lab_in_us_east_1():
+    assert cli_config("dev")["aws:region"] == "us-east-1"
+    assert parse(stack_raw("dev")) == parse({})
+
+
+def test_kind_stack_targets_an_existing_cluster_with_the_current_context():
+    config = parse(stack_raw("kind"))
+    assert config.cluster_provider is ClusterProvider.EXISTING and not config.on_aws
+    assert config.kubeconfig_context is None
+    assert parse(stack_raw("kind", {"kubeconfigContext": "kind-chaos"})).kubeconfig_context == "kind-chaos"
+
+
+def test_object_keys_set_by_path_keep_the_defaults_of_the_fields_they_leave_out():
+    config = parse(stack_raw("dev", {"nodes.capacityType": "ON_DEMAND", "network.natGateways": "single"}))
+    assert config.nodes == NodesConfig(capacity_type=CapacityType.ON_DEMAND)
+    assert config.network == NetworkConfig(nat_gateways=NatGateways.SINGLE)
+
+
+def test_values_arrive_as_the_cli_sends_them():
+    config = parse({"halted": "true", "nodes": '{"desiredSize": "4", "maxSize": 4}', "chaosMesh": '{"controllerReplicas": 2}'})
+    assert config.halted is True
+    assert config.nodes.desired_size == 4
+    assert config.chaos_mesh == ChaosMeshConfig(controller_replicas=2)
+
+
+def test_app_timeouts_and_replicas():
+    config = parse({"app": {"backendReplicas": 5, "proxyReadTimeout": "3s", "redisTimeout": "750ms"}})
+    assert config.app.backend_replicas == 5
+    assert (config.app.timeouts.proxy_read_ms, config.app.timeouts.redis_ms) == (3000, 750)
+    assert config.app.frontend_replicas == AppConfig().frontend_replicas
+
+
+def test_experiments_are_parsed_against_the_fence():
+    config = parse({"experiments": '{"basic-pod-kill": {"enabled": true}, "api-high-latency": {"enabled": false}}'})
+    assert [experiment.name for experiment in config.experiments] == ["basic-pod-kill"]
+    assert config.experiments[0].manifest()["metadata"]["namespace"] == "chaos-sandbox"
+
+
+def test_replica_rule_follows_the_configured_app():
+    # With one backend replica, killing a backend pod is an outage: the same rule as for Redis.
+    problems = problems_of({"app": {"backendReplicas": 1}, "experiments": {"basic-pod-kill": {"enabled": True}}})
+    assert len(problems) == 1 and "experiments.basic-pod-kill.app" in problems[0] and "allowSingleReplica" in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("raw", "key", "accepted"),
+    [
+        ({"nodes": {"minSize": 5, "maxSize": 4}}, "nodes.minSize", "at most nodes.maxSize (4)"),
+        ({"nodes": {"desiredSize": 1}}, "nodes.desiredSize", "between nodes.minSize (2) and nodes.maxSize (4)"),
+        ({"nodes": {"desiredSize": 5}}, "nodes.desiredSize", "between nodes.minSize (2) and nodes.maxSize (4)"),
+        ({"nodes": {"capacityType": "CHEAP"}}, "nodes.capacityType", "one of SPOT, ON_DEMAND"),
+        ({"nodes": {"instanceTypes": []}}, "nodes.instanceTypes", "a non-empty list"),
+        ({"kubernetesVersion": "1.29"}, "kubernetesVersion", "past the end of EKS extended support"),
+        ({"kubernetesVersion": "1.32"}, "kubernetesVersion", "extended support ends on 2027-03-23"),
+        ({"kubernetesVersion": "latest"}, "kubernetesVersion", "a Kubernetes minor version such as 1.35"),
+        ({"sandboxNamespace": "kube-system"}, "sandboxNamespace", "a namespace of its own"),
+        ({"sandboxNamespace": "default"}, "sandboxNamespace", "a namespace of its own"),
+        ({"sandboxNamespace": "chaos-mesh"}, "sandboxNamespace", "a namespace of its own"),
+        ({"sandboxNamespace": "Chaos_Sandbox"}, "sandboxNamespace", "a DNS label"),
+        ({"clusterProvider": "gke"}, "clusterProvider", "one of eks, existing"),
+        ({"nodes": {"spotPrice": "0.01"}}, "nodes.spotPrice", "unknown key; known keys are capacityType"),
+        ({"network": {"natGateways": "per-az"}}, "network.natGateways", "one of none, single"),
+        ({"halted": "yes"}, "halted", "true or false"),
+        ({"maxExperimentDuration": "forever"}, "maxExperimentDuration", "a duration from 1s to 1h"),
+        ({"maxExperimentDuration": "2h"}, "maxExperimentDuration", "a duration from 1s to 1h"),
+        ({"app": {"proxyReadTimeout": "1s"}}, "app.proxyReadTimeout", "longer than app.redisTimeout (1s)"),
+        ({"kubeconfigContext": "kind-chaos"}, "kubeconfigContext", "only with clusterProvider: existing"),
+        ({"halt": "true"}, "halt", "unknown key; known keys are clusterProvider"),
+    ],
+)
+def test_bad_input_names_the_key_and_what_is_accepted(raw, key, accepted):
+    problems = problems_of(raw)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(f"chaos-lab:{key}: ") and accepted in problems[0], problems[0]
+
+
+def test_every_problem_is_reported_at_once():
+    raw = {
+        "nodes": {"minSize": 5, "maxSize": 4, "capacityType": "CHEAP", "instanceTypes": [], "bogus": 1},
+        "kubernetesVersion": "latest",
+        "sandboxNamespace": "kube-system",
+        "clusterProvider": "gke",
+        "experiments": {"no-such-experiment": {"enabled": True}},
+    }
+    problems = problems_of(raw)
+    keys = [problem.split(": ", 1)[0].removeprefix("chaos-lab:") for problem in problems]
+    assert sorted(keys) == sorted(
+        [
+            "nodes.minSize",
+            "nodes.capacityType",
+            "nodes.instanceTypes",
+            "nodes.bogus",
+            "kubernetesVersion",
+            "sandboxNamespace",
+            "clusterProvider",
+            "experiments.no-such-experiment",
+        ]
+    )
+    message = str(ConfigError(problems))
+    assert message.startswith(f"invalid chaos-lab configuration ({len(problems)} problem(s))")
+
+
+def test_reserved_namespaces_include_the_control_planes():
+    assert {"kube-system", "default", "chaos-mesh"} <= set(RESERVED_NAMESPACES)
+
+
+def test_version_warnings_are_not_errors():
+    assert parse({"kubernetesVersion": "1.34"}).warnings == (
+        "Kubernetes 1.34 leaves EKS standard support on 2026-12-02: plan the upgrade",
+    )
+    assert "extended support" in parse({"kubernetesVersion": "1.33"}).warnings[0]
+    assert parse({"clusterProvider": "existing", "kubernetesVersion": "1.33"}).warnings == ()
+
+
+def test_default_instance_types_have_prices_on_file():
+    assert set(DEFAULT_INSTANCE_TYPES) <= set(aws_facts.PRICES.on_demand_per_hour)

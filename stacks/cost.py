@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
-from stacks.aws_facts import PRICES, PriceTable, SupportTier
+from stacks.aws_facts import FACTS_AS_OF, PRICES, PriceTable, SupportTier, support_tier
+from stacks.config import CapacityType, LabConfig, NatGateways, parse_config
+
+# With no NAT gateway the lab has no private subnets; with `single` exactly one gateway serves both zones.
+NAT_GATEWAY_COUNT = {NatGateways.NONE: 0, NatGateways.SINGLE: 1}
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,50 @@ def estimate_hourly_cost(inputs: CostInputs, prices: PriceTable = PRICES) -> Cos
         / prices.hours_per_month,
     }
     return CostEstimate(total_per_hour=sum(breakdown.values()), breakdown_per_hour=breakdown, notes=tuple(notes))
+
+
+def cost_inputs(config: LabConfig, today: date) -> CostInputs:
+    """What an EKS stack with this config declares, as far as its hourly bill goes."""
+    nat_gateways = NAT_GATEWAY_COUNT[config.network.nat_gateways]
+    return CostInputs(
+        support_tier=support_tier(config.kubernetes_version, today),
+        spot=config.nodes.capacity_type is CapacityType.SPOT,
+        instance_types=config.nodes.instance_types,
+        node_count=config.nodes.desired_size,
+        disk_size_gib=config.nodes.disk_size_gib,
+        nat_gateway_count=nat_gateways,
+        nodes_have_public_ips=nat_gateways == 0,
+    )
+
+
+# The write-up's `eksctl create cluster --version 1.31 --node-type t3.medium --nodes 3 --managed --spot`
+# with eksctl's defaults: one NAT gateway, node groups in public subnets, 80 GiB gp3 root volumes.
+WRITE_UP_SETUP = CostInputs(
+    support_tier=support_tier("1.31", FACTS_AS_OF),
+    spot=True,
+    instance_types=("t3.medium",),
+    node_count=3,
+    disk_size_gib=80,
+    nat_gateway_count=1,
+    nodes_have_public_ips=True,
+)
+
+
+def comparison_table(day: date = FACTS_AS_OF) -> str:
+    """Markdown table: the default dev stack against the write-up's setup, line by line."""
+    lab = estimate_hourly_cost(cost_inputs(parse_config({}, stack="dev", today=day), day))
+    write_up = estimate_hourly_cost(WRITE_UP_SETUP)
+    rows = ["| item | chaos-lab dev (default) | write-up's eksctl setup |", "| --- | --- | --- |"]
+    for (lab_item, lab_cost), (write_up_item, write_up_cost) in zip(
+        lab.breakdown_per_hour.items(), write_up.breakdown_per_hour.items()
+    ):
+        rows.append(f"| {lab_item.split(' ')[0]} | {lab_item.partition(' ')[2]} ${lab_cost:.4f} | {write_up_item.partition(' ')[2]} ${write_up_cost:.4f} |")
+    rows.append(f"| **total per hour** | **${lab.total_per_hour:.4f}** | **${write_up.total_per_hour:.4f}** |")
+    rows.append(
+        f"| per 30-day month | ${lab.total_per_hour * 24 * 30:.2f} | ${write_up.total_per_hour * 24 * 30:.2f} |"
+    )
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(comparison_table())

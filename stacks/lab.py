@@ -17,14 +17,9 @@ from components.demo_app import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
 from components.network import Network, NetworkArgs
-from stacks.aws_facts import support_tier
-from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, CapacityType, LabConfig, NatGateways, parse_config
+from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from experiments.errors import ConfigError
-from stacks.cost import CostInputs, CostEstimate, estimate_hourly_cost
-
-# With no NAT gateway the lab has no private subnets; with `single` exactly one gateway serves both zones.
-NAT_GATEWAY_COUNT = {NatGateways.NONE: 0, NatGateways.SINGLE: 1}
-
+from stacks.cost import cost_inputs, estimate_hourly_cost
 
 def _configured_keys() -> set[str]:
     """Every `chaos-lab:` key the stack sets, so a misspelt key is reported instead of silently ignored.
@@ -53,21 +48,6 @@ def load_config(today: date | None = None) -> LabConfig:
 
 def cluster_name(config: LabConfig) -> str:
     return f"chaos-lab-{config.stack}"
-
-
-def estimate_cost(config: LabConfig, today: date) -> CostEstimate:
-    nat_gateways = NAT_GATEWAY_COUNT[config.network.nat_gateways]
-    return estimate_hourly_cost(
-        CostInputs(
-            support_tier=support_tier(config.kubernetes_version, today),
-            spot=config.nodes.capacity_type is CapacityType.SPOT,
-            instance_types=config.nodes.instance_types,
-            node_count=config.nodes.desired_size,
-            disk_size_gib=config.nodes.disk_size_gib,
-            nat_gateway_count=nat_gateways,
-            nodes_have_public_ips=nat_gateways == 0,
-        )
-    )
 
 
 @dataclass
@@ -105,7 +85,7 @@ def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
     pulumi.export("region", pulumi.Config("aws").require("region"))
     pulumi.export("capacityType", config.nodes.capacity_type.value)
     pulumi.export("kubernetesVersion", config.kubernetes_version)
-    pulumi.export("estimatedHourlyCost", estimate_cost(config, today).as_output())
+    pulumi.export("estimatedHourlyCost", estimate_hourly_cost(cost_inputs(config, today)).as_output())
     return cluster.kubernetes_provider
 
 

@@ -37,7 +37,7 @@ def test_private_nodes_pay_for_one_nat_gateway_and_its_address_only():
 
 def test_extended_support_costs_six_times_standard():
     extended = estimate({"kubernetesVersion": "1.33"}).breakdown_per_hour["controlPlane (extended support)"]
-    assert extended == 6 * PRICES.control_plane_per_hour[SupportTier.STANDARD]
+    assert extended == pytest.approx(6 * PRICES.control_plane_per_hour[SupportTier.STANDARD])
 
 
 def test_estimate_says_it_is_an_estimate_and_when_it_is_from():

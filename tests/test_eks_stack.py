@@ -91,6 +91,9 @@ def test_cluster_is_current_with_oidc_api_auth_and_no_default_node_group(dev: De
     assert cluster["authenticationMode"] == "API"
     assert cluster["skipDefaultNodeGroup"] is True
     assert cluster["vpcId"] == "lab-vpc-id"
+    # The deploying identity's cluster-admin comes from pulumi-eks's bootstrap; an explicit access entry
+    # for it would be rejected as a duplicate (pulumi-eks#2373).
+    assert "accessEntries" not in cluster
 
 
 def test_kubernetes_version_comes_from_config():

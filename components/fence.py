@@ -81,8 +81,8 @@ class SandboxFence(pulumi.ComponentResource):
             rules=list(DASHBOARD_CLUSTER_RULES),
             opts=child,
         )
-        for account, rules in ((MANAGER_ACCOUNT, MANAGER_RULES), (VIEWER_ACCOUNT, VIEWER_RULES)):
-            self._account(name, account, rules, namespace, cluster_reader)
+        manager = self._account(name, MANAGER_ACCOUNT, MANAGER_RULES, namespace, cluster_reader)
+        self._account(name, VIEWER_ACCOUNT, VIEWER_RULES, namespace, cluster_reader)
 
         self.long_lived_token = None
         if args.long_lived_manager_token:
@@ -96,7 +96,9 @@ class SandboxFence(pulumi.ComponentResource):
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=f"{MANAGER_ACCOUNT}-token",
                     namespace=namespace,
-                    annotations={"kubernetes.io/service-account.name": MANAGER_ACCOUNT},
+                    # Naming the account through its resource orders the Secret after it: Kubernetes deletes a
+                    # token Secret whose service account does not exist yet.
+                    annotations={"kubernetes.io/service-account.name": manager.metadata.name},
                 ),
                 type="kubernetes.io/service-account-token",
                 opts=child,
@@ -125,9 +127,9 @@ class SandboxFence(pulumi.ComponentResource):
         rules: tuple[dict[str, list[str]], ...],
         namespace: pulumi.Output[str],
         cluster_reader: k8s.rbac.v1.ClusterRole,
-    ) -> None:
+    ) -> k8s.core.v1.ServiceAccount:
         child = pulumi.ResourceOptions(parent=self)
-        k8s.core.v1.ServiceAccount(
+        service_account = k8s.core.v1.ServiceAccount(
             f"{name}-{account}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=account, namespace=namespace),
             # Nothing runs as these accounts; they only carry the RBAC their tokens act with.
@@ -157,6 +159,7 @@ class SandboxFence(pulumi.ComponentResource):
             subjects=[subject],
             opts=child,
         )
+        return service_account
 
     @staticmethod
     def _token_command(namespace: pulumi.Output[str], account: str) -> pulumi.Output[str]:

@@ -1,0 +1,301 @@
+"""Chaos Mesh as the lab declares it, under Pulumi mocks: the control-plane namespace, the pinned Helm
+release and the values that fence and slim it, its config, the kind stack, and bad input.
+
+What mocks cannot prove here (style.md §5): what the chart renders from these values (a helm.v3.Release
+is one opaque resource to the engine, and Helm ignores value keys a chart does not read, so only a real
+`helm template`/`pulumi preview` against chart 2.8.3 shows these keys take effect), that the controller
+then enforces targetNamespace and the namespace filter, that the webhook admits the experiments, that
+the requests below are what the pods actually get, and the real outputs (URNs, IDs, the token Secret's
+data, all invented by the mocks).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+
+import k8s_schema
+import stacks.lab
+from components import chaos_mesh
+from experiments.errors import ConfigError
+from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
+from stacks.aws_facts import FACTS_AS_OF
+from stacks.config import (
+    DEFAULT_CHAOS_MESH_VERSION,
+    DEFAULT_CONTAINERD_SOCKET,
+    DEFAULT_SANDBOX_NAMESPACE,
+    ContainerRuntime,
+    parse_config,
+)
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CHAOS_MESH_COMPONENT = "chaos-lab:chaosmesh:ChaosMesh"
+LAB_COMPONENTS = (
+    "chaos-lab:fence:SandboxFence",
+    CHAOS_MESH_COMPONENT,
+    "chaos-lab:demoapp:DemoApp",
+    "chaos-lab:experiments:ChaosExperiments",
+)
+
+# The spec (issue 3 and facts.md): the chart, where it comes from, and where it runs.
+CHART = "chaos-mesh"
+CHART_VERSION = "2.8.3"
+CHART_REPOSITORY = "https://charts.chaos-mesh.org"
+CONTROL_PLANE_NAMESPACE = "chaos-mesh"
+K3S_CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
+CRIO_SOCKET = "/var/run/crio/crio.sock"
+
+# A t3.medium: 2 vCPU, 4 GiB (AWS). What a node keeps back on EKS (the EKS AMI's bootstrap formulas):
+# CPU 6% of the first core + 1% of the second = 70m; memory 255Mi + 11Mi per pod at the t3.medium's
+# 17-pod limit (VPC CNI without prefix delegation) = 442Mi, plus the 100Mi hard-eviction threshold.
+T3_MEDIUM_CPU_MILLICORES = 2000
+T3_MEDIUM_MEMORY_MIB = 4096
+EKS_RESERVED_CPU_MILLICORES = 60 + 10
+EKS_RESERVED_MEMORY_MIB = 255 + 11 * 17 + 100
+T3_MEDIUM_ALLOCATABLE = {
+    "cpu": T3_MEDIUM_CPU_MILLICORES - EKS_RESERVED_CPU_MILLICORES,
+    "memory": T3_MEDIUM_MEMORY_MIB - EKS_RESERVED_MEMORY_MIB,
+}
+# "Well under": the whole control plane on ONE node takes at most a quarter of it, leaving the rest
+# of three nodes for the demo app and the system pods.
+CONTROL_PLANE_SHARE_OF_ONE_NODE = 0.25
+
+_QUANTITY = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<suffix>m|Ki|Mi|Gi|k|M|G)?$")
+_TO_MILLICORES = {"m": 1, None: 1000}
+_TO_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1000 / 2**20, "M": 10**6 / 2**20, "G": 10**9 / 2**20, None: 1 / 2**20}
+
+
+def quantity(resource: str, text: str) -> float:
+    """A Kubernetes quantity in millicores (cpu) or MiB (memory)."""
+    match = _QUANTITY.fullmatch(str(text))
+    assert match, f"{text!r} is not a quantity this test understands"
+    scale = _TO_MILLICORES if resource == "cpu" else _TO_MIB
+    return float(match["number"]) * scale[match["suffix"]]
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def release(deployment: Deployment) -> Registration:
+    return deployment.one(RELEASE)
+
+
+def values(deployment: Deployment) -> dict[str, Any]:
+    return release(deployment).inputs["values"]
+
+
+def namespace_named(deployment: Deployment, name: str) -> Registration:
+    matches = [item for item in deployment.of_type(NAMESPACE) if item.inputs["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one Namespace {name!r}, found {[item.name for item in matches]}"
+    return matches[0]
+
+
+def kubernetes_resources(deployment: Deployment) -> dict[tuple[str, str], Registration]:
+    return {(item.type, item.name): item for item in deployment.registrations if item.type.startswith("kubernetes:")}
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dev() -> Deployment:
+    return run_lab("dev")
+
+
+@pytest.fixture(scope="module")
+def kind() -> Deployment:
+    return run_lab("kind")
+
+
+# --- namespace and release -----------------------------------------------------------------------
+
+
+def test_control_plane_namespace_is_declared_and_not_open_to_injection(dev):
+    namespace = namespace_named(dev, CONTROL_PLANE_NAMESPACE)
+    assert namespace.parent == dev.one(CHAOS_MESH_COMPONENT).urn, f"{namespace.name}: not a child of ChaosMesh"
+    annotations = namespace.inputs["metadata"].get("annotations") or {}
+    assert "chaos-mesh.org/inject" not in annotations, f"{namespace.name}: chaos may be injected into the control plane"
+    assert k8s_schema.check_registrations([namespace])[1] == []
+
+
+def test_release_is_the_pinned_chart_from_the_official_repository_installed_atomically(dev):
+    item = release(dev)
+    inputs = item.inputs
+    assert (inputs["chart"], inputs["version"]) == (CHART, CHART_VERSION), f"{item.name}: {inputs['chart']} {inputs['version']}"
+    assert DEFAULT_CHAOS_MESH_VERSION == CHART_VERSION, "the config default is not the pinned chart version"
+    assert inputs["repositoryOpts"]["repo"] == CHART_REPOSITORY, f"{item.name}: repository {inputs['repositoryOpts']}"
+    assert inputs["namespace"] == CONTROL_PLANE_NAMESPACE, f"{item.name}: namespace {inputs['namespace']!r}"
+    assert inputs["atomic"] is True, f"{item.name}: a failed install would be left half-done"
+    assert inputs["timeout"] == chaos_mesh.INSTALL_TIMEOUT_S > 0, f"{item.name}: timeout {inputs.get('timeout')!r}"
+    assert item.parent == dev.one(CHAOS_MESH_COMPONENT).urn, f"{item.name}: not a child of ChaosMesh"
+    # Created into its namespace after that namespace exists, and after the sandbox its RBAC goes into.
+    assert namespace_named(dev, CONTROL_PLANE_NAMESPACE).urn in item.dependencies, f"{item.name}: not after its namespace"
+    assert namespace_named(dev, DEFAULT_SANDBOX_NAMESPACE).urn in item.dependencies, f"{item.name}: not after the sandbox"
+
+
+def test_chart_version_follows_config():
+    item = release(run_lab("dev", {"chaosMesh.version": "2.7.2"}))
+    assert item.inputs["version"] == "2.7.2", f"{item.name}: version {item.inputs['version']!r}"
+
+
+@pytest.mark.parametrize("sandbox", [DEFAULT_SANDBOX_NAMESPACE, "game-day"])
+def test_values_fence_the_controller_and_close_what_the_chart_opens(sandbox):
+    deployment = run_lab("dev", {} if sandbox == DEFAULT_SANDBOX_NAMESPACE else {"sandboxNamespace": sandbox})
+    chart = values(deployment)
+    name = release(deployment).name
+    assert chart["clusterScoped"] is False, f"{name}: clusterScoped"
+    assert chart["controllerManager"]["targetNamespace"] == sandbox, f"{name}: targetNamespace"
+    assert chart["controllerManager"]["enableFilterNamespace"] is True, f"{name}: enableFilterNamespace"
+    assert chart["dashboard"]["securityMode"] is True, f"{name}: dashboard.securityMode"
+    assert chart["dashboard"]["service"]["type"] == "ClusterIP", f"{name}: dashboard.service.type"
+    assert chart["enableProfiling"] is False, f"{name}: enableProfiling"
+    assert chart["dnsServer"]["create"] is False, f"{name}: dnsServer.create"
+
+
+def test_daemon_runtime_defaults_to_containerd(dev):
+    daemon = values(dev)["chaosDaemon"]
+    assert (daemon["runtime"], daemon["socketPath"]) == ("containerd", "/run/containerd/containerd.sock"), daemon
+    assert DEFAULT_CONTAINERD_SOCKET == "/run/containerd/containerd.sock"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "socket"), [(ContainerRuntime.CONTAINERD, K3S_CONTAINERD_SOCKET), (ContainerRuntime.CRIO, CRIO_SOCKET)]
+)
+def test_daemon_runtime_and_socket_follow_config(runtime, socket):
+    deployment = run_lab("dev", {"chaosMesh.runtime": runtime.value, "chaosMesh.socketPath": socket})
+    daemon = values(deployment)["chaosDaemon"]
+    assert (daemon["runtime"], daemon["socketPath"]) == (runtime.value, socket), f"{release(deployment).name}: {daemon}"
+
+
+@pytest.mark.parametrize(("overrides", "replicas"), [({}, 1), ({"chaosMesh.controllerReplicas": 2}, 2)])
+def test_controller_replicas_follow_config(overrides, replicas):
+    deployment = run_lab("dev", overrides)
+    assert values(deployment)["controllerManager"]["replicaCount"] == replicas, f"{release(deployment).name}"
+
+
+def test_control_plane_requests_fit_well_inside_one_t3_medium(dev):
+    chart = values(dev)
+    parts = {
+        # The controller's replicas, the dashboard, and the one chaos-daemon pod a node gets.
+        "controllerManager": (chart["controllerManager"], chart["controllerManager"]["replicaCount"]),
+        "dashboard": (chart["dashboard"], 1),
+        "chaosDaemon": (chart["chaosDaemon"], 1),
+    }
+    declared = {key: part["resources"] for key, (part, _) in parts.items()}
+    assert declared == {
+        "controllerManager": chaos_mesh.CONTROLLER_RESOURCES,
+        "dashboard": chaos_mesh.DASHBOARD_RESOURCES,
+        "chaosDaemon": chaos_mesh.DAEMON_RESOURCES,
+    }
+    for key, resources in declared.items():
+        assert set(resources["requests"]) == {"cpu", "memory"}, f"{key}: requests {resources['requests']}"
+        assert "memory" in resources["limits"], f"{key}: no memory limit"
+        assert quantity("memory", resources["limits"]["memory"]) >= quantity("memory", resources["requests"]["memory"]), key
+    for resource, allocatable in T3_MEDIUM_ALLOCATABLE.items():
+        total = sum(quantity(resource, part["resources"]["requests"][resource]) * count for part, count in parts.values())
+        assert total <= CONTROL_PLANE_SHARE_OF_ONE_NODE * allocatable, (
+            f"control-plane {resource} requests {total:g} exceed {CONTROL_PLANE_SHARE_OF_ONE_NODE:.0%} of a "
+            f"t3.medium's {allocatable}"
+        )
+
+
+# --- the kind stack ------------------------------------------------------------------------------
+
+
+def test_kind_stack_declares_the_same_lab_with_no_aws_resource(dev, kind):
+    cloud = sorted({item.type for item in kind.registrations if item.type.startswith(("aws:", "eks:"))})
+    assert cloud == [], f"the kind stack declares cloud resources: {cloud}"
+    for component in LAB_COMPONENTS:
+        kind.one(component)
+    on_dev, on_kind = kubernetes_resources(dev), kubernetes_resources(kind)
+    assert sorted(on_kind) == sorted(on_dev)
+    for key, item in on_kind.items():
+        assert item.inputs == on_dev[key].inputs, f"{item.name} ({item.type}) differs between dev and kind"
+        # URNs differ by stack name only, so parents are compared by their type and name.
+        assert item.parent.split("::", 2)[-1] == on_dev[key].parent.split("::", 2)[-1], f"{item.name}: parent differs"
+    existing = kind.one("pulumi:providers:kubernetes")
+    stray = [item.name for item in on_kind.values() if not item.provider.startswith(f"{existing.urn}::")]
+    assert stray == [], f"on kind, not deployed with the existing-cluster provider: {stray}"
+
+
+# --- what experiments depend on ------------------------------------------------------------------
+
+
+def test_experiments_depend_on_the_chaos_mesh_release(monkeypatch):
+    """`Lab.chaos_mesh.release` is the Release, and an enabled experiment is created after it (and so
+    deleted before it: the controller must still be there to serve the experiment's finalizer)."""
+    labs: list[stacks.lab.Lab] = []
+    release_urns: list[str] = []
+    build_lab = stacks.lab.build_lab
+
+    def recording_build_lab(*args: Any, **kwargs: Any) -> stacks.lab.Lab:
+        lab = build_lab(*args, **kwargs)
+        labs.append(lab)
+        lab.chaos_mesh.release.urn.apply(release_urns.append)
+        return lab
+
+    monkeypatch.setattr(stacks.lab, "build_lab", recording_build_lab)
+    deployment = run_lab("dev", {"experiments": {"basic-pod-kill": {"enabled": True}}})
+    assert len(labs) == 1 and isinstance(labs[0].chaos_mesh.release, k8s.helm.v3.Release)
+    assert release_urns == [release(deployment).urn]
+    experiments = [item for item in deployment.registrations if k8s_schema.is_chaos_mesh_resource(item.type)]
+    assert [item.name for item in experiments] == ["chaos-basic-pod-kill"]
+    assert release(deployment).urn in experiments[0].dependencies, (
+        f"{experiments[0].name} does not depend on the Chaos Mesh release: {experiments[0].dependencies}"
+    )
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+BAD_CHAOS_MESH = {"version": "latest", "runtime": "podman", "socketPath": "run/containerd.sock", "controllerReplicas": 0}
+
+
+def test_bad_chaos_mesh_config_is_reported_all_at_once_with_what_is_accepted():
+    with pytest.raises(ConfigError) as raised:
+        parse_config({"chaosMesh": BAD_CHAOS_MESH}, stack="dev", today=FACTS_AS_OF)
+    problems = raised.value.problems
+    by_key = {key: [problem for problem in problems if problem.startswith(f"chaos-lab:chaosMesh.{key}:")] for key in BAD_CHAOS_MESH}
+    assert all(len(found) == 1 for found in by_key.values()) and len(problems) == len(BAD_CHAOS_MESH), problems
+    version, runtime, socket, replicas = (by_key[key][0] for key in BAD_CHAOS_MESH)
+    assert "'latest'" in version and re.search(r"\d+\.\d+\.\d+", version), version
+    assert "'podman'" in runtime and all(member.value in runtime for member in ContainerRuntime), runtime
+    assert "run/containerd.sock" in socket and "absolute path" in socket, socket
+    bounds = re.search(r"from (\d+) to (\d+)", replicas)
+    assert bounds and not int(bounds[1]) <= 0 <= int(bounds[2]) and int(bounds[1]) <= 1 <= int(bounds[2]), replicas
+
+
+def test_bad_chaos_mesh_config_stops_the_program_before_any_resource():
+    overrides = {f"chaosMesh.{key}": value for key, value in BAD_CHAOS_MESH.items()}
+    with pytest.raises(ProgramFailed) as raised:
+        run_lab("dev", overrides)
+    # load_config turns the ConfigError into a RunError: Pulumi prints it plainly, without a traceback.
+    assert isinstance(raised.value.cause, pulumi.RunError), repr(raised.value.cause)
+    for key in BAD_CHAOS_MESH:
+        assert f"chaos-lab:chaosMesh.{key}:" in str(raised.value.cause), str(raised.value.cause)
+    declared = [item.name for item in raised.value.deployment.registrations]
+    assert declared == [], f"declared before the config was checked: {declared}"
+
+
+# --- every Kubernetes object the stack declares is schema-checked --------------------------------
+
+
+def test_every_kubernetes_type_of_the_stack_is_schema_checked_or_knowingly_skipped():
+    deployment = run_lab("dev", {"chaosMesh.longLivedDashboardToken": True, "experiments": {"basic-pod-kill": {"enabled": True}}})
+    checked, errors = k8s_schema.check_registrations(deployment.registrations)  # raises on an unclassified type
+    assert errors == []
+    assert set(checked) == k8s_schema.SCHEMA_CHECKED_TYPES, sorted(k8s_schema.SCHEMA_CHECKED_TYPES - set(checked))
+
+
+def test_schema_version_is_the_newest_shipped_not_above_1_35():
+    from kubernetes_validate.utils import all_versions
+    from packaging.version import Version
+
+    chosen = Version(k8s_schema.schema_version())
+    assert (chosen.major, chosen.minor) <= (1, 35)
+    assert not [v for v in map(Version, all_versions()) if chosen < v and (v.major, v.minor) <= (1, 35)]
+

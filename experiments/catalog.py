@@ -47,6 +47,9 @@ from .values import require, show
 
 # The write-up tags each experiment with this annotation; we keep it so the dashboard shows the same.
 WRITE_UP_ANNOTATION = "chaos.alpha.kubernetes.io/experiment"
+# Marks a deliberate single-replica pod fault on the object itself, so the policy pack (which sees only
+# the object) can tell it from a mistake.
+ALLOW_SINGLE_REPLICA_ANNOTATION = "chaos-lab.dev/allow-single-replica"
 # Killing or failing the only pod of a workload is an outage, not a resilience test.
 MIN_REPLICAS_TO_KILL = 2
 # A ramp step must leave the probe (3 failures 5s apart, 5s timeout) time to reach a verdict.
@@ -104,6 +107,10 @@ class Parameters(ABC):
     def selection(self, fence: Fence) -> PodSelection:
         return PodSelection(namespace=fence.namespace, app=self.app, mode=self.mode, value=self.value)
 
+    def annotations(self) -> dict[str, str]:
+        """Annotations these parameters add to the chaos object."""
+        return {}
+
     @abstractmethod
     def build(self, fence: Fence) -> PodChaos | NetworkChaos | StressChaos | Workflow: ...
 
@@ -141,6 +148,9 @@ class PodFaultParameters(TimedParameters):
                 "or set allowSingleReplica: true",
             ))
         return found
+
+    def annotations(self) -> dict[str, str]:
+        return {ALLOW_SINGLE_REPLICA_ANNOTATION: "true"} if self.allow_single_replica else {}
 
     def build(self, fence: Fence) -> PodChaos:
         return PodChaos(
@@ -329,7 +339,7 @@ class CatalogEntry:
             namespace=fence.namespace,
             chaos=chaos,
             simulates=self.simulates,
-            annotations={WRITE_UP_ANNOTATION: self.write_up_label},
+            annotations={WRITE_UP_ANNOTATION: self.write_up_label, **parameters.annotations()},
         )
 
 

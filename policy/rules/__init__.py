@@ -1,0 +1,25 @@
+"""chaos-lab's policy rules, one validator per rule; `POLICIES` is what the pack enforces.
+
+Imported as `rules` when the CLI runs the pack (policy/ is then on sys.path) and as `policy.rules`
+by the tests, so modules here import each other relatively.
+"""
+
+from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
+
+from .chaos import chaos_duration_bounded, chaos_selectors_fenced, pod_kill_needs_replicas
+from .chaos_mesh_release import chaos_mesh_release_fenced
+from .iam import web_identity_trust_pinned
+from .production import production_no_scheduled_chaos, production_on_demand_nodes
+from .rbac import chaos_accounts_not_cluster_admin, rbac_least_privilege
+
+POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
+    chaos_duration_bounded,
+    chaos_selectors_fenced,
+    pod_kill_needs_replicas,
+    chaos_mesh_release_fenced,
+    rbac_least_privilege,
+    chaos_accounts_not_cluster_admin,
+    web_identity_trust_pinned,
+    production_on_demand_nodes,
+    production_no_scheduled_chaos,
+)

@@ -1,0 +1,401 @@
+"""The `chaoslab` command line: `python -m chaoslab COMMAND ...` from the project root.
+
+`main(argv, env)` takes an Environment holding the streams, their TTY flags and the factories for
+the stack and the cluster, so tests swap any of them (httpie's context.py does the same). Results go
+to stdout, progress and errors to stderr; an error is one `Type: message` line, with the traceback
+only under --debug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+import textwrap
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from experiments import CATALOG
+from experiments.durations import format_duration, parse_duration
+from experiments.errors import ConfigError
+
+from . import __version__
+from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, kube_access
+from .display import Display, StderrDisplay
+from .errors import UsageError
+from .exit_codes import EXIT_CODE_HELP, ExitCode
+from .files import write_json
+from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
+from .journal import RunStatus, one_line
+from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, make_plan
+from .portforward import forwarded_frontend
+from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeInterrupted, ProbeResult, ProbeSettings, default_concurrency, probe
+from .report import write_report
+from .run import execute
+from .samples import Summary, write_samples
+from .stack import AutomationStack, StackDriver
+
+PROG = "chaoslab"
+SAMPLES_FILE = "samples.jsonl"
+SUMMARY_FILE = "summary.json"
+
+
+def _connect_cluster(access: KubeAccess) -> ClusterWatcher:
+    return KubernetesWatcher.from_kubeconfig(access.kubeconfig, access.context)
+
+
+@dataclass
+class Environment:
+    stdout: TextIO = field(default_factory=lambda: sys.stdout)
+    stderr: TextIO = field(default_factory=lambda: sys.stderr)
+    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
+    stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
+    connect_stack: Callable[[str, Path], StackDriver] = AutomationStack.select
+    connect_cluster: Callable[[KubeAccess], ClusterWatcher] = _connect_cluster
+    # None: notes on stderr, and the live progress line when stderr is a terminal.
+    display: Display | None = None
+
+    def progress_display(self) -> Display:
+        return self.display or StderrDisplay(self.stderr, live=self.stderr_isatty)
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    env = env or Environment()
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in arguments
+    try:
+        args = build_parser(env).parse_args(arguments)
+        return int(args.handler(args, env))
+    except SystemExit as exit_request:  # --help and --version
+        return int(exit_request.code or 0)
+    except KeyboardInterrupt:
+        _report_error(env, "Interrupted: stopped by Ctrl-C", debug)
+        return ExitCode.INTERRUPTED
+    except (UsageError, ConfigError) as error:
+        _report_error(env, _error_line(error), debug)
+        return ExitCode.USAGE
+    except Exception as error:  # every other failure is a runtime error: one line, not a traceback
+        _report_error(env, _error_line(error), debug)
+        return ExitCode.ERROR
+
+
+def run() -> NoReturn:
+    """The console-script entry point."""
+    sys.exit(main())
+
+
+def _error_line(error: BaseException) -> str:
+    if isinstance(error, ConfigError):
+        return f"ConfigError: {'; '.join(' '.join(problem.split()) for problem in error.problems)}"
+    return one_line(error)
+
+
+def _report_error(env: Environment, line: str, debug: bool) -> None:
+    if debug:
+        env.stderr.write(traceback.format_exc())
+    env.stderr.write(line + "\n")
+
+
+# Command line.
+
+EXIT_CODES_EPILOG = "exit codes:\n" + "\n".join(f"  {code.value:<4}{EXIT_CODE_HELP[code]}" for code in ExitCode)
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the paragraphs of an option's help: its one-line summary, then the longer text."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return [line for paragraph in text.split("\n") for line in (textwrap.wrap(paragraph, width) or [""])]
+
+
+class _Parser(argparse.ArgumentParser):
+    """Writes help to the environment's stdout and turns usage errors into UsageError."""
+
+    def __init__(self, *args: Any, stdout: TextIO, **kwargs: Any) -> None:
+        kwargs.update(formatter_class=_Formatter, epilog=EXIT_CODES_EPILOG)
+        super().__init__(*args, **kwargs)
+        self.stdout = stdout
+
+    def _print_message(self, message: str, file: Any = None) -> None:
+        if message:
+            self.stdout.write(message)
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _duration(text: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a duration like 30s, 2m or 500ms") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a duration above zero")
+    return seconds
+
+
+def _help(summary: str, detail: str) -> str:
+    """An option's help: one line, then the longer text with an example."""
+    return f"{summary}\n{detail}"
+
+
+def build_parser(env: Environment) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        stdout=env.stdout,
+        description=textwrap.dedent("""\
+            Operate the chaos lab: probe the demo app, run one catalog experiment against a stack with
+            its steady-state hypothesis, and report on the run.
+
+            example:
+              python -m chaoslab run basic-pod-kill --stack dev"""),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help=_help(
+        "Print the traceback of an error.", "Errors are otherwise one `Type: message` line on stderr, e.g. chaoslab --debug report RUN_DIR."))
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    _add_probe(commands, env)
+    _add_run(commands, env)
+    _add_report(commands, env)
+    _add_hypotheses(commands, env)
+    return parser
+
+
+def _command(commands: Any, env: Environment, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    command = commands.add_parser(name, help=summary, description=f"{summary}\n\n{textwrap.dedent(description)}", stdout=env.stdout)
+    # SUPPRESS, so that `--debug` before the command is not reset to False by the command's default.
+    command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=_help(
+        "Print the traceback of an error.", "Same as --debug before the command."))
+    return command
+
+
+def _add_load_options(command: argparse.ArgumentParser) -> None:
+    load = command.add_argument_group("load")
+    load.add_argument("--rate", type=float, default=DEFAULT_RATE, help=_help(
+        f"Requests started per second (default {DEFAULT_RATE:g}).",
+        "Open loop: each request starts on schedule whether or not earlier ones have answered, e.g. --rate 50."))
+    load.add_argument("--timeout", type=_duration, default=DEFAULT_TIMEOUT_S, metavar="DURATION", help=_help(
+        f"Longest a request may take, connect to last byte (default {format_duration(DEFAULT_TIMEOUT_S)}).",
+        "A request still unanswered then counts as a timeout, e.g. --timeout 2s."))
+    load.add_argument("--concurrency", type=int, default=None, metavar="N", help=_help(
+        "Most requests in flight at once (default: rate x timeout, at most 200).",
+        "A request due while N are in flight is not sent and is counted as not_sent, e.g. --concurrency 20."))
+
+
+def _add_probe(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "probe", "Probe a URL at a constant rate and summarize the answers.", """\
+        Sends GET requests open-loop (no coordinated omission), records every request's scheduled
+        and actual start, latency, status and error kind (timeout, connection_refused,
+        connection_reset, dns, http_5xx, http_4xx, other), and prints a summary. A live line on
+        stderr shows rate, success and p95 while it runs (on a terminal).
+
+        example:
+          python -m chaoslab probe http://127.0.0.1:8080/api/ --rate 20 --duration 30s --json""")
+    command.add_argument("url", metavar="URL", help=_help("The URL to GET.", "e.g. http://127.0.0.1:8080/api/"))
+    command.add_argument("--duration", type=_duration, default=parse_duration("10s"), metavar="DURATION", help=_help(
+        "How long to probe (default 10s).", "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m."))
+    _add_load_options(command)
+    output = command.add_argument_group("output")
+    output.add_argument("--out", type=Path, metavar="DIR", help=_help(
+        f"Write every sample to DIR/{SAMPLES_FILE} and the summary to DIR/{SUMMARY_FILE}.",
+        "One JSON object per request, in schedule order, e.g. --out /tmp/probe-1."))
+    output.add_argument("--json", action="store_true", help=_help(
+        "Print the summary as exactly one JSON object.",
+        'Keys: sent, ok, failed, success_rate, achieved_rate, latency_ms {p50,p95,p99,max}, errors {kind: count}, '
+        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms; e.g. ... --json | jq .latency_ms.p95'))
+    command.set_defaults(handler=_probe)
+
+
+def _add_run(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "run", "Run one catalog experiment against a stack and judge its hypothesis.", """\
+        Probes a baseline; enables the experiment in the stack's config
+        (chaos-lab:experiments.<name>.enabled) and runs `pulumi up`; waits until Chaos Mesh reports
+        it injected; probes during the chaos; disables it and runs `pulumi up`; waits until it is
+        recovered; probes after; judges the steady-state hypothesis and writes the journal and
+        report. Ctrl-C or any failure after enabling still disables the experiment and writes a
+        partial report. Needs the pulumi CLI (logged in) and cluster access (kubeconfig).
+
+        example:
+          python -m chaoslab run api-high-latency --stack dev --baseline 1m --rate 20
+          python -m chaoslab run basic-pod-kill --stack dev --dry-run""")
+    command.add_argument("experiment", metavar="EXPERIMENT", choices=list(CATALOG), help=_help(
+        "A catalog experiment.", f"One of {', '.join(CATALOG)}; see `chaoslab hypotheses`."))
+    target = command.add_argument_group("target")
+    target.add_argument("--stack", required=True, help=_help(
+        "The Pulumi stack to switch the experiment on in.", "e.g. --stack dev (Pulumi.dev.yaml)."))
+    target.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR", help=_help(
+        "The Pulumi project's directory (default: the current one).", "Where Pulumi.yaml is, e.g. --project-dir ~/chaos-lab."))
+    target.add_argument("--url", help=_help(
+        "The URL to probe (default: the frontend's /api/ through kubectl port-forward).",
+        "The port-forward reaches one frontend pod; pass a load balancer's URL to go through the Service, "
+        "e.g. --url http://a1b2.elb.amazonaws.com/api/."))
+    phases = command.add_argument_group("phases")
+    phases.add_argument("--baseline", type=_duration, default=DEFAULT_BASELINE_S, metavar="DURATION", help=_help(
+        f"How long to probe before the chaos (default {format_duration(DEFAULT_BASELINE_S)}).",
+        "Its summary is what the relative thresholds are computed from, e.g. --baseline 1m."))
+    phases.add_argument("--during", type=_duration, default=None, metavar="DURATION", help=_help(
+        "How long to probe during the chaos (default: the experiment's own duration).",
+        "At most the experiment's duration, and cut to what is left of it once injected, e.g. --during 45s."))
+    phases.add_argument("--after", type=_duration, default=DEFAULT_AFTER_S, metavar="DURATION", help=_help(
+        f"How long to probe after recovery (default {format_duration(DEFAULT_AFTER_S)}).",
+        "The app must be back within the bounds of the baseline, e.g. --after 1m."))
+    _add_load_options(command)
+    output = command.add_argument_group("output")
+    output.add_argument("--out", type=Path, metavar="DIR", help=_help(
+        "The run directory (default .chaoslab/runs/<UTC time>-<experiment>).",
+        "Journal, samples, report.md, summaries.json and latency.png go there, e.g. --out runs/pod-kill-1."))
+    output.add_argument("--dry-run", action="store_true", help=_help(
+        "Print the plan and change nothing.", "Reads the stack's config to plan; runs no probe and no update."))
+    output.add_argument("--json", action="store_true", help=_help(
+        "Print the run's summaries as exactly one JSON object.", "The same object as the run's summaries.json, plus run_dir."))
+    command.set_defaults(handler=_run)
+
+
+def _add_report(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "report", "Write a run's Markdown log, summaries JSON and latency chart.", """\
+        Reads RUN_DIR/journal.json and the phases' samples and (re)writes report.md, summaries.json
+        and latency.png there; `run` does this itself when it ends. Notes written under "What we
+        learned" in report.md are kept.
+
+        example:
+          python -m chaoslab report .chaoslab/runs/20260101T120000Z-basic-pod-kill""")
+    command.add_argument("run_dir", metavar="RUN_DIR", type=Path, help=_help(
+        "A directory `run` wrote.", "It holds journal.json, e.g. .chaoslab/runs/20260101T120000Z-basic-pod-kill."))
+    command.add_argument("--json", action="store_true", help=_help(
+        "Print the run's summaries as exactly one JSON object.", "The content of summaries.json."))
+    command.set_defaults(handler=_report)
+
+
+def _add_hypotheses(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "hypotheses", "List each catalog experiment's steady-state hypothesis.", """\
+        What `run` checks before the chaos (baseline), during it (the experiment's own hypothesis)
+        and after it (recovery), with thresholds relative to the baseline where they are relative.
+
+        example:
+          python -m chaoslab hypotheses""")
+    command.add_argument("--json", action="store_true", help=_help(
+        "Print them as exactly one JSON object.", 'e.g. {"before": [...], "after": [...], "experiments": {...}}.'))
+    command.set_defaults(handler=_hypotheses)
+
+
+# Commands.
+
+def _emit(env: Environment, args: argparse.Namespace, value: Any, text: str) -> None:
+    env.stdout.write(json.dumps(value) + "\n" if args.json else text)
+
+
+def _probe(args: argparse.Namespace, env: Environment) -> int:
+    settings = ProbeSettings(
+        url=args.url, rate=args.rate, duration_s=args.duration, timeout_s=args.timeout,
+        concurrency=args.concurrency or default_concurrency(args.rate, args.timeout),
+    )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)  # before probing, so a bad --out fails at once
+    try:
+        result = probe(settings, env.progress_display())
+    except ProbeInterrupted as interrupted:
+        _probe_output(args, env, interrupted.result)
+        raise
+    _probe_output(args, env, result)
+    return ExitCode.OK
+
+
+def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult) -> None:
+    if args.out is not None:
+        write_samples(args.out / SAMPLES_FILE, result.samples)
+        write_json(args.out / SUMMARY_FILE, result.summary.to_dict())
+    _emit(env, args, result.summary.to_dict(), _summary_text(args.url, result.summary))
+
+
+def _summary_text(url: str, summary: Summary) -> str:
+    latency = "  ".join(f"{key} {'-' if value is None else f'{value:.1f}'}" for key, value in summary.latency_ms.items())
+    errors = ", ".join(f"{kind} {count}" for kind, count in summary.errors.items()) or "none"
+    success = "-" if summary.success_rate is None else f"{100 * summary.success_rate:.2f} %"
+    return (
+        f"GET {url}\n"
+        f"sent {summary.sent} of {summary.scheduled} scheduled ({summary.not_sent} not sent: concurrency cap), "
+        f"{summary.achieved_rate:.1f}/s achieved of {summary.requested_rate:g}/s\n"
+        f"ok {summary.ok}, failed {summary.failed}, success {success}; errors: {errors}\n"
+        f"latency ms: {latency}\n"
+    )
+
+
+def _run(args: argparse.Namespace, env: Environment) -> int:
+    project_dir = args.project_dir.resolve()
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise UsageError(f"{project_dir} has no Pulumi.yaml; run from the project root or pass --project-dir")
+    options = RunOptions(
+        url=args.url, baseline_s=args.baseline, during_s=args.during, after_s=args.after,
+        rate=args.rate, timeout_s=args.timeout, concurrency=args.concurrency, out_dir=args.out,
+    )
+    stack = env.connect_stack(args.stack, project_dir)
+    plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
+    if args.dry_run:
+        _emit(env, args, plan.to_dict(), "\n".join(plan.describe()) + "\n")
+        return ExitCode.OK
+
+    display = env.progress_display()
+    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    with kube_access(stack.outputs(), plan.kubeconfig_context) as access:
+        watcher = env.connect_cluster(access)
+        with _target_url(args.url, access, plan.target.namespace, plan.out_dir) as url:
+            try:
+                journal = execute(plan, stack, watcher, url, display)
+            except BaseException:
+                # The run's own error matters more than the report's; the journal has it all anyway.
+                with contextlib.suppress(Exception):
+                    _print_run(args, env, plan.out_dir)
+                display.note(f"partial report in {plan.out_dir}")
+                raise
+    _print_run(args, env, plan.out_dir)
+    if journal.data["status"] == RunStatus.FAILED.value or journal.data["deviated"]:
+        return ExitCode.HYPOTHESIS_NOT_MET
+    return ExitCode.OK
+
+
+@contextlib.contextmanager
+def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    with forwarded_frontend(access, namespace, log_dir=log_dir) as forwarded:
+        yield forwarded
+
+
+def _print_run(args: argparse.Namespace, env: Environment, run_dir: Path) -> None:
+    files = write_report(run_dir)
+    summaries = json.loads(files.summaries.read_text())
+    lines = [f"{summaries['experiment']} on stack {summaries['stack']}: {summaries['status']}"
+             + (", hypothesis NOT met" if summaries["deviated"] else "")]
+    for when, verdict in summaries["steady_states"].items():
+        if verdict is None:
+            continue
+        lines.append(f"  {when}: {'met' if verdict['met'] else 'NOT met'}")
+        lines += [f"    {'ok ' if check['met'] else 'NO '} {check['requirement']}: observed {check['observed']}, "
+                  f"threshold {check['threshold']} {check['unit']}" for check in verdict["checks"]]
+    lines.append(f"report: {files.report}")
+    _emit(env, args, {**summaries, "run_dir": str(run_dir)}, "\n".join(lines) + "\n")
+
+
+def _report(args: argparse.Namespace, env: Environment) -> int:
+    files = write_report(args.run_dir)
+    summaries = json.loads(files.summaries.read_text())
+    text = "".join(f"wrote {path}\n" for path in (files.report, files.summaries, files.chart))
+    _emit(env, args, summaries, text)
+    return ExitCode.OK
+
+
+def _hypotheses(args: argparse.Namespace, env: Environment) -> int:
+    before = [tolerance.describe() for tolerance in STEADY_STATE_BEFORE]
+    after = [tolerance.describe() for tolerance in RECOVERED_AFTER]
+    experiments = {name: {"title": hypothesis.title, "during": hypothesis.describe()} for name, hypothesis in HYPOTHESES.items()}
+    lines = [f"before every experiment (baseline): {'; '.join(before)}", f"after every experiment (recovery): {'; '.join(after)}", ""]
+    for name, hypothesis in experiments.items():
+        lines += [f"{name}: {hypothesis['title']}", *(f"  during: {line}" for line in hypothesis["during"])]
+    _emit(env, args, {"before": before, "after": after, "experiments": experiments}, "\n".join(lines) + "\n")
+    return ExitCode.OK
+

@@ -1,0 +1,167 @@
+"""Watching Chaos Mesh inject and recover one experiment, through the Kubernetes API.
+
+Chaos Mesh reports progress in `status.conditions` (v2.8, the CRDs in tests/data/chaos-mesh-crds):
+- PodChaos, NetworkChaos, StressChaos: `Selected`, `AllInjected`, `AllRecovered`, `Paused`. Before any
+  pod is selected there are no records, and "all records injected" is vacuously true, so injected
+  means Selected and AllInjected both True.
+- Workflow: `Scheduled` (its entry node is running) and `Accomplished` (its entry node is done).
+Recovered also means the object is gone: `run` disables an experiment by removing it from the stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from experiments.errors import ExperimentError
+
+GROUP = "chaos-mesh.org"
+VERSION = "v1alpha1"
+PLURALS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos", "Workflow": "workflows"}
+NOT_FOUND = 404
+TRUE = "True"
+# Chaos Mesh reconciles within seconds; a minute means the controller is down or the selector
+# matches no pod.
+INJECT_TIMEOUT_S = 60.0
+# Removing the object is immediate once `up` returns, but Chaos Mesh first undoes the netem rules or
+# stress processes in every pod, which can take a while on a busy node.
+RECOVER_TIMEOUT_S = 120.0
+DEFAULT_POLL_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class ChaosTarget:
+    """Raises ExperimentError for a kind `run` cannot watch."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in PLURALS:
+            raise ExperimentError(f"kind: got {self.kind!r}; accepted {', '.join(PLURALS)}")
+
+    @property
+    def plural(self) -> str:
+        return PLURALS[self.kind]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Observation:
+    state: str  # "injected", "recovered" or "gone"
+    conditions: Mapping[str, str]  # condition type -> status, as last seen
+    waited_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"state": self.state, "conditions": dict(self.conditions), "waited_s": round(self.waited_s, 3)}
+
+
+class ClusterWatcher(Protocol):
+    def wait_injected(self, target: ChaosTarget, timeout_s: float) -> Observation:
+        """Raises ExperimentError when the chaos is not injected within timeout_s."""
+
+    def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
+        """Raises ExperimentError when the chaos is neither recovered nor gone within timeout_s."""
+
+
+def conditions(chaos_object: Mapping[str, Any]) -> dict[str, str]:
+    return {item["type"]: item.get("status", "") for item in chaos_object.get("status", {}).get("conditions") or []}
+
+
+def is_injected(kind: str, seen: Mapping[str, str]) -> bool:
+    if kind == "Workflow":
+        return seen.get("Scheduled") == TRUE
+    return seen.get("Selected") == TRUE and seen.get("AllInjected") == TRUE
+
+
+def is_recovered(kind: str, seen: Mapping[str, str]) -> bool:
+    return seen.get("Accomplished" if kind == "Workflow" else "AllRecovered") == TRUE
+
+
+class KubernetesWatcher:
+    """Polls the chaos object with the `kubernetes` client's CustomObjectsApi."""
+
+    def __init__(self, api: Any, poll_interval_s: float = DEFAULT_POLL_INTERVAL_S) -> None:
+        self._api = api
+        self._poll_interval_s = poll_interval_s
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: Path | None, context: str | None) -> KubernetesWatcher:
+        """Raises kubernetes.config.ConfigException when the kubeconfig or context is unusable."""
+        from kubernetes import client, config
+
+        api_client = config.new_client_from_config(config_file=None if kubeconfig is None else str(kubeconfig), context=context)
+        return cls(client.CustomObjectsApi(api_client))
+
+    def wait_injected(self, target: ChaosTarget, timeout_s: float) -> Observation:
+        return self._wait(target, timeout_s, "injected", lambda seen: is_injected(target.kind, seen))
+
+    def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
+        return self._wait(target, timeout_s, "recovered", lambda seen: is_recovered(target.kind, seen))
+
+    def _wait(
+        self, target: ChaosTarget, timeout_s: float, goal: str, reached: Callable[[Mapping[str, str]], bool]
+    ) -> Observation:
+        started = time.monotonic()
+        last_seen = "not found"
+        while True:
+            chaos_object = self._get(target)
+            waited_s = time.monotonic() - started
+            if chaos_object is None and goal == "recovered":
+                return Observation("gone", {}, waited_s)
+            if chaos_object is not None:
+                seen = conditions(chaos_object)
+                if reached(seen):
+                    return Observation(goal, seen, waited_s)
+                last_seen = f"conditions {json.dumps(seen, sort_keys=True)}"
+            if waited_s >= timeout_s:
+                raise ExperimentError(f"{target} was not {goal} within {timeout_s:g}s; last seen: {last_seen}")
+            time.sleep(self._poll_interval_s)
+
+    def _get(self, target: ChaosTarget) -> dict[str, Any] | None:
+        """The object, or None when it does not exist. Raises ExperimentError for any other API error."""
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            return self._api.get_namespaced_custom_object(GROUP, VERSION, target.namespace, target.plural, target.name)
+        except ApiException as error:
+            if error.status == NOT_FOUND:
+                return None
+            raise ExperimentError(f"Kubernetes API: reading {target}: {error.status} {error.reason}") from error
+
+
+@dataclass(frozen=True)
+class KubeAccess:
+    """Which kubeconfig and context reach the lab's cluster; None for each means the ambient defaults."""
+
+    kubeconfig: Path | None
+    context: str | None
+
+
+@contextlib.contextmanager
+def kube_access(stack_outputs: Mapping[str, Any], configured_context: str | None) -> Iterator[KubeAccess]:
+    """The EKS stack exports its kubeconfig; an existing-cluster stack uses the ambient one and its
+    configured context. An exported kubeconfig goes to a private temporary file for the run's length,
+    so kubectl and the client read the same one."""
+    exported = stack_outputs.get("kubeconfig")
+    if exported is None:
+        yield KubeAccess(None, configured_context)
+        return
+    with tempfile.TemporaryDirectory(prefix="chaoslab-kube-") as directory:
+        path = Path(directory) / "kubeconfig"
+        text = exported if isinstance(exported, str) else json.dumps(exported)
+        # Written private: a kubeconfig is a credential, even one that only names an exec plugin.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as stream:
+            stream.write(text)
+        yield KubeAccess(path, None)

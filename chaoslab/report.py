@@ -1,0 +1,297 @@
+"""`report RUN_DIR`: the experiment log (report.md), every summary (summaries.json), a chart (latency.png).
+
+Everything is read from the run directory (journal.json and the phases' samples), so a report can
+be redrawn at any time, also for a run that was interrupted. What an operator writes under "What we
+learned" survives a redraw.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .files import write_atomic, write_json
+from .journal import JOURNAL_FILE
+from .samples import Sample, read_samples
+
+REPORT_FILE = "report.md"
+SUMMARIES_FILE = "summaries.json"
+CHART_FILE = "latency.png"
+# Everything below this line in report.md is the operator's, kept when the report is redrawn.
+NOTES_MARKER = "<!-- chaoslab: notes below this line are kept when the report is redrawn -->"
+NOTES_TEMPLATE = """
+## What we learned
+
+_What surprised us, what held, what broke, and why._
+
+## What we change next
+
+_Fixes, new alerts, a follow-up experiment._
+"""
+CHART_SIZE_IN = (10.0, 5.0)
+CHART_DPI = 100
+PHASE_COLOURS = {"baseline": "#9e9e9e", "during": "#e53935", "after": "#43a047"}
+# Latency spans a loopback millisecond to a 5 s timeout: only a log axis shows both.
+MIN_PLOTTED_MS = 0.1
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    offset_s: float  # from the run's start
+    record: Mapping[str, Any]  # the probe activity's journal record
+    samples: Sequence[Sample]
+
+    @property
+    def summary(self) -> Mapping[str, Any] | None:
+        return self.record["output"].get("summary")
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    report: Path
+    summaries: Path
+    chart: Path
+
+
+def write_report(run_dir: Path) -> ReportFiles:
+    """Raises UsageError when run_dir holds no journal; OSError when files cannot be written."""
+    journal_path = run_dir / JOURNAL_FILE
+    if not journal_path.is_file():
+        raise UsageError(f"{run_dir} is not a run directory: it has no {JOURNAL_FILE}")
+    journal = json.loads(journal_path.read_text())
+    phases = _phases(run_dir, journal)
+    files = ReportFiles(run_dir / REPORT_FILE, run_dir / SUMMARIES_FILE, run_dir / CHART_FILE)
+    write_json(files.summaries, summaries(journal, phases))
+    write_atomic(files.chart, chart_png(journal, phases))
+    write_atomic(files.report, markdown(journal, phases, _kept_notes(files.report)))
+    return files
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _phases(run_dir: Path, journal: Mapping[str, Any]) -> list[Phase]:
+    start = _parse_time(journal["start"])
+    phases = []
+    for record in journal["run"]:
+        output = record["output"]
+        if "phase" not in output:
+            continue
+        path = run_dir / output["samples"]
+        samples = read_samples(path) if path.is_file() else []
+        offset_s = (_parse_time(output["started_at"]) - start).total_seconds()
+        phases.append(Phase(output["phase"], offset_s, record, samples))
+    return phases
+
+
+def _activities(journal: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every activity record in order, named as the report shows it ("rollback: ..." for rollbacks)."""
+    for record in journal["run"]:
+        yield record["activity"]["name"], record
+    for record in journal["rollbacks"]:
+        yield f"rollback: {record['activity']['name']}", record
+
+
+def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, Any]:
+    """Every number of the run in one object: status, each phase's summary, each verdict, each update."""
+    experiment = journal["experiment"]
+    return {
+        "experiment": experiment["name"],
+        "stack": experiment["stack"],
+        "status": journal["status"],
+        "deviated": journal["deviated"],
+        "error": journal.get("error"),
+        "start": journal["start"],
+        "end": journal["end"],
+        "phases": {phase.name: phase.summary for phase in phases},
+        "steady_states": journal["steady_states"],
+        "updates": {
+            name: record["output"].get("update") for name, record in _activities(journal) if record["activity"]["type"] == "action"
+        },
+    }
+
+
+def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
+    """Latency of every request over the run, phases shaded, failures and unsent requests marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on a CI runner or over ssh
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=CHART_SIZE_IN, dpi=CHART_DPI)
+    axes = figure.add_subplot()
+    for phase in phases:
+        # The phase as it ran (to its last answer, or its interruption), not as it was planned.
+        length_s = phase.record["duration"] or phase.record["output"]["planned_s"]
+        axes.axvspan(phase.offset_s, phase.offset_s + length_s, color=PHASE_COLOURS.get(phase.name, "#90caf9"),
+                     alpha=0.15, label=phase.name)
+
+    def points(keep: Any) -> tuple[list[float], list[float]]:
+        chosen = [(phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
+                  for phase in phases for s in phase.samples
+                  if s.started_s is not None and s.latency_ms is not None and keep(s)]
+        return [x for x, _ in chosen], [y for _, y in chosen]
+
+    answered, failed = points(lambda s: s.ok), points(lambda s: not s.ok)
+    if answered[0]:
+        axes.scatter(*answered, s=6, color="#1e88e5", label="ok")
+    if failed[0]:
+        axes.scatter(*failed, s=24, marker="x", color="#c62828", label="failed")
+    not_sent = [phase.offset_s + s.scheduled_s for phase in phases for s in phase.samples if not s.sent]
+    if not_sent:
+        axes.scatter(not_sent, [MIN_PLOTTED_MS] * len(not_sent), s=24, marker="v", color="#ef6c00",
+                     label="not sent (concurrency cap)")
+    axes.set_yscale("log")
+    axes.set_xlabel("seconds since the run started")
+    axes.set_ylabel("latency (ms, log scale)")
+    experiment = journal["experiment"]
+    deviated = ", deviated" if journal.get("deviated") else ""
+    axes.set_title(f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}")
+    axes.grid(True, which="major", alpha=0.3)
+    if phases:
+        axes.legend(loc="upper left", fontsize="small")
+    else:
+        axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _kept_notes(report: Path) -> str:
+    if report.is_file():
+        text = report.read_text()
+        if NOTES_MARKER in text:
+            return text.split(NOTES_MARKER, 1)[1]
+    return NOTES_TEMPLATE
+
+
+def _number(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    figure = f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+    return f"{figure} {unit}".strip()
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(header), line(["---"] * len(header)), *(line(row) for row in rows)]
+
+
+def _verdict_lines(title: str, verdict: Mapping[str, Any] | None) -> list[str]:
+    if verdict is None:
+        return [f"### {title}", "", "Not judged: the run did not get this far.", ""]
+    rows = [
+        [check["requirement"], _number(check["observed"], check["unit"]), _number(check["threshold"], check["unit"]),
+         "met" if check["met"] else "**not met**", check["detail"] or ""]
+        for check in verdict["checks"]
+    ]
+    outcome = "met" if verdict["met"] else "**not met**"
+    return [f"### {title}: {outcome}", "", *_table(["requirement", "observed", "threshold", "result", "detail"], rows), ""]
+
+
+def _outcome(journal: Mapping[str, Any]) -> str:
+    status, states = journal.get("status"), journal["steady_states"]
+    if status == "completed":
+        return "the hypothesis was **not met**" if journal["deviated"] else "the hypothesis held"
+    if status == "failed":
+        return "the steady state did not hold before the chaos, so no chaos was injected"
+    judged = [when for when in ("before", "during", "after") if states.get(when)]
+    return f"the run was {status} ({journal.get('error') or 'no error recorded'}); judged so far: {', '.join(judged) or 'nothing'}"
+
+
+def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) -> str:
+    experiment = journal["experiment"]
+    target = experiment["target"]
+    probe = experiment["probe"]
+    lines = [
+        f"# Experiment log: {experiment['name']} on stack {experiment['stack']}",
+        "",
+        f"- **Simulates:** {experiment['simulates']}",
+        f"- **Hypothesis:** {experiment['title']}",
+        f"- **When:** {journal['start']} to {journal.get('end') or '(unfinished)'}"
+        + (f" ({journal['duration']:.0f} s)" if journal.get("duration") is not None else ""),
+        f"- **Outcome:** {_outcome(journal)}",
+        f"- **Status:** {journal.get('status')}; deviated: {'yes' if journal.get('deviated') else 'no'}",
+        f"- **Run by:** chaoslab {journal['chaoslab_version']} on {journal['node']} ({journal['platform']})",
+        "",
+        "## What was tested",
+        "",
+        f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
+        f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it.",
+        "",
+        *_table(["parameter", "value"], [[key, f"`{json.dumps(value)}`"] for key, value in experiment["parameters"].items()]),
+        "",
+        f"Probe: {probe['url']} at {probe['rate']:g}/s, timeout {probe['timeout_s']:g} s, at most "
+        f"{probe['concurrency']} requests in flight (open loop: requests start on schedule, unsent ones are counted). "
+        f"App timeouts: {', '.join(f'{key} {value:g} ms' for key, value in experiment['app_timeouts_ms'].items())}.",
+        "",
+        "## Stack updates",
+        "",
+    ]
+    update_rows = [_update_row(name, record) for name, record in _activities(journal) if record["activity"]["type"] == "action"]
+    if update_rows:
+        lines += _table(["update", "result", "version", "resource changes", "error"], update_rows)
+    else:
+        lines.append("No stack update was made.")
+    lines += ["", "## Phases", ""]
+    phase_rows = []
+    for phase in phases:
+        summary = phase.summary or {}
+        latency = summary.get("latency_ms", {})
+        rate = summary.get("success_rate")
+        phase_rows.append([
+            phase.name, f"+{phase.offset_s:.1f} s", f"{phase.record['output']['planned_s']:g} s",
+            str(summary.get("sent", "-")), str(summary.get("not_sent", "-")),
+            "-" if rate is None else f"{100 * rate:.2f} %",
+            _number(summary.get("achieved_rate"), "/s"),
+            *(_number(latency.get(key), "ms") for key in ("p50", "p95", "p99", "max")),
+            ", ".join(f"{kind} {count}" for kind, count in summary.get("errors", {}).items()) or "-",
+            phase.record["status"] or "-",
+        ])
+    if phase_rows:
+        header = ["phase", "start", "length", "sent", "not sent", "success", "rate", "p50", "p95", "p99", "max", "errors", "status"]
+        lines += _table(header, phase_rows)
+    else:
+        lines.append("No phase was probed.")
+    lines += ["", "## Verdict", ""]
+    states = journal["steady_states"]
+    lines += _verdict_lines("Before (baseline)", states["before"])
+    lines += _verdict_lines("During the chaos", states["during"])
+    lines += _verdict_lines("After recovery", states["after"])
+    lines += ["## Timeline", ""]
+    lines += _table(
+        ["activity", "type", "start", "duration", "status", "detail"],
+        [[name, record["activity"]["type"], record["start"],
+          "-" if record["duration"] is None else f"{record['duration']:.1f} s", record["status"] or "-",
+          record["exception"] or _activity_detail(record["output"])]
+         for name, record in _activities(journal)],
+    )
+    lines += ["", f"![latency over time]({CHART_FILE})", "", "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
+              f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.", "", NOTES_MARKER]
+    return "\n".join(lines) + notes
+
+
+def _update_row(name: str, record: Mapping[str, Any]) -> list[str]:
+    update = record["output"].get("update") or {}
+    changes = ", ".join(f"{operation} {count}" for operation, count in (update.get("resource_changes") or {}).items())
+    return [name, update.get("result", record["status"] or "-"), str(update.get("version", "-")), changes or "-",
+            record["exception"] or ""]
+
+
+def _activity_detail(output: Mapping[str, Any]) -> str:
+    if "state" in output:
+        return f"{output['state']} after {output['waited_s']:.1f} s"
+    if "summary" in output:
+        return f"{output['summary']['sent']} sent, {output['summary']['ok']} ok"
+    return ""

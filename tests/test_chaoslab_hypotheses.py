@@ -1,0 +1,184 @@
+"""Steady-state hypotheses: thresholds from the baseline, the experiment's parameters and the app's
+timeouts; verdicts that pass and fail for the stated reason. The database-partition verdict is
+judged on samples from the demo app's real tiers with a partitioned Redis.
+
+Not covered: what the hypotheses conclude on a real cluster with Chaos Mesh injecting the faults
+(the real partition is netem dropping packets, simulated here by a Redis that never answers SYNs).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterator, Mapping, Sequence
+
+import pytest
+
+from chaoslab.hypotheses import (
+    HYPOTHESES,
+    RAMP_SLO_P95_MS,
+    AppTimeouts,
+    Evidence,
+    Verdict,
+    judge,
+)
+from chaoslab.plan import experiment_parameters
+from chaoslab.probe import ProbeSettings, probe
+from chaoslab.samples import Sample, Summary, status_error, summarize
+from components.demo_app import render
+from demo_app_stack import DemoLab
+from experiments import CATALOG
+from experiments.durations import parse_duration
+
+RATE = 10.0
+MS_PER_S = 1000.0
+BASELINE_MS = 10.0
+
+
+def _samples(latencies_ms: Sequence[float], *, status: int = 200, start_s: float = 0.0) -> list[Sample]:
+    return [
+        Sample(start_s + index / RATE, start_s + index / RATE, latency, status, status_error(status))
+        for index, latency in enumerate(latencies_ms)
+    ]
+
+
+def _summary(samples: Sequence[Sample]) -> Summary:
+    return summarize(samples, RATE, len(samples) / RATE)
+
+
+BASELINE = _summary(_samples([BASELINE_MS] * 100))
+
+
+def _judge(name: str, samples: Sequence[Sample], overrides: Mapping[str, object] | None = None,
+           summary: Summary | None = None) -> Verdict:
+    parameters = experiment_parameters(name, overrides or {})
+    evidence = Evidence(samples, summary or _summary(samples), BASELINE, parameters, AppTimeouts())
+    return judge(HYPOTHESES[name].during, evidence)
+
+
+def test_every_catalog_experiment_has_a_hypothesis_and_nothing_else_does() -> None:
+    assert list(HYPOTHESES) == list(CATALOG)
+
+
+def test_the_app_timeout_defaults_are_the_demo_apps() -> None:
+    assert AppTimeouts() == AppTimeouts(redis_ms=render.REDIS_TIMEOUT_MS, proxy_read_ms=render.PROXY_READ_TIMEOUT_MS)
+
+
+def test_pod_kill_holds_when_latency_stays_within_the_baseline_bound() -> None:
+    allowance_ms = 200.0  # the hypothesis: p95 <= max(2 x baseline, baseline + 200 ms)
+    verdict = _judge("basic-pod-kill", _samples([BASELINE_MS + allowance_ms - 1] * 100))
+
+    assert verdict.met
+    assert [check.threshold for check in verdict.checks] == [99.0, BASELINE_MS + allowance_ms]
+
+
+def test_pod_kill_fails_on_two_lost_requests_in_a_hundred() -> None:
+    lost = 2
+    samples = _samples([BASELINE_MS] * (100 - lost)) + _samples([BASELINE_MS] * lost, status=502, start_s=10)
+
+    success, latency = _judge("basic-pod-kill", samples).checks
+
+    assert not success.met and success.observed == 100 - lost and success.threshold == 99.0
+    assert success.detail == f"failed: 502 x{lost}"
+    assert latency.met
+
+
+@pytest.mark.parametrize("overrides", [{}, {"latency": "300ms", "jitter": "50ms"}])
+def test_api_latency_threshold_is_the_injected_latency_minus_jitter(overrides: dict[str, str]) -> None:
+    parameters = experiment_parameters("api-high-latency", overrides)
+    injected_ms = (parse_duration(parameters["latency"]) - parse_duration(parameters["jitter"])) * MS_PER_S
+    rise, no_failures = _judge("api-high-latency", _samples([BASELINE_MS + injected_ms + 1] * 50), overrides).checks
+
+    assert rise.met and rise.threshold == injected_ms and rise.observed == injected_ms + 1
+    assert no_failures.met and no_failures.threshold == 100.0
+
+
+def test_api_latency_fails_when_the_latency_does_not_arrive() -> None:
+    rise, _ = _judge("api-high-latency", _samples([BASELINE_MS] * 50)).checks
+
+    assert not rise.met and rise.observed == 0
+
+
+def _ramp(step_p95_ms: Sequence[float], step_s: float) -> list[Sample]:
+    per_step = math.floor(step_s * RATE)
+    return [sample for number, latency in enumerate(step_p95_ms)
+            for sample in _samples([latency] * per_step, start_s=number * step_s)]
+
+
+RAMP_STEP = "2s"
+
+
+def test_the_ramp_holds_when_it_breaks_at_the_redis_deadline_step() -> None:
+    steps = CATALOG["progressive-delay"].parameters()["steps"]  # 50ms, 100ms, 500ms, 1000ms, 3000ms
+    breaking_step = steps.index("1000ms")
+    latencies = [RAMP_SLO_P95_MS / 2 if number < breaking_step else RAMP_SLO_P95_MS * 2 for number in range(len(steps))]
+
+    [check] = _judge("progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}).checks
+
+    assert check.met
+    assert check.observed == parse_duration("1000ms") * MS_PER_S and check.threshold == render.REDIS_TIMEOUT_MS
+    assert f"step {breaking_step + 1} (1000ms)" in check.detail.split(" <- first breach")[0]
+
+
+def test_the_ramp_fails_naming_the_step_that_broke_too_early() -> None:
+    latencies = [RAMP_SLO_P95_MS / 2, RAMP_SLO_P95_MS / 2, RAMP_SLO_P95_MS * 2]  # breaks at 500ms; 2 steps unobserved
+
+    [check] = _judge("progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}).checks
+
+    assert not check.met and check.observed == parse_duration("500ms") * MS_PER_S
+    assert "step 3 (500ms): p95 2000 ms, 100 % ok <- first breach" in check.detail
+    assert "step 5 (3000ms): not observed" in check.detail
+
+
+def test_judging_leaves_the_hypothesis_as_it_was() -> None:
+    before = copy.deepcopy(HYPOTHESES["database-partition"])
+
+    first = _judge("database-partition", _samples([BASELINE_MS] * 10, status=503))
+    second = _judge("database-partition", _samples([BASELINE_MS] * 10, status=503))
+
+    assert HYPOTHESES["database-partition"] == before
+    assert first == second
+
+
+# database-partition on the demo app's real tiers.
+
+PARTITION_RATE = 5.0
+PARTITION_DURATION_S = 1.0
+
+
+@pytest.fixture
+def lab() -> Iterator[DemoLab]:
+    with DemoLab(render.Timeouts()) as lab:
+        yield lab
+
+
+def _probe_demo(lab: DemoLab, redis_port: int) -> Verdict:
+    frontend = lab.frontend([lab.backend(redis_port).address])
+    url = f"http://{frontend.address}/api/"
+    result = probe(ProbeSettings(url, PARTITION_RATE, PARTITION_DURATION_S))
+    return _judge("database-partition", result.samples, summary=result.summary)
+
+
+def test_a_partitioned_redis_meets_the_graceful_degradation_hypothesis(lab: DemoLab) -> None:
+    partitioned = lab.blackhole(completes_handshake=False)  # SYNs dropped, as a partition does
+
+    verdict = _probe_demo(lab, partitioned.port)
+
+    all_503, no_timeouts, bounded = verdict.checks
+    assert verdict.met
+    assert all_503.observed == 100.0
+    assert no_timeouts.observed == 0
+    # Each answer waited out the Redis deadline, and stayed within it plus the margin.
+    assert bounded.observed is not None and bounded.threshold is not None
+    assert render.REDIS_TIMEOUT_MS <= bounded.observed <= bounded.threshold
+
+
+def test_a_reachable_redis_fails_the_partition_hypothesis_because_answers_are_200(lab: DemoLab) -> None:
+    requests = math.floor(PARTITION_RATE * PARTITION_DURATION_S)
+
+    verdict = _probe_demo(lab, lab.redis().port)
+
+    all_503, no_timeouts, bounded = verdict.checks
+    assert not verdict.met
+    assert not all_503.met and all_503.observed == 0 and all_503.detail == f"others: 200 x{requests}"
+    assert no_timeouts.met and bounded.met  # only the status is wrong

@@ -31,7 +31,7 @@ def triggers(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def steps(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
-    return [step for step in job["steps"] if step.get("uses", "").startswith(action)]
+    return [step for step in job.get("steps", []) if step.get("uses", "").startswith(action)]
 
 
 def all_jobs() -> list[tuple[str, dict[str, Any]]]:
@@ -135,3 +135,11 @@ def test_every_pulumi_job_is_set_up_the_same_way(job: dict[str, Any]) -> None:
     assert f"{program_venv}/bin/pip install -r requirements.txt" in scripts
     assert f"policy/{pack_venv}/bin/pip install -r policy/requirements.txt" in scripts
     assert job["steps"].index(credentials) < job["steps"].index(pulumi)
+
+
+def test_deploys_wait_for_the_test_suite_on_the_same_commit() -> None:
+    deploy = workflow("deploy.yml")
+    assert deploy["jobs"]["test"]["uses"] == "./.github/workflows/test.yml"
+    assert "workflow_call" in triggers(workflow("test.yml"))
+    for job in ("dev", "production"):
+        assert deploy["jobs"][job]["needs"] == "test", job

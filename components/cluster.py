@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,23 @@ CNI_SERVICE_ACCOUNT = "aws-node"
 # cannot borrow the node role; IRSA is then the only way a pod gets AWS credentials.
 IMDS_HOP_LIMIT = 1
 ROOT_DEVICE_NAME = "/dev/xvda"
+CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+# NetworkChaos needs the kernel's netem qdisc ("Specified qdisc not found" otherwise). AL2023 may ship it
+# in kernel-modules-extra rather than the base kernel, so install that when the module is missing. EKS
+# merges this MIME part with its own node configuration; cloud-init runs it at first boot.
+NETEM_USER_DATA = """MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="==chaos-lab=="
+
+--==chaos-lab==
+Content-Type: text/x-shellscript; charset="us-ascii"
+
+#!/bin/bash
+set -euo pipefail
+modprobe sch_netem || { dnf install -y "kernel-modules-extra-$(uname -r)" && modprobe sch_netem; }
+echo sch_netem > /etc/modules-load.d/chaos-lab-netem.conf
+
+--==chaos-lab==--
+"""
 
 
 @dataclass
@@ -44,6 +62,8 @@ class EksClusterArgs:
     min_size: int
     max_size: int
     disk_size_gib: int
+    # IAM principals (roles or users) given cluster-admin besides the identity that deploys.
+    admin_principal_arns: Sequence[str] = ()
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -68,8 +88,24 @@ class EksCluster(pulumi.ComponentResource):
             public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
             authentication_mode=eks.AuthenticationMode.API,
+            access_entries={
+                # Keyed by the principal, so adding or reordering admins leaves the others in place.
+                arn.split(":", 5)[5].replace("/", "-"): eks.AccessEntryArgs(
+                    principal_arn=arn,
+                    access_policies={
+                        "cluster-admin": eks.AccessPolicyAssociationArgs(
+                            policy_arn=CLUSTER_ADMIN_POLICY_ARN,
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                        )
+                    },
+                )
+                for arn in args.admin_principal_arns
+            },
             create_oidc_provider=True,
             skip_default_node_group=True,
+            # EKS's own self-managed CNI, which the add-on below adopts; without this pulumi-eks may
+            # create a vpc-cni add-on of its own and the second one would be refused.
+            use_default_vpc_cni=True,
             opts=child,
         )
 
@@ -128,9 +164,10 @@ class EksCluster(pulumi.ComponentResource):
                     ),
                 )
             ],
+            user_data=base64.b64encode(NETEM_USER_DATA.encode()).decode(),
             opts=child,
         )
-        eks.ManagedNodeGroup(
+        node_group = eks.ManagedNodeGroup(
             f"{name}-workers",
             cluster=cluster,
             node_group_name=NODE_GROUP_NAME,
@@ -153,7 +190,14 @@ class EksCluster(pulumi.ComponentResource):
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
         self.oidc_provider_arn = cluster.oidc_provider_arn
         self.oidc_issuer = cluster.oidc_issuer
-        self.kubernetes_provider = k8s.Provider(f"{name}-k8s", kubeconfig=cluster.kubeconfig_json, opts=child)
+        # Everything in the cluster goes through this provider, so waiting for the nodes here orders it all:
+        # Helm's atomic install starts once there are nodes to schedule on, and `destroy` removes the
+        # experiments, Chaos Mesh and the app while the nodes that serve their finalizers still run.
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=cluster.kubeconfig_json,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[node_group]),
+        )
         self.register_outputs(
             {
                 "cluster_name": self.cluster_name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 from stacks.aws_facts import (
     EKS_VERSIONS,
+    FACTS_AS_OF,
     MIN_STANDARD_SUPPORT_LEFT_DAYS,
     OLDEST_ACCEPTED_VERSION,
     PRICES,
@@ -57,12 +58,17 @@ class ContainerRuntime(str, Enum):
 
 # Several 2 vCPU / 4 GiB types so spot capacity can come from more than one pool.
 DEFAULT_INSTANCE_TYPES = ("t3.medium", "t3a.medium", "t2.medium")
+# Chosen from the dated support table as of the day it was read, so the default never moves on its own:
+# Pulumi.yaml declares the same value, and a warning says when its support is running out.
+DEFAULT_KUBERNETES_VERSION = recommended_version(FACTS_AS_OF)
 DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
 # Namespaces chaos must never be fenced into: the control planes and the catch-all default.
 RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "chaos-mesh")
 DEFAULT_MAX_EXPERIMENT_DURATION = "10m"
 # A ceiling above an hour would defeat the point of a ceiling: game days are made of short runs.
 LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
+# Chaos Mesh durations are whole seconds in practice; anything shorter cannot show an effect.
+SHORTEST_MAX_EXPERIMENT_DURATION_S = 1.0
 DEFAULT_CHAOS_MESH_VERSION = "2.8.3"
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 
@@ -70,6 +76,7 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _MINOR_VERSION = re.compile(r"^\d+\.\d+$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,10 @@ class AppConfig:
 class LabConfig:
     stack: str
     cluster_provider: ClusterProvider = ClusterProvider.EKS
-    kubernetes_version: str = field(default_factory=lambda: recommended_version(PRICES.as_of))
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     kubeconfig_context: str | None = None
+    # Cluster-admin for these IAM roles or users too, not only for the identity that deploys (e.g. CI).
+    cluster_admin_arns: tuple[str, ...] = ()
     nodes: NodesConfig = NodesConfig()
     network: NetworkConfig = NetworkConfig()
     sandbox_namespace: str = DEFAULT_SANDBOX_NAMESPACE
@@ -134,6 +143,7 @@ TOP_LEVEL_KEYS = (
     "clusterProvider",
     "kubernetesVersion",
     "kubeconfigContext",
+    "clusterAdminArns",
     "nodes",
     "network",
     "sandboxNamespace",
@@ -235,7 +245,7 @@ def _object(problems: _Problems, key: str, raw: Any, fields: tuple[str, ...]) ->
 
 def _check_kubernetes_version(raw: str) -> str | None:
     if not _MINOR_VERSION.fullmatch(raw):
-        return f"a Kubernetes minor version such as {recommended_version(PRICES.as_of)} ({OLDEST_ACCEPTED_VERSION} or newer)"
+        return f"a Kubernetes minor version such as {DEFAULT_KUBERNETES_VERSION} ({OLDEST_ACCEPTED_VERSION} or newer)"
     if version_key(raw) >= version_key(OLDEST_ACCEPTED_VERSION):
         return None
     known = {version.minor: version for version in EKS_VERSIONS}.get(raw)
@@ -263,6 +273,18 @@ def _check_semver(raw: str) -> str | None:
 
 def _check_absolute_path(raw: str) -> str | None:
     return None if raw.startswith("/") and "\x00" not in raw else "an absolute path such as /run/containerd/containerd.sock"
+
+
+def _parse_cluster_admins(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    arns = _decode(raw)
+    if not isinstance(arns, list) or not all(isinstance(arn, str) and _IAM_PRINCIPAL_ARN.fullmatch(arn) for arn in arns):
+        problems.add("clusterAdminArns", raw, "a list of IAM role or user ARNs such as [\"arn:aws:iam::123456789012:role/ops\"]")
+        return ()
+    if arns and cluster_provider is not ClusterProvider.EKS:
+        problems.add("clusterAdminArns", arns, "only with clusterProvider: eks (an existing cluster manages its own access)")
+    return tuple(dict.fromkeys(arns))
 
 
 def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
@@ -371,7 +393,7 @@ def _parse_max_duration(problems: _Problems, raw: Any) -> float:
         seconds = parse_duration(text)
     except ValueError:
         seconds = 0.0
-    if not 0 < seconds <= LONGEST_MAX_EXPERIMENT_DURATION_S:
+    if not SHORTEST_MAX_EXPERIMENT_DURATION_S <= seconds <= LONGEST_MAX_EXPERIMENT_DURATION_S:
         problems.add("maxExperimentDuration", raw, "a duration from 1s to 1h, such as 10m or 90s")
         return parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
     return seconds
@@ -380,6 +402,8 @@ def _parse_max_duration(problems: _Problems, raw: Any) -> float:
 def _version_warnings(version: str, today: date) -> tuple[str, ...]:
     tier = support_tier(version, today)
     known = {item.minor: item for item in EKS_VERSIONS}.get(version)
+    if tier is SupportTier.ENDED:
+        return (f"Kubernetes {version} is past the end of EKS extended support: upgrade it",)
     if tier is SupportTier.EXTENDED:
         return (f"Kubernetes {version} is in EKS extended support: the control plane costs 6x the standard rate",)
     if known and (known.standard_support_ends - today).days < MIN_STANDARD_SUPPORT_LEFT_DAYS:
@@ -398,7 +422,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     defaults = LabConfig(stack=stack)
     cluster_provider = _enum(problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider)
     kubernetes_version = _string(
-        problems, "kubernetesVersion", raw.get("kubernetesVersion"), recommended_version(today), _check_kubernetes_version
+        problems, "kubernetesVersion", raw.get("kubernetesVersion"), defaults.kubernetes_version, _check_kubernetes_version
     )
     # An empty context (the Pulumi.yaml default) means the kubeconfig's current context.
     kubeconfig_context = raw.get("kubeconfigContext") or None
@@ -407,6 +431,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         kubeconfig_context = None
     if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
         problems.add("kubeconfigContext", kubeconfig_context, "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)")
+    cluster_admin_arns = _parse_cluster_admins(problems, raw.get("clusterAdminArns"), cluster_provider)
     sandbox_namespace = _string(
         problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
     )
@@ -417,6 +442,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         cluster_provider=cluster_provider,
         kubernetes_version=kubernetes_version,
         kubeconfig_context=kubeconfig_context,
+        cluster_admin_arns=cluster_admin_arns,
         nodes=_parse_nodes(problems, raw.get("nodes")),
         network=_parse_network(problems, raw.get("network")),
         sandbox_namespace=sandbox_namespace,

@@ -78,6 +78,7 @@ def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
             min_size=config.nodes.min_size,
             max_size=config.nodes.max_size,
             disk_size_gib=config.nodes.disk_size_gib,
+            admin_principal_arns=config.cluster_admin_arns,
         ),
     )
     pulumi.export("clusterName", cluster.cluster_name)

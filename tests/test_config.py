@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from stacks import aws_facts
 from stacks.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
 from stacks.config import (
     DEFAULT_INSTANCE_TYPES,
+    DEFAULT_KUBERNETES_VERSION,
     RESERVED_NAMESPACES,
     TOP_LEVEL_KEYS,
     AppConfig,
@@ -150,6 +152,13 @@ def test_replica_rule_follows_the_configured_app():
         ({"halted": "yes"}, "halted", "true or false"),
         ({"maxExperimentDuration": "forever"}, "maxExperimentDuration", "a duration from 1s to 1h"),
         ({"maxExperimentDuration": "2h"}, "maxExperimentDuration", "a duration from 1s to 1h"),
+        ({"maxExperimentDuration": "500ms"}, "maxExperimentDuration", "a duration from 1s to 1h"),
+        ({"clusterAdminArns": ["ops"]}, "clusterAdminArns", "a list of IAM role or user ARNs"),
+        (
+            {"clusterProvider": "existing", "clusterAdminArns": ["arn:aws:iam::123456789012:role/ops"]},
+            "clusterAdminArns",
+            "only with clusterProvider: eks",
+        ),
         ({"app": {"proxyReadTimeout": "1s"}}, "app.proxyReadTimeout", "longer than app.redisTimeout (1s)"),
         ({"kubeconfigContext": "kind-chaos"}, "kubeconfigContext", "only with clusterProvider: existing"),
         ({"halt": "true"}, "halt", "unknown key; known keys are clusterProvider"),
@@ -201,3 +210,17 @@ def test_version_warnings_are_not_errors():
 
 def test_default_instance_types_have_prices_on_file():
     assert set(DEFAULT_INSTANCE_TYPES) <= set(aws_facts.PRICES.on_demand_per_hour)
+
+
+def test_cluster_admins_are_read_in_order_without_repeats():
+    arns = ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:user/alice"]
+    assert parse({"clusterAdminArns": json.dumps(arns + arns[:1])}).cluster_admin_arns == tuple(arns)
+
+
+@pytest.mark.parametrize("stack", ["dev", "kind"])
+def test_a_later_day_never_breaks_the_program(stack):
+    """The program passes today's date; the default must not depend on it, only the warnings."""
+    long_after = aws_facts.EKS_VERSIONS[-1].extended_support_ends + timedelta(days=1)
+    config = parse_config(stack_raw(stack), stack=stack, today=long_after)
+    assert config.kubernetes_version == DEFAULT_KUBERNETES_VERSION
+    assert config.warnings == (() if stack == "kind" else (f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it",))

@@ -6,12 +6,16 @@ eks.Cluster and ManagedNodeGroup components, and real provider outputs (the mock
 
 from __future__ import annotations
 
+import base64
+import email
 import json
 
 import pytest
 
 from components.cluster import (
+    CLUSTER_ADMIN_POLICY_ARN,
     CNI_POLICY_ARN,
+    NETEM_USER_DATA,
     IMDS_HOP_LIMIT,
     NODE_AMI_TYPE,
     NODE_GROUP_NAME,
@@ -20,7 +24,7 @@ from components.cluster import (
 from components.irsa import ROLE_ARN_ANNOTATION, STS_AUDIENCE, IrsaRole, IrsaRoleArgs
 from components.network import ANYWHERE, AVAILABILITY_ZONE_COUNT, INTERNAL_ELB_TAG, PUBLIC_ELB_TAG
 from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
-from stacks.config import DEFAULT_INSTANCE_TYPES
+from stacks.config import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
 
 
 @pytest.fixture(scope="module")
@@ -86,14 +90,27 @@ def test_single_nat_gateway_puts_nodes_in_private_subnets(private_nodes: Deploym
 def test_cluster_is_current_with_oidc_api_auth_and_no_default_node_group(dev: Deployment):
     cluster = dev.one("eks:index:Cluster").inputs
     assert cluster["name"] == "chaos-lab-dev"
-    assert cluster["version"] == "1.35"
+    assert cluster["version"] == DEFAULT_KUBERNETES_VERSION
     assert cluster["createOidcProvider"] is True
     assert cluster["authenticationMode"] == "API"
     assert cluster["skipDefaultNodeGroup"] is True
     assert cluster["vpcId"] == "lab-vpc-id"
     # The deploying identity's cluster-admin comes from pulumi-eks's bootstrap; an explicit access entry
     # for it would be rejected as a duplicate (pulumi-eks#2373).
-    assert "accessEntries" not in cluster
+    assert cluster.get("accessEntries", {}) == {}
+    # EKS's own CNI, adopted by the lab's add-on, rather than a second vpc-cni add-on from pulumi-eks.
+    assert cluster["useDefaultVpcCni"] is True
+
+
+def test_more_cluster_admins_get_access_entries_keyed_by_principal():
+    admins = ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:user/alice"]
+    entries = run_lab("dev", {"clusterAdminArns": admins}).one("eks:index:Cluster").inputs["accessEntries"]
+    assert sorted(entries) == ["role-ops", "user-alice"]
+    for entry, arn in zip((entries["role-ops"], entries["user-alice"]), admins):
+        assert entry["principalArn"] == arn
+        assert entry["accessPolicies"] == {
+            "cluster-admin": {"policyArn": CLUSTER_ADMIN_POLICY_ARN, "accessScope": {"type": "cluster"}}
+        }
 
 
 def test_kubernetes_version_comes_from_config():
@@ -131,6 +148,17 @@ def test_node_metadata_is_imdsv2_only_and_unreachable_from_pods(dev: Deployment)
     assert (volume["volumeSize"], volume["volumeType"], volume["encrypted"]) == (20, "gp3", "true")
 
 
+def test_nodes_load_netem_for_network_chaos(dev: Deployment):
+    user_data = base64.b64decode(dev.one("aws:ec2/launchTemplate:LaunchTemplate").inputs["userData"]).decode()
+    assert user_data == NETEM_USER_DATA
+    # EKS merges launch-template user data with its own only when it is MIME multipart.
+    message = email.message_from_string(user_data)
+    assert message.is_multipart()
+    [script] = message.get_payload()
+    assert script.get_content_type() == "text/x-shellscript"
+    assert "modprobe sch_netem" in script.get_payload()
+
+
 def test_node_role_holds_only_what_nodes_need_and_not_the_cni_policy(dev: Deployment):
     cluster = dev.one("chaos-lab:cluster:EksCluster")
     node_role = dev.one("aws:iam/role:Role", "lab-node-role")
@@ -165,6 +193,9 @@ def test_vpc_cni_runs_under_its_own_irsa_role_before_nodes_join(dev: Deployment)
 def test_kubernetes_provider_is_built_from_the_clusters_kubeconfig(dev: Deployment):
     provider = dev.one("pulumi:providers:kubernetes")
     assert json.loads(provider.inputs["kubeconfig"])["kind"] == "Config"
+    # Every in-cluster resource goes through the provider, so this orders them all after the nodes on up
+    # and before the nodes on destroy.
+    assert dev.one("eks:index:ManagedNodeGroup").urn in provider.dependencies
     for resource in dev.registrations:
         if resource.type.startswith("kubernetes:") and resource.custom:
             assert resource.provider.startswith(provider.urn), f"{resource.name} does not use the cluster's provider"

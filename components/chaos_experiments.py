@@ -26,8 +26,10 @@ class ChaosExperimentsArgs:
     workloads: Mapping[str, int]
     # Stop-everything switch: declare no chaos object at all, whatever is enabled.
     halted: bool
-    # The Chaos Mesh release: experiments are created after it and deleted before it.
-    chaos_mesh_release: pulumi.Resource
+    # Created after these and deleted before them: the Chaos Mesh release, whose controller serves the
+    # experiments' finalizers, and the demo app, so a first `up` does not start an experiment's clock
+    # before there is anything for it to hit.
+    depends_on: Sequence[pulumi.Resource]
 
 
 class ChaosExperiments(pulumi.ComponentResource):
@@ -53,7 +55,7 @@ class ChaosExperiments(pulumi.ComponentResource):
                 spec=manifest["spec"],
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    depends_on=[args.chaos_mesh_release],
+                    depends_on=list(args.depends_on),
                     delete_before_replace=True,
                     replace_on_changes=REPLACE_ON_CHANGES,
                     custom_timeouts=pulumi.CustomTimeouts(delete=DELETE_TIMEOUT),

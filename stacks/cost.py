@@ -105,9 +105,8 @@ def comparison_table(day: date = FACTS_AS_OF) -> str:
     ):
         rows.append(f"| {lab_item.split(' ')[0]} | {lab_item.partition(' ')[2]} ${lab_cost:.4f} | {write_up_item.partition(' ')[2]} ${write_up_cost:.4f} |")
     rows.append(f"| **total per hour** | **${lab.total_per_hour:.4f}** | **${write_up.total_per_hour:.4f}** |")
-    rows.append(
-        f"| per 30-day month | ${lab.total_per_hour * 24 * 30:.2f} | ${write_up.total_per_hour * 24 * 30:.2f} |"
-    )
+    hours = PRICES.hours_per_month
+    rows.append(f"| per month ({hours:g} h) | ${lab.total_per_hour * hours:.2f} | ${write_up.total_per_hour * hours:.2f} |")
     return "\n".join(rows)
 
 

@@ -138,7 +138,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             experiments=config.experiments,
             workloads=topology.workloads(config.app.frontend_replicas, config.app.backend_replicas),
             halted=config.halted,
-            chaos_mesh_release=chaos_mesh.release,
+            depends_on=[chaos_mesh.release, demo_app],
         ),
         opts=in_cluster,
     )

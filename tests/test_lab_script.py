@@ -17,8 +17,8 @@ import pytest
 from pulumi_harness import PROJECT_DIR
 
 FAKE_PULUMI = """#!/bin/sh
-echo "pulumi $* | backend=${PULUMI_BACKEND_URL:-}" >> "$CALLS"
-[ "$1" = whoami ] && [ -z "${LOGGED_IN:-}" ] && exit 1
+echo "pulumi $*" >> "$CALLS"
+[ "$1" = whoami ] && [ -z "${LOGGED_IN:-}" ] && { echo "error: backend did not answer" >&2; exit 1; }
 exit 0
 """
 FAKE_AWS = """#!/bin/sh
@@ -60,14 +60,15 @@ def run_script(project: Path, *args: str, without: tuple[str, ...] = (), **env: 
     return result, calls.read_text().splitlines() if calls.exists() else []
 
 
-def test_up_uses_a_local_backend_when_logged_in_nowhere_and_explains_the_passphrase(project: Path):
+def test_up_logs_in_to_a_local_backend_when_never_logged_in_and_explains_the_passphrase(project: Path):
     result, calls = run_script(project, "up", "dev", "--yes")
     assert result.returncode == 0, result.stderr
-    backend = f"backend=file://{project}/.pulumi-state"
-    assert calls[-3:] == [
-        f"pulumi install | {backend}",
-        f"pulumi stack select --create dev | {backend}",
-        f"pulumi up --stack dev --yes | {backend}",
+    assert calls[-5:] == [
+        "pulumi whoami",
+        f"pulumi login file://{project}/.pulumi-state",
+        "pulumi install",
+        "pulumi stack select --create dev",
+        "pulumi up --stack dev --yes",
     ]
     assert "aws sts get-caller-identity" in calls
     assert (project / ".pulumi-state").is_dir()
@@ -77,8 +78,25 @@ def test_up_uses_a_local_backend_when_logged_in_nowhere_and_explains_the_passphr
 def test_up_keeps_the_backend_you_are_logged_in_to(project: Path):
     result, calls = run_script(project, "up", LOGGED_IN="1", PULUMI_CONFIG_PASSPHRASE="x")
     assert result.returncode == 0, result.stderr
-    assert calls[-1] == "pulumi up --stack dev | backend="
+    assert not any(call.startswith("pulumi login") for call in calls)
+    assert calls[-1] == "pulumi up --stack dev"
     assert not (project / ".pulumi-state").exists()
+
+
+def test_an_unreachable_backend_you_are_logged_in_to_stops_the_script(project: Path):
+    (project / ".pulumi").mkdir()
+    (project / ".pulumi" / "credentials.json").write_text('{"current": "https://api.pulumi.com", "accounts": {}}')
+    result, calls = run_script(project, "up", "kind")
+    assert result.returncode == 2
+    assert "'pulumi whoami' failed: error: backend did not answer" in result.stderr
+    assert calls == ["pulumi whoami"]
+    assert not (project / ".pulumi-state").exists()
+
+
+def test_options_without_a_stack_go_to_pulumi_for_dev(project: Path):
+    result, calls = run_script(project, "up", "--yes", LOGGED_IN="1")
+    assert result.returncode == 0, result.stderr
+    assert calls[-1] == "pulumi up --stack dev --yes"
 
 
 def test_kind_stack_needs_no_aws(project: Path):
@@ -102,7 +120,7 @@ def test_eks_stack_without_credentials_stops_before_pulumi(project: Path):
 def test_down_destroys_without_creating_a_stack(project: Path):
     result, calls = run_script(project, "down", "dev", "--yes")
     assert result.returncode == 0, result.stderr
-    assert [call.split(" | ")[0] for call in calls[-2:]] == ["pulumi stack select dev", "pulumi destroy --stack dev --yes"]
+    assert calls[-2:] == ["pulumi stack select dev", "pulumi destroy --stack dev --yes"]
 
 
 def test_usage_and_unknown_stacks_are_explained(project: Path):

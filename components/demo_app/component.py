@@ -39,6 +39,12 @@ PROBE_PERIOD_S = 5
 # Liveness waits longer than readiness: a slow pod should leave the Service before it is restarted.
 LIVENESS_FAILURE_THRESHOLD = 6
 READINESS_FAILURE_THRESHOLD = 2
+# Network experiments delay the pod's replies to the kubelet too. Readiness keeps Kubernetes' 1 s, so a
+# pod too slow to serve leaves the Service (what users would see); liveness outwaits a delayed reply by
+# far (the progressive ramp ends at 3 s, about 6 s for a probe's round trip), so a slow pod is not
+# mistaken for a dead one and restarted in the middle of the experiment.
+READINESS_TIMEOUT_S = 1
+LIVENESS_TIMEOUT_S = 10
 LOCAL_PORT = 8080
 
 
@@ -58,7 +64,7 @@ class _Tier:
     uid: int
     command: Sequence[str]
     port: int
-    probe: Callable[[int], k8s.core.v1.ProbeArgs]  # the probe, given its failure threshold
+    probe: Callable[[int, int], k8s.core.v1.ProbeArgs]  # the probe, given its failure threshold and timeout
     config: Mapping[str, str]
     mounts: Sequence[k8s.core.v1.VolumeMountArgs]
     resources: Mapping[str, Mapping[str, str]]
@@ -66,19 +72,21 @@ class _Tier:
     service_port: int
 
 
-def _http_probe(failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+def _http_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
         http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=render.HTTP_PORT),
         period_seconds=PROBE_PERIOD_S,
         failure_threshold=failure_threshold,
+        timeout_seconds=timeout_s,
     )
 
 
-def _tcp_probe(failure_threshold: int) -> k8s.core.v1.ProbeArgs:
+def _tcp_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
         tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=render.REDIS_PORT),
         period_seconds=PROBE_PERIOD_S,
         failure_threshold=failure_threshold,
+        timeout_seconds=timeout_s,
     )
 
 
@@ -89,7 +97,6 @@ def _config_mount(file_name: str) -> k8s.core.v1.VolumeMountArgs:
 class DemoApp(pulumi.ComponentResource):
     port_forward_command: pulumi.Output[str]
     probe_url: pulumi.Output[str]
-    frontend_url_in_cluster: pulumi.Output[str]
 
     def __init__(self, name: str, args: DemoAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:demoapp:DemoApp", name, None, opts)
@@ -180,12 +187,10 @@ class DemoApp(pulumi.ComponentResource):
             topology.FRONTEND_SERVICE_PORT,
         )
         self.probe_url = pulumi.Output.from_input(f"http://localhost:{LOCAL_PORT}/api/")
-        self.frontend_url_in_cluster = pulumi.Output.from_input(args.namespace).apply(topology.frontend_url)
         self.register_outputs(
             {
                 "port_forward_command": self.port_forward_command,
                 "probe_url": self.probe_url,
-                "frontend_url_in_cluster": self.frontend_url_in_cluster,
             }
         )
 
@@ -247,8 +252,8 @@ class DemoApp(pulumi.ComponentResource):
                                 image=tier.image,
                                 command=list(tier.command),
                                 ports=[k8s.core.v1.ContainerPortArgs(container_port=tier.port, name="serve")],
-                                readiness_probe=tier.probe(READINESS_FAILURE_THRESHOLD),
-                                liveness_probe=tier.probe(LIVENESS_FAILURE_THRESHOLD),
+                                readiness_probe=tier.probe(READINESS_FAILURE_THRESHOLD, READINESS_TIMEOUT_S),
+                                liveness_probe=tier.probe(LIVENESS_FAILURE_THRESHOLD, LIVENESS_TIMEOUT_S),
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests=dict(tier.resources["requests"]), limits=dict(tier.resources["limits"])
                                 ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import sys
 import textwrap
 import traceback
@@ -24,19 +25,21 @@ from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 
 from . import __version__
-from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, kube_access
+from .abort import GRAMMAR, MIN_WINDOW_REQUESTS, AbortCondition, AbortWatch, Breach, Halted, check_conditions, parse_condition
+from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objects_api, kube_access
 from .display import Display, StderrDisplay
 from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
 from .files import write_json
+from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
-from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, make_plan
+from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, kubeconfig_context, make_plan, sandbox_namespace
 from .portforward import forwarded_frontend
 from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeInterrupted, ProbeResult, ProbeSettings, default_concurrency, probe
 from .report import write_report
 from .run import execute
-from .samples import Summary, write_samples
+from .samples import MS_PER_S, Summary, write_samples
 from .stack import AutomationStack, StackDriver
 
 PROG = "chaoslab"
@@ -45,7 +48,7 @@ SUMMARY_FILE = "summary.json"
 
 
 def _connect_cluster(access: KubeAccess) -> ClusterWatcher:
-    return KubernetesWatcher.from_kubeconfig(access.kubeconfig, access.context)
+    return KubernetesWatcher(custom_objects_api(access))
 
 
 @dataclass
@@ -56,6 +59,8 @@ class Environment:
     stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
     connect_stack: Callable[[str, Path], StackDriver] = AutomationStack.select
     connect_cluster: Callable[[KubeAccess], ClusterWatcher] = _connect_cluster
+    # The CustomObjectsApi `halt`, `resume` and a probe's abort use.
+    connect_kube: Callable[[KubeAccess], Any] = custom_objects_api
     # None: notes on stderr, and the live progress line when stderr is a terminal.
     display: Display | None = None
 
@@ -138,6 +143,23 @@ def _duration(text: str) -> float:
     return seconds
 
 
+# A Kubernetes namespace name (RFC 1123 label).
+_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _namespace(text: str) -> str:
+    if not _NAMESPACE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a namespace name: lowercase letters, digits and '-', at most 63")
+    return text
+
+
+def _condition(text: str) -> AbortCondition:
+    try:
+        return parse_condition(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _help(summary: str, detail: str) -> str:
     """An option's help: one line, then the longer text with an example."""
     return f"{summary}\n{detail}"
@@ -160,6 +182,8 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     _add_probe(commands, env)
     _add_run(commands, env)
+    _add_halt(commands, env)
+    _add_resume(commands, env)
     _add_report(commands, env)
     _add_hypotheses(commands, env)
     return parser
@@ -186,6 +210,31 @@ def _add_load_options(command: argparse.ArgumentParser) -> None:
         "A request due while N are in flight is not sent and is counted as not_sent, e.g. --concurrency 20."))
 
 
+def _add_abort_if(group: argparse._ArgumentGroup, judged: str) -> None:
+    # argparse %-formats help text: the grammar's percent signs are doubled.
+    group.add_argument("--abort-if", action="append", type=_condition, default=[], metavar="CONDITION", help=_help(
+        f"Stop as soon as CONDITION holds {judged} (repeatable: any one stops).",
+        f"{GRAMMAR.replace('%', '%%')}. Judged on the requests completed in the last "
+        f"WINDOW, once it holds {MIN_WINDOW_REQUESTS}, e.g. --abort-if 'success<90%%/10s' --abort-if 'p95>800ms/10s'."))
+
+
+def _add_fence(group: argparse._ArgumentGroup, *, prefix: str, required: bool, verb: str) -> None:
+    """Where a halt may act: a stack's sandbox namespace, or one namespace through the ambient kubeconfig."""
+    fence = group.add_mutually_exclusive_group(required=required)
+    fence.add_argument(f"--{prefix}stack", dest="fence_stack", metavar="STACK", help=_help(
+        f"{verb} the stack's sandbox namespace (chaos-lab:sandboxNamespace) and set chaos-lab:halted.",
+        "The kubeconfig is the stack's: its kubeconfig output (EKS), or yours with chaos-lab:kubeconfigContext, "
+        f"e.g. --{prefix}stack dev."))
+    fence.add_argument(f"--{prefix}namespace", dest="fence_namespace", type=_namespace, metavar="NAMESPACE", help=_help(
+        f"{verb} this namespace only, through your kubeconfig; no stack config is changed.",
+        f"For a cluster managed by hand, e.g. --{prefix}namespace chaos-sandbox --context kind-chaos."))
+    group.add_argument("--project-dir", type=Path, default=Path("."), metavar="DIR", help=_help(
+        "The Pulumi project's directory, with a stack (default: the current one).", "e.g. --project-dir ~/chaos-lab."))
+    group.add_argument("--context", metavar="CONTEXT", help=_help(
+        f"The kubeconfig context, with --{prefix}namespace (default: the current one).",
+        "With a stack, its chaos-lab:kubeconfigContext decides, e.g. --context kind-chaos."))
+
+
 def _add_probe(commands: Any, env: Environment) -> None:
     command = _command(commands, env, "probe", "Probe a URL at a constant rate and summarize the answers.", """\
         Sends GET requests open-loop (no coordinated omission), records every request's scheduled
@@ -193,12 +242,19 @@ def _add_probe(commands: Any, env: Environment) -> None:
         connection_reset, dns, http_5xx, http_4xx, other), and prints a summary. A live line on
         stderr shows rate, success and p95 while it runs (on a terminal).
 
+        With --abort-if it stops as soon as a condition holds (exit 4) and, with --halt-stack or
+        --halt-namespace, halts the chaos there at once, as `halt` does.
+
         example:
-          python -m chaoslab probe http://127.0.0.1:8080/api/ --rate 20 --duration 30s --json""")
+          python -m chaoslab probe http://127.0.0.1:8080/api/ --rate 20 --duration 30s --json
+          python -m chaoslab probe http://127.0.0.1:8080/api/ --duration 10m --abort-if 'success<90%/10s' --halt-stack dev""")
     command.add_argument("url", metavar="URL", help=_help("The URL to GET.", "e.g. http://127.0.0.1:8080/api/"))
     command.add_argument("--duration", type=_duration, default=parse_duration("10s"), metavar="DURATION", help=_help(
         "How long to probe (default 10s).", "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m."))
     _add_load_options(command)
+    abort = command.add_argument_group("abort")
+    _add_abort_if(abort, "while probing")
+    _add_fence(abort, prefix="halt-", required=False, verb="When a condition holds, halt")
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
         f"Write every sample to DIR/{SAMPLES_FILE} and the summary to DIR/{SUMMARY_FILE}.",
@@ -206,7 +262,8 @@ def _add_probe(commands: Any, env: Environment) -> None:
     output.add_argument("--json", action="store_true", help=_help(
         "Print the summary as exactly one JSON object.",
         'Keys: sent, ok, failed, success_rate, achieved_rate, latency_ms {p50,p95,p99,max}, errors {kind: count}, '
-        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms; e.g. ... --json | jq .latency_ms.p95'))
+        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms, and abort with --abort-if; '
+        'e.g. ... --json | jq .latency_ms.p95'))
     command.set_defaults(handler=_probe)
 
 
@@ -219,8 +276,12 @@ def _add_run(commands: Any, env: Environment) -> None:
         report. Ctrl-C or any failure after enabling still disables the experiment and writes a
         partial report. Needs the pulumi CLI (logged in) and cluster access (kubeconfig).
 
+        With --abort-if, a condition that holds during the chaos pauses the chaos object at once
+        (Kubernetes API), then disables the experiment: status aborted, exit 4.
+
         example:
           python -m chaoslab run api-high-latency --stack dev --baseline 1m --rate 20
+          python -m chaoslab run basic-pod-kill --stack dev --abort-if 'success<90%/10s'
           python -m chaoslab run basic-pod-kill --stack dev --dry-run""")
     command.add_argument("experiment", metavar="EXPERIMENT", choices=list(CATALOG), help=_help(
         "A catalog experiment.", f"One of {', '.join(CATALOG)}; see `chaoslab hypotheses`."))
@@ -243,6 +304,7 @@ def _add_run(commands: Any, env: Environment) -> None:
     phases.add_argument("--after", type=_duration, default=DEFAULT_AFTER_S, metavar="DURATION", help=_help(
         f"How long to probe after recovery (default {format_duration(DEFAULT_AFTER_S)}).",
         "The app must be back within the bounds of the baseline, e.g. --after 1m."))
+    _add_abort_if(phases, "during the chaos")
     _add_load_options(command)
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
@@ -253,6 +315,62 @@ def _add_run(commands: Any, env: Environment) -> None:
     output.add_argument("--json", action="store_true", help=_help(
         "Print the run's summaries as exactly one JSON object.", "The same object as the run's summaries.json, plus run_dir."))
     command.set_defaults(handler=_run)
+
+
+def _add_halt(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "halt", "Stop every chaos experiment in the fenced namespace, within seconds.", """\
+        Pauses every Chaos Mesh experiment and Schedule in the namespace (annotation
+        experiment.chaos-mesh.org/pause, marked as chaoslab's) and deletes every Workflow (a Workflow
+        cannot be paused), all requests in parallel; with --stack, sets chaos-lab:halted=true so the
+        next `pulumi up` declares no chaos (`run` refuses a halted stack); then waits until Chaos Mesh
+        reports them recovered and the Workflows gone. Prints each object, what was done and its state,
+        and the time to "all requests issued" and to "all recovered". Halting twice is harmless.
+        Nothing outside the namespace is read or changed. Exit 1 if any object could not be stopped.
+
+        example:
+          python -m chaoslab halt --stack dev
+          python -m chaoslab halt --namespace chaos-sandbox --context kind-chaos --dry-run""")
+    target = command.add_argument_group("target")
+    _add_fence(target, prefix="", required=True, verb="Halt")
+    behaviour = command.add_argument_group("halt")
+    behaviour.add_argument("--up", action="store_true", help=_help(
+        "Also run `pulumi up` once the chaos is paused (with --stack).",
+        "It deletes the chaos objects the stack declared; it takes about a minute, the pause a few seconds, "
+        "which is why it comes last and is optional, e.g. halt --stack dev --up."))
+    behaviour.add_argument("--wait", type=_duration, default=DEFAULT_WAIT_S, metavar="DURATION", help=_help(
+        f"Longest to wait for Chaos Mesh to report recovery (default {format_duration(DEFAULT_WAIT_S)}).",
+        "An object not recovered by then is reported and the exit code is 1, e.g. --wait 2m."))
+    _add_change_outputs(command, "halt")
+    command.set_defaults(handler=_halt)
+
+
+def _add_resume(commands: Any, env: Environment) -> None:
+    command = _command(commands, env, "resume", "Undo a halt: clear chaos-lab:halted and un-pause what halt paused.", """\
+        With --stack, removes chaos-lab:halted from the stack's config; then removes the pause from
+        every object in the namespace that chaoslab paused (its chaos-lab.dev/paused-by mark), so
+        Chaos Mesh injects them again. Objects someone else paused stay paused. Workflows halt deleted
+        do not come back by themselves: run `pulumi up --refresh`, or halt with --up next time.
+
+        example:
+          python -m chaoslab resume --stack dev
+          python -m chaoslab resume --namespace chaos-sandbox --dry-run""")
+    target = command.add_argument_group("target")
+    _add_fence(target, prefix="", required=True, verb="Resume")
+    behaviour = command.add_argument_group("resume")
+    behaviour.add_argument("--up", action="store_true", help=_help(
+        "Also run `pulumi up` afterwards (with --stack).", "It declares the enabled experiments again, e.g. resume --stack dev --up."))
+    _add_change_outputs(command, "resume")
+    command.set_defaults(handler=_resume)
+
+
+def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
+    output = command.add_argument_group("output")
+    output.add_argument("--dry-run", action="store_true", help=_help(
+        f"List what {name} would change, and change nothing.", "No patch, no delete, no config change; the lists are read."))
+    output.add_argument("--json", action="store_true", help=_help(
+        "Print the outcome as exactly one JSON object.",
+        "Keys: command, namespace, stack, dry_run, ok, objects [{resource, name, action, state, error}], issued_s, "
+        "recovered_s, config, update."))
 
 
 def _add_report(commands: Any, env: Environment) -> None:
@@ -288,27 +406,106 @@ def _emit(env: Environment, args: argparse.Namespace, value: Any, text: str) -> 
     env.stdout.write(json.dumps(value) + "\n" if args.json else text)
 
 
+@dataclass(frozen=True)
+class _Fenced:
+    """Where a halt acts: the namespace, the CustomObjectsApi reaching it, and the stack (None: --namespace)."""
+
+    namespace: str
+    api: Any
+    stack: StackDriver | None
+
+
+def _project_dir(path: Path) -> Path:
+    project_dir = path.resolve()
+    if not (project_dir / "Pulumi.yaml").is_file():
+        raise UsageError(f"{project_dir} has no Pulumi.yaml; run from the project root or pass --project-dir")
+    return project_dir
+
+
+@contextlib.contextmanager
+def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
+    """The fence comes from the stack's config (sandbox namespace, kubeconfig context, kubeconfig
+    output) or, without a stack, from --namespace and the ambient kubeconfig: never from both."""
+    if args.fence_stack is None:
+        with kube_access({}, args.context) as access:
+            yield _Fenced(args.fence_namespace, env.connect_kube(access), None)
+        return
+    if args.context is not None:
+        raise UsageError("--context: with a stack, its chaos-lab:kubeconfigContext decides the context")
+    stack = env.connect_stack(args.fence_stack, _project_dir(args.project_dir))
+    config = stack.get_all_config()
+    with kube_access(stack.outputs(), kubeconfig_context(config)) as access:
+        yield _Fenced(sandbox_namespace(config), env.connect_kube(access), stack)
+
+
 def _probe(args: argparse.Namespace, env: Environment) -> int:
     settings = ProbeSettings(
         url=args.url, rate=args.rate, duration_s=args.duration, timeout_s=args.timeout,
         concurrency=args.concurrency or default_concurrency(args.rate, args.timeout),
     )
+    halting = args.fence_stack is not None or args.fence_namespace is not None
+    if halting and not args.abort_if:
+        raise UsageError("--halt-stack and --halt-namespace act when an --abort-if condition holds; give one")
+    check_conditions(args.abort_if, settings.rate)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)  # before probing, so a bad --out fails at once
-    try:
-        result = probe(settings, env.progress_display())
-    except ProbeInterrupted as interrupted:
-        _probe_output(args, env, interrupted.result)
-        raise
-    _probe_output(args, env, result)
-    return ExitCode.OK
+    display = env.progress_display()
+    with contextlib.ExitStack() as resources:
+        # Connected before the first request: on a breach only the Kubernetes requests are left to make.
+        fenced = resources.enter_context(_fenced(args, env)) if halting else None
+        issued: list[Issued] = []
+        watch = AbortWatch(args.abort_if, None if fenced is None else _issuer(fenced, issued)) if args.abort_if else None
+        try:
+            result = probe(settings, display, watch=watch)
+        except ProbeInterrupted as interrupted:
+            _probe_output(args, env, interrupted.result, None)
+            raise
+        report = None
+        if fenced is not None and issued:
+            report = finish_halt(fenced.api, fenced.namespace, issued[0], fenced.stack, display=display)
+    _probe_output(args, env, result, report)
+    if result.abort is None:
+        return ExitCode.OK
+    halted = result.abort.halt_error is None and (report is None or report.ok)
+    return ExitCode.ABORTED if halted else ExitCode.ERROR
 
 
-def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult) -> None:
+def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]:
+    """The probe's halt: issue the pauses from the abort watch's thread; the rest waits for the probe to end."""
+    def issue(breach: Breach) -> Halted:
+        outcome = issue_halt(fenced.api, fenced.namespace)
+        issued.append(outcome)
+        return Halted(outcome.issued_at, {"namespace": fenced.namespace})
+
+    return issue
+
+
+def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult, report: HaltReport | None) -> None:
+    summary = result.summary.to_dict()
+    text = _summary_text(args.url, result.summary)
+    if args.abort_if:
+        abort = None if result.abort is None else result.abort.to_dict()
+        if abort is not None and report is not None:
+            abort["halt"] = report.to_dict()
+        summary["abort"] = abort
+        text += _abort_text(abort) + ("" if report is None else report.text())
     if args.out is not None:
         write_samples(args.out / SAMPLES_FILE, result.samples)
-        write_json(args.out / SUMMARY_FILE, result.summary.to_dict())
-    _emit(env, args, result.summary.to_dict(), _summary_text(args.url, result.summary))
+        write_json(args.out / SUMMARY_FILE, summary)
+    _emit(env, args, summary, text)
+
+
+def _abort_text(abort: dict[str, Any] | None) -> str:
+    if abort is None:
+        return "abort: no condition held\n"
+    window = abort["window"]
+    gap = abort["breach_to_halt_s"]
+    halt_text = (f"halt failed: {abort['halt_error']}" if abort["halt_error"]
+                 else "no halt asked for" if abort["halt"] is None
+                 else "nothing to halt" if gap is None
+                 else f"halt issued {gap * MS_PER_S:.1f} ms after the breach")
+    return (f"ABORTED at {abort['breach_at_s']:.1f} s: {abort['condition']} held, observed {abort['observed']:g} {abort['unit']} over "
+            f"{window['requests']} requests ({window['ok']} ok) in the last {abort['window_s']:g} s; {halt_text}\n")
 
 
 def _summary_text(url: str, summary: Summary) -> str:
@@ -325,12 +522,11 @@ def _summary_text(url: str, summary: Summary) -> str:
 
 
 def _run(args: argparse.Namespace, env: Environment) -> int:
-    project_dir = args.project_dir.resolve()
-    if not (project_dir / "Pulumi.yaml").is_file():
-        raise UsageError(f"{project_dir} has no Pulumi.yaml; run from the project root or pass --project-dir")
+    project_dir = _project_dir(args.project_dir)
     options = RunOptions(
         url=args.url, baseline_s=args.baseline, during_s=args.during, after_s=args.after,
         rate=args.rate, timeout_s=args.timeout, concurrency=args.concurrency, out_dir=args.out,
+        abort_conditions=tuple(args.abort_if),
     )
     stack = env.connect_stack(args.stack, project_dir)
     plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
@@ -352,6 +548,8 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
                 display.note(f"partial report in {plan.out_dir}")
                 raise
     _print_run(args, env, plan.out_dir)
+    if journal.data["status"] == RunStatus.ABORTED.value:  # returned, not raised: an abort condition held
+        return ExitCode.ABORTED
     if journal.data["status"] == RunStatus.FAILED.value or journal.data["deviated"]:
         return ExitCode.HYPOTHESIS_NOT_MET
     return ExitCode.OK
@@ -377,8 +575,33 @@ def _print_run(args: argparse.Namespace, env: Environment, run_dir: Path) -> Non
         lines.append(f"  {when}: {'met' if verdict['met'] else 'NOT met'}")
         lines += [f"    {'ok ' if check['met'] else 'NO '} {check['requirement']}: observed {check['observed']}, "
                   f"threshold {check['threshold']} {check['unit']}" for check in verdict["checks"]]
+    if summaries["abort"] is not None:
+        lines.append("  " + _abort_text(summaries["abort"]).rstrip("\n"))
     lines.append(f"report: {files.report}")
     _emit(env, args, {**summaries, "run_dir": str(run_dir)}, "\n".join(lines) + "\n")
+
+
+def _needs_stack_for_up(args: argparse.Namespace) -> None:
+    if args.up and args.fence_stack is None:
+        raise UsageError("--up runs `pulumi up`, so it needs --stack")
+
+
+def _halt(args: argparse.Namespace, env: Environment) -> int:
+    _needs_stack_for_up(args)
+    with _fenced(args, env) as fenced:
+        display = env.progress_display()
+        display.note(f"halting every chaos experiment in namespace {fenced.namespace}")
+        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait, up=args.up, display=display)
+    _emit(env, args, report.to_dict(), report.text())
+    return ExitCode.OK if report.ok else ExitCode.ERROR
+
+
+def _resume(args: argparse.Namespace, env: Environment) -> int:
+    _needs_stack_for_up(args)
+    with _fenced(args, env) as fenced:
+        report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up)
+    _emit(env, args, report.to_dict(), report.text())
+    return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
 def _report(args: argparse.Namespace, env: Environment) -> int:

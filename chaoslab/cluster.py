@@ -6,6 +6,9 @@ Chaos Mesh reports progress in `status.conditions` (v2.8, the CRDs in tests/data
   means Selected and AllInjected both True.
 - Workflow: `Scheduled` (its entry node is running) and `Accomplished` (its entry node is done).
 Recovered also means the object is gone: `run` disables an experiment by removing it from the stack.
+
+Halting one object (an abort in `run`, and every object `halt` stops) is a merge patch of Chaos Mesh's
+pause annotation, which recovers the fault at once, or the deletion of a Workflow, which cannot be paused.
 """
 
 from __future__ import annotations
@@ -22,11 +25,20 @@ from typing import Any, Protocol
 
 from experiments.errors import ExperimentError
 
+from .journal import one_line
+
 GROUP = "chaos-mesh.org"
 VERSION = "v1alpha1"
 PLURALS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos", "Workflow": "workflows"}
 NOT_FOUND = 404
 TRUE = "True"
+PAUSE_ANNOTATION = "experiment.chaos-mesh.org/pause"
+# Marks what chaoslab paused, so `resume` un-pauses that and leaves alone what someone else paused.
+PAUSED_BY_ANNOTATION = "chaos-lab.dev/paused-by"
+PAUSED_BY = "chaoslab"
+MERGE_PATCH = "application/merge-patch+json"
+# Every API call is bounded: a hung API server must not hang a halt.
+REQUEST_TIMEOUT_S = 10.0
 # Chaos Mesh reconciles within seconds; a minute means the controller is down or the selector
 # matches no pod.
 INJECT_TIMEOUT_S = 60.0
@@ -67,11 +79,19 @@ class Observation:
 
 
 class ClusterWatcher(Protocol):
+    """What `run` needs from the cluster: watch its chaos object, and halt it when an abort condition holds."""
+
     def wait_injected(self, target: ChaosTarget, timeout_s: float) -> Observation:
         """Raises ExperimentError when the chaos is not injected within timeout_s."""
 
     def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
         """Raises ExperimentError when the chaos is neither recovered nor gone within timeout_s."""
+
+    def halt(self, target: ChaosTarget) -> float:
+        """Pause the chaos (delete a Workflow); return the monotonic time the request was issued.
+
+        An object already gone is fine. Raises ExperimentError for any other API error.
+        """
 
 
 def conditions(chaos_object: Mapping[str, Any]) -> dict[str, str]:
@@ -88,6 +108,53 @@ def is_recovered(kind: str, seen: Mapping[str, str]) -> bool:
     return seen.get("Accomplished" if kind == "Workflow" else "AllRecovered") == TRUE
 
 
+def custom_objects_api(access: KubeAccess) -> Any:
+    """The `kubernetes` client's CustomObjectsApi for this access.
+
+    Raises kubernetes.config.ConfigException when the kubeconfig or context is unusable.
+    """
+    from kubernetes import client, config
+
+    kubeconfig = None if access.kubeconfig is None else str(access.kubeconfig)
+    return client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig, context=access.context))
+
+
+def get_object(api: Any, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+    """The object, or None when it does not exist. Raises ApiException for any other API error."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT_S)
+    except ApiException as error:
+        if error.status == NOT_FOUND:
+            return None
+        raise
+
+
+def set_paused(api: Any, namespace: str, plural: str, name: str, paused: bool) -> None:
+    """Pause the object, marked as chaoslab's, or remove both annotations (null deletes a key in a merge patch).
+
+    Raises ApiException (404 when the object is gone).
+    """
+    annotations = {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY} if paused else {PAUSE_ANNOTATION: None, PAUSED_BY_ANNOTATION: None}
+    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, {"metadata": {"annotations": annotations}},
+                                       _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT_S)
+
+
+def delete_object(api: Any, namespace: str, plural: str, name: str) -> None:
+    """Raises ApiException (404 when the object is gone already)."""
+    api.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT_S)
+
+
+def api_error(error: BaseException) -> str:
+    """An API failure in a few words: the HTTP status for an ApiException, `Type: message` otherwise."""
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(error, ApiException):
+        return f"{error.status} {error.reason}"
+    return one_line(error)
+
+
 class KubernetesWatcher:
     """Polls the chaos object with the `kubernetes` client's CustomObjectsApi."""
 
@@ -95,19 +162,25 @@ class KubernetesWatcher:
         self._api = api
         self._poll_interval_s = poll_interval_s
 
-    @classmethod
-    def from_kubeconfig(cls, kubeconfig: Path | None, context: str | None) -> KubernetesWatcher:
-        """Raises kubernetes.config.ConfigException when the kubeconfig or context is unusable."""
-        from kubernetes import client, config
-
-        api_client = config.new_client_from_config(config_file=None if kubeconfig is None else str(kubeconfig), context=context)
-        return cls(client.CustomObjectsApi(api_client))
-
     def wait_injected(self, target: ChaosTarget, timeout_s: float) -> Observation:
         return self._wait(target, timeout_s, "injected", lambda seen: is_injected(target.kind, seen))
 
     def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
         return self._wait(target, timeout_s, "recovered", lambda seen: is_recovered(target.kind, seen))
+
+    def halt(self, target: ChaosTarget) -> float:
+        from kubernetes.client.exceptions import ApiException
+
+        issued_at = time.monotonic()
+        try:
+            if target.kind == "Workflow":
+                delete_object(self._api, target.namespace, target.plural, target.name)
+            else:
+                set_paused(self._api, target.namespace, target.plural, target.name, True)
+        except ApiException as error:
+            if error.status != NOT_FOUND:
+                raise ExperimentError(f"Kubernetes API: halting {target}: {api_error(error)}") from error
+        return issued_at
 
     def _wait(
         self, target: ChaosTarget, timeout_s: float, goal: str, reached: Callable[[Mapping[str, str]], bool]
@@ -133,11 +206,9 @@ class KubernetesWatcher:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            return self._api.get_namespaced_custom_object(GROUP, VERSION, target.namespace, target.plural, target.name)
+            return get_object(self._api, target.namespace, target.plural, target.name)
         except ApiException as error:
-            if error.status == NOT_FOUND:
-                return None
-            raise ExperimentError(f"Kubernetes API: reading {target}: {error.status} {error.reason}") from error
+            raise ExperimentError(f"Kubernetes API: reading {target}: {api_error(error)}") from error
 
 
 @dataclass(frozen=True)

@@ -10,20 +10,26 @@ class ExitCode(IntEnum):
     # The command did what was asked; for `run`, the hypothesis held before, during and after.
     OK = 0
     # A runtime or API error (Pulumi, Kubernetes, the network, the file system), including a run that
-    # could not disable its experiment again: the experiment may still be enabled.
+    # could not disable its experiment again (the experiment may still be enabled) and a partial halt:
+    # some object could not be paused, deleted or seen recovered, or the config could not be set.
     ERROR = 1
     # The command line or the stack's configuration cannot be used; nothing was changed.
     USAGE = 2
     # The run finished, but the steady-state hypothesis was not met (before, during or after).
     HYPOTHESIS_NOT_MET = 3
+    # An --abort-if condition held: the probe stopped early, and the chaos was halted (`run` paused and
+    # disabled its experiment; `probe` halted the stack or namespace it was given, if any).
+    ABORTED = 4
     # Interrupted with Ctrl-C (128 + SIGINT, as shells report it); `run` still disabled its experiment.
     INTERRUPTED = 130
 
 
 EXIT_CODE_HELP = {
     ExitCode.OK: "success; for run, the hypothesis held",
-    ExitCode.ERROR: "runtime or API error (Pulumi, Kubernetes, network, files), or the experiment could not be disabled again",
+    ExitCode.ERROR: "runtime or API error (Pulumi, Kubernetes, network, files), the experiment could not be disabled "
+                    "again, or a partial halt",
     ExitCode.USAGE: "bad command line or unusable stack configuration; nothing was changed",
     ExitCode.HYPOTHESIS_NOT_MET: "run finished but the steady-state hypothesis was not met",
+    ExitCode.ABORTED: "an --abort-if condition held: the probe stopped and the chaos was halted",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); run still disabled its experiment and wrote a partial report",
 }

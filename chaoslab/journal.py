@@ -2,7 +2,8 @@
 
 journal.json holds: the experiment copy, host and version, timings, the steady states judged
 before, during and after, one record per activity of the method (in `run`) and of the rollback (in
-`rollbacks`), the final status and, separately, whether the system deviated from its hypothesis.
+`rollbacks`), the final status and, separately, whether the system deviated from its hypothesis, and
+the abort condition that stopped the run, if one did.
 It is rewritten after every activity, so a run that dies leaves what it had done.
 """
 
@@ -27,7 +28,7 @@ JOURNAL_FILE = "journal.json"
 class RunStatus(str, Enum):
     COMPLETED = "completed"  # every phase ran; see `deviated` for the verdict
     FAILED = "failed"  # the steady state did not hold before the chaos, so the method was skipped
-    ABORTED = "aborted"  # an error (Pulumi, Kubernetes, the probe) stopped the run
+    ABORTED = "aborted"  # an error (Pulumi, Kubernetes, the probe) or an abort condition stopped the run
     INTERRUPTED = "interrupted"  # Ctrl-C
 
 
@@ -73,6 +74,7 @@ class Journal:
             "deviated": False,
             "error": None,
             "steady_states": {"before": None, "during": None, "after": None},
+            "abort": None,
             "run": [],
             "rollbacks": [],
         }
@@ -82,6 +84,10 @@ class Journal:
 
     def steady_state(self, when: str, verdict: dict[str, Any]) -> None:
         self.data["steady_states"][when] = verdict
+        self.save()
+
+    def abort(self, record: dict[str, Any]) -> None:
+        self.data["abort"] = record
         self.save()
 
     def finish(self, status: RunStatus, *, deviated: bool = False, error: BaseException | None = None) -> None:

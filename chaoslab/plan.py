@@ -18,6 +18,7 @@ from experiments import CATALOG, Fence, parse_experiments
 from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 
+from .abort import AbortCondition, check_conditions
 from .cluster import ChaosTarget
 from .errors import UsageError
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE, AppTimeouts, Hypothesis
@@ -37,6 +38,19 @@ RUNS_DIR = Path(".chaoslab") / "runs"
 
 def config_key(key: str) -> str:
     return CONFIG_PREFIX + key
+
+
+HALTED_KEY = config_key("halted")
+
+
+def sandbox_namespace(config: Mapping[str, str]) -> str:
+    """The stack's fence: the only namespace chaos (and so `halt`) may touch."""
+    return config.get(config_key("sandboxNamespace")) or DEFAULT_SANDBOX_NAMESPACE
+
+
+def kubeconfig_context(config: Mapping[str, str]) -> str | None:
+    """chaos-lab:kubeconfigContext; None (empty) means the kubeconfig's current context."""
+    return config.get(config_key("kubeconfigContext")) or None
 
 
 @dataclass(frozen=True)
@@ -88,14 +102,14 @@ class StackSettings:
         app = read_object("app")
         defaults = AppTimeouts()
         settings = cls(
-            sandbox_namespace=config.get(config_key("sandboxNamespace")) or DEFAULT_SANDBOX_NAMESPACE,
-            halted=config.get(config_key("halted"), "false").lower() == "true",
+            sandbox_namespace=sandbox_namespace(config),
+            halted=config.get(HALTED_KEY, "false").lower() == "true",
             experiments=read_object("experiments"),
             app=AppTimeouts(
                 redis_ms=read_ms(app, "redisTimeout", defaults.redis_ms),
                 proxy_read_ms=read_ms(app, "proxyReadTimeout", defaults.proxy_read_ms),
             ),
-            kubeconfig_context=config.get(config_key("kubeconfigContext")) or None,
+            kubeconfig_context=kubeconfig_context(config),
             max_experiment_s=min(read_duration_s("maxExperimentDuration", LONGEST_EXPERIMENT_S), LONGEST_EXPERIMENT_S),
         )
         if problems:
@@ -115,6 +129,7 @@ class RunOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     concurrency: int | None = None
     out_dir: Path | None = None
+    abort_conditions: tuple[AbortCondition, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -138,6 +153,7 @@ class RunPlan:
     timeout_s: float
     concurrency: int
     out_dir: Path
+    abort_conditions: tuple[AbortCondition, ...]  # judged during the chaos
 
     @property
     def entry_key(self) -> str:
@@ -185,6 +201,7 @@ class RunPlan:
                 "concurrency": self.concurrency,
             },
             "phases_s": {"baseline": self.baseline_s, "during": self.during_s, "after": self.after_s},
+            "abort_if": [condition.text for condition in self.abort_conditions],
         }
 
     def describe(self) -> list[str]:
@@ -201,7 +218,9 @@ class RunPlan:
             + ", ".join(tolerance.describe() for tolerance in STEADY_STATE_BEFORE),
             f"2. set {self.enabled_key} true and run `pulumi up`",
             f"3. wait until Chaos Mesh reports {self.target} injected",
-            f"4. during: probe for {format_duration(self.during_s)} (the chaos lasts {format_duration(self.chaos_s)})",
+            f"4. during: probe for {format_duration(self.during_s)} (the chaos lasts {format_duration(self.chaos_s)})"
+            + (f"; abort if {' or '.join(condition.text for condition in self.abort_conditions)}: pause {self.target} at "
+               "once, then disable it" if self.abort_conditions else ""),
             f"5. {change} and run `pulumi up`; wait until {self.target} is recovered or gone",
             f"6. after: probe for {format_duration(self.after_s)}; expect "
             + ", ".join(tolerance.describe() for tolerance in RECOVERED_AFTER),
@@ -231,7 +250,7 @@ def make_plan(
     entry = settings.experiments.get(name, {})
     problems = []
     if settings.halted:
-        problems.append(f"{config_key('halted')}: the stack is halted, so it declares no chaos object; unset it first")
+        problems.append(f"{HALTED_KEY}: the stack is halted, so it declares no chaos object; `chaoslab resume` clears it")
     if not isinstance(entry, Mapping):
         raise ConfigError([f"{config_key('experiments.' + name)}: got {entry!r}; accepted an object"])
     if entry.get("enabled") is True:
@@ -293,7 +312,9 @@ def make_plan(
         timeout_s=options.timeout_s,
         concurrency=options.concurrency or default_concurrency(options.rate, options.timeout_s),
         out_dir=options.out_dir or project_dir / RUNS_DIR / f"{stamp}-{name}",
+        abort_conditions=options.abort_conditions,
     )
+    check_conditions(plan.abort_conditions, plan.rate)
     # Every phase's probe settings are checked now, not when the phase starts minutes later.
     for duration_s in (plan.baseline_s, plan.during_s, plan.after_s):
         plan.probe_settings(options.url or "http://127.0.0.1/", duration_s)

@@ -4,6 +4,9 @@ Request i is due at i / rate seconds. A dispatcher starts each one at its time o
 pool whether or not earlier ones have answered, so a slow target cannot slow the probe down and hide
 its own slowness (coordinated omission). When every worker is busy at a request's time, the request
 is recorded as not sent instead of waiting for a free worker, which would shift the schedule.
+
+With abort conditions, an AbortWatch judges every finished request on its own thread; when one holds,
+the dispatcher stops scheduling, and the requests in flight are still waited for and kept.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from .abort import Abort, AbortWatch
 from .display import Display, NullDisplay, Progress
 from .errors import UsageError
 from .samples import MS_PER_S, ErrorKind, Sample, Summary, latencies_ms, percentile, status_error, summarize
@@ -83,6 +87,7 @@ class ProbeSettings:
 class ProbeResult:
     samples: tuple[Sample, ...]
     summary: Summary
+    abort: Abort | None = None  # the condition that stopped the probe early, if one did
 
 
 class ProbeInterrupted(KeyboardInterrupt):
@@ -93,12 +98,14 @@ class ProbeInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def probe(settings: ProbeSettings, display: Display | None = None, label: str = "probe") -> ProbeResult:
-    """Probe `settings.url` at a constant rate for `settings.duration_s`.
+def probe(
+    settings: ProbeSettings, display: Display | None = None, label: str = "probe", watch: AbortWatch | None = None
+) -> ProbeResult:
+    """Probe `settings.url` at a constant rate for `settings.duration_s`, or until `watch` trips.
 
     Raises ProbeInterrupted (a KeyboardInterrupt) on Ctrl-C, carrying the finished requests.
     """
-    return _Prober(settings, display or NullDisplay(), label).run()
+    return _Prober(settings, display or NullDisplay(), label, watch).run()
 
 
 def _session(pool_size: int) -> requests.Session:
@@ -116,10 +123,13 @@ def _session(pool_size: int) -> requests.Session:
 
 
 class _Prober:
-    def __init__(self, settings: ProbeSettings, display: Display, label: str) -> None:
+    def __init__(self, settings: ProbeSettings, display: Display, label: str, watch: AbortWatch | None) -> None:
         self._settings = settings
         self._display = display
         self._label = label
+        self._watch = watch
+        # The dispatcher sleeps on this, so an abort wakes it at once.
+        self._stopped = watch.tripped if watch is not None else threading.Event()
         self._count = settings.request_count
         self._records: list[Sample | None] = [None] * self._count
         self._slots = threading.BoundedSemaphore(settings.concurrency)
@@ -130,38 +140,50 @@ class _Prober:
 
     def run(self) -> ProbeResult:
         self._start = time.monotonic()
+        if self._watch is not None:
+            self._watch.start(self._start)
         next_progress = self._start + PROGRESS_INTERVAL_S
         scheduled = 0
         try:
             for index in range(self._count):
                 due_s = index / self._settings.rate
                 wait_s = self._start + due_s - time.monotonic()
-                if wait_s > 0:
-                    time.sleep(wait_s)
+                if (self._stopped.wait(wait_s) if wait_s > 0 else self._stopped.is_set()):
+                    break
                 if self._slots.acquire(blocking=False):
                     self._pool.submit(self._send, index, due_s)
                     self._submitted += 1
                 else:
-                    self._records[index] = Sample(due_s, None, None, None, None)
+                    self._record(index, Sample(due_s, None, None, None, None))
                 scheduled = index + 1
                 if time.monotonic() >= next_progress:
                     self._show_progress()
                     next_progress += PROGRESS_INTERVAL_S
+            # After an abort too: the halt is out already, and the requests in flight finish within
+            # their timeout, so the summary has every request that was sent.
             self._pool.shutdown(wait=True)
         except KeyboardInterrupt:
             # Requests still in flight would keep the user waiting up to the timeout: leave them,
             # keep what has finished.
             self._pool.shutdown(wait=False, cancel_futures=True)
-            raise ProbeInterrupted(self._result(scheduled)) from None
+            raise ProbeInterrupted(self._result(scheduled, self._close_watch())) from None
         finally:
             self._display.done()
         self._session.close()
-        return self._result(self._count)
+        return self._result(scheduled, self._close_watch())
 
-    def _result(self, scheduled: int) -> ProbeResult:
+    def _close_watch(self) -> Abort | None:
+        return None if self._watch is None else self._watch.close()
+
+    def _result(self, scheduled: int, abort: Abort | None) -> ProbeResult:
         samples = tuple(record for record in self._records[:scheduled] if record is not None)
         duration_s = scheduled / self._settings.rate
-        return ProbeResult(samples, summarize(samples, self._settings.rate, duration_s))
+        return ProbeResult(samples, summarize(samples, self._settings.rate, duration_s), abort)
+
+    def _record(self, index: int, sample: Sample) -> None:
+        self._records[index] = sample
+        if self._watch is not None:
+            self._watch.completed(sample)
 
     def _show_progress(self) -> None:
         finished = [record for record in list(self._records) if record is not None and record.sent]
@@ -182,7 +204,7 @@ class _Prober:
             started = time.monotonic()
             status, error = fetch(self._session, self._settings.url, self._settings.timeout_s)
             latency_ms = (time.monotonic() - started) * MS_PER_S
-            self._records[index] = Sample(due_s, started - self._start, latency_ms, status, error)
+            self._record(index, Sample(due_s, started - self._start, latency_ms, status, error))
         finally:
             self._slots.release()
 

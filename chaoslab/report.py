@@ -18,7 +18,7 @@ from typing import Any
 from .errors import UsageError
 from .files import write_atomic, write_json
 from .journal import JOURNAL_FILE
-from .samples import Sample, read_samples
+from .samples import MS_PER_S, Sample, read_samples
 
 REPORT_FILE = "report.md"
 SUMMARIES_FILE = "summaries.json"
@@ -113,6 +113,7 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
         "end": journal["end"],
         "phases": {phase.name: phase.summary for phase in phases},
         "steady_states": journal["steady_states"],
+        "abort": journal.get("abort"),  # journals from before abort conditions have none
         "updates": {
             name: record["output"].get("update") for name, record in _activities(journal) if record["activity"]["type"] == "action"
         },
@@ -244,7 +245,7 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         lines += _table(["update", "result", "version", "resource changes", "error"], update_rows)
     else:
         lines.append("No stack update was made.")
-    lines += ["", "## Phases", ""]
+    lines += ["", *_abort_lines(journal.get("abort")), "## Phases", ""]
     phase_rows = []
     for phase in phases:
         summary = phase.summary or {}
@@ -280,6 +281,30 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
     lines += ["", f"![latency over time]({CHART_FILE})", "", "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
               f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.", "", NOTES_MARKER]
     return "\n".join(lines) + notes
+
+
+def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
+    if abort is None:
+        return []
+    window = abort["window"]
+    latency = ", ".join(f"{key} {_number(value, 'ms')}" for key, value in window["latency_ms"].items())
+    if abort["halt_error"]:
+        halt = f"The halt failed: {abort['halt_error']}."
+    elif abort["breach_to_halt_s"] is None:
+        halt = "Nothing was halted then."
+    else:
+        halt = (f"The halt ({abort['halt']['request']} of {abort['halt']['object']}) was issued "
+                f"**{abort['breach_to_halt_s'] * MS_PER_S:.1f} ms** after the breach.")
+    return [
+        "## Abort",
+        "",
+        f"`{abort['condition']}` held {abort['breach_at_s']:.1f} s into the phase ({abort['breach_at']}): observed "
+        f"{_number(abort['observed'], abort['unit'])} against {_number(abort['threshold'], abort['unit'])}, over the "
+        f"{window['requests']} requests that completed in the last {abort['window_s']:g} s ({window['ok']} ok; {latency}). "
+        f"{halt} The breach is the completion of the request that made the condition hold. The experiment was then "
+        "disabled (rollback).",
+        "",
+    ]
 
 
 def _update_row(name: str, record: Mapping[str, Any]) -> list[str]:

@@ -2,7 +2,11 @@
 
 The orchestration only talks to a StackDriver and a ClusterWatcher, so tests drive it with fakes.
 Deleting a chaos object is always safe (style.md, section 4), so once it has tried to enable the
-experiment, the run disables it again on every way out: success, failure, Ctrl-C.
+experiment, the run disables it again on every way out: success, failure, Ctrl-C, an abort.
+
+An abort condition is judged during the chaos only: the baseline has its own check, and after the chaos
+there is nothing left to halt. When one holds, the probe's watch pauses the chaos object at once through
+the Kubernetes API (an `up` takes a minute), and the run then disables the experiment as its rollback.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from types import FrameType
 
 from experiments.errors import ExperimentError
 
+from .abort import AbortWatch, Breach, Halted
 from .cluster import INJECT_TIMEOUT_S, RECOVER_TIMEOUT_S, ClusterWatcher
 from .display import Display
 from .hypotheses import RECOVERED_AFTER, STEADY_STATE_BEFORE, Evidence, Tolerance, Verdict, judge
@@ -30,6 +35,14 @@ class RollbackError(ExperimentError):
     """The run could not disable its experiment again: it may still be enabled."""
 
 
+class AbortConditionMet(Exception):
+    """An --abort-if condition held during the chaos; the journal's `abort` has the numbers."""
+
+    def __init__(self, message: str, *, deviated: bool) -> None:
+        super().__init__(message)
+        self.deviated = deviated
+
+
 def samples_file(phase: str) -> str:
     return f"{phase}.samples.jsonl"
 
@@ -37,9 +50,10 @@ def samples_file(phase: str) -> str:
 def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher, url: str, display: Display) -> Journal:
     """Run the plan against the app at `url`, writing the journal into plan.out_dir as it goes.
 
-    Returns the journal of a run that completed, or stopped because the steady state did not hold
-    before. Re-raises whatever stopped it otherwise (KeyboardInterrupt included) after recording it
-    and disabling the experiment; raises RollbackError, chained to it, if disabling failed.
+    Returns the journal of a run that completed, stopped because the steady state did not hold
+    before, or was stopped by an abort condition (and rolled back). Re-raises whatever stopped it
+    otherwise (KeyboardInterrupt included) after recording it and disabling the experiment; raises
+    RollbackError, chained to it, if disabling failed.
     """
     plan.out_dir.mkdir(parents=True, exist_ok=True)
     return _Run(plan, stack, watcher, url, display).execute()
@@ -60,6 +74,8 @@ class _Run:
         self.journal.save()
         try:
             self._method()
+        except AbortConditionMet as abort:
+            self._stop(RunStatus.ABORTED, abort, deviated=abort.deviated)
         except KeyboardInterrupt as interrupt:
             self._stop(RunStatus.INTERRUPTED, interrupt)
             raise
@@ -68,13 +84,13 @@ class _Run:
             raise
         return self.journal
 
-    def _stop(self, status: RunStatus, cause: BaseException) -> None:
+    def _stop(self, status: RunStatus, cause: BaseException, *, deviated: bool = False) -> None:
         """Roll back (as Chaos Toolkit does, before the final status), then close the journal."""
         try:
             if self.enabled:
                 self._rollback()
         finally:
-            self.journal.finish(status, error=cause)
+            self.journal.finish(status, deviated=deviated, error=cause)
 
     def _method(self) -> None:
         plan = self.plan
@@ -101,8 +117,13 @@ class _Run:
         remaining_s = plan.chaos_s - (time.monotonic() - applied)
         if remaining_s * plan.rate < 1:
             raise ExperimentError(f"{plan.target} was injected only as its {plan.chaos_s:g}s were running out; nothing left to probe")
-        during = self._phase("during", min(plan.during_s, remaining_s))
+        watch = AbortWatch(plan.abort_conditions, self._halt) if plan.abort_conditions else None
+        during = self._phase("during", min(plan.during_s, remaining_s), watch)
         during_verdict = self._judge("during", plan.hypothesis.during, during, baseline.summary)
+        if during.abort is not None:
+            self.journal.abort(during.abort.to_dict())
+            self.display.note(f"abort: {during.abort.describe()}; disabling {plan.experiment}")
+            raise AbortConditionMet(during.abort.describe(), deviated=not during_verdict.met)
 
         with self.journal.activity(ActivityType.ACTION, "disable-experiment") as output:
             self._disable(output)
@@ -114,13 +135,19 @@ class _Run:
         after_verdict = self._judge("after", RECOVERED_AFTER, after, baseline.summary)
         self.journal.finish(RunStatus.COMPLETED, deviated=not (during_verdict.met and after_verdict.met))
 
-    def _phase(self, phase: str, duration_s: float) -> ProbeResult:
+    def _halt(self, breach: Breach) -> Halted:
+        """On the abort watch's thread, the moment a condition holds: pause (or delete) the chaos object."""
+        target = self.plan.target
+        issued_at = self.watcher.halt(target)
+        return Halted(issued_at, {"object": str(target), "request": "delete" if target.kind == "Workflow" else "pause"})
+
+    def _phase(self, phase: str, duration_s: float, watch: AbortWatch | None = None) -> ProbeResult:
         """Probe for one phase; its samples go to `<phase>.samples.jsonl`, even when interrupted."""
         with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
             self.display.note(f"{phase}: probing {self.url} for {duration_s:g}s at {self.plan.rate:g}/s")
             output.update(phase=phase, started_at=iso(utc_now()), planned_s=round(duration_s, 3), samples=samples_file(phase))
             try:
-                result = probe(self.plan.probe_settings(self.url, duration_s), self.display, label=phase)
+                result = probe(self.plan.probe_settings(self.url, duration_s), self.display, label=phase, watch=watch)
             except ProbeInterrupted as interrupted:
                 self._keep(phase, interrupted.result, output)
                 raise

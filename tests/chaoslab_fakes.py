@@ -2,19 +2,20 @@
 
 FakeStack keeps config the way `pulumi config` does (objects as JSON text; with path=True, "true"
 and "false" become booleans) and, on `up`, tells the test which experiments are now enabled, so a
-test can make its local app server misbehave as the chaos would. FakeWatcher answers at once.
+test can make its local app server misbehave as the chaos would. FakeWatcher answers at once and
+records when `halt` was called.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
 from chaoslab.cluster import ChaosTarget, Observation
 from chaoslab.display import Progress
 from chaoslab.stack import UpdateOutcome
-
 
 
 def _split(key: str) -> tuple[str, list[str]]:
@@ -43,6 +44,9 @@ class FakeStack:
     def set_config(self, key: str, value: str, *, path: bool) -> None:
         self.calls.append(("set_config", key, value, path))
         top, rest = _split(key)
+        if not rest:  # a top-level key, e.g. chaos-lab:halted: get_all_config gives it as text
+            self.config[top] = value
+            return
         tree = json.loads(self.config.get(top, "{}"))
         node = tree
         for part in rest[:-1]:
@@ -53,6 +57,9 @@ class FakeStack:
     def remove_config(self, key: str, *, path: bool) -> None:
         self.calls.append(("remove_config", key, path))
         top, rest = _split(key)
+        if not rest:
+            self.config.pop(top, None)  # as `pulumi config rm` does, a key that is not set is fine
+            return
         tree = json.loads(self.config[top])
         node = tree
         for part in rest[:-1]:
@@ -87,6 +94,10 @@ class FakeWatcher:
     def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
         self.calls.append(("wait_recovered", target))
         return Observation("gone", {}, 0.0)
+
+    def halt(self, target: ChaosTarget) -> float:
+        self.calls.append(("halt", target))
+        return time.monotonic()
 
 
 def press_ctrl_c() -> None:

@@ -1,9 +1,11 @@
 """Real loopback servers for the chaoslab tests: an HTTP app whose behaviour a test sets (and may
-switch while a probe runs), and a stateful stand-in for the Kubernetes API's custom-object reads.
+switch while a probe runs), and a stateful stand-in for the Kubernetes API's custom objects that the
+real `kubernetes` client talks to over HTTP.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import socket
 import struct
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 LOOPBACK = "127.0.0.1"
 # How often serve_forever checks for shutdown; its 0.5 s default would add that much to every test.
@@ -105,32 +108,72 @@ def closed_port_url() -> str:
     return f"http://{LOOPBACK}:{port}/api/"
 
 
-# The Kubernetes API: GET /apis/<group>/<version>/namespaces/<ns>/<plural>/<name>.
+# The Kubernetes API for chaos-mesh.org/v1alpha1 custom objects, under
+# /apis/chaos-mesh.org/v1alpha1/namespaces/<namespace>/<plural>[/<name>].
+
+GROUP_PATH = "/apis/chaos-mesh.org/v1alpha1"
+PAUSE_ANNOTATION = "experiment.chaos-mesh.org/pause"
+MERGE_PATCH = "application/merge-patch+json"
+# How long the simulated controller takes to recover a paused experiment: long enough for a test to
+# see the wait poll more than once, short enough for a quick suite.
+RECOVERY_DELAY_S = 0.2
 
 # The object's state as a function of how many times it has been read: None means 404.
 Timeline = Callable[[int], Mapping[str, Any] | None]
+Key = tuple[str, str, str]  # namespace, plural, name
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    at: float  # time.time() when the request arrived
+    content_type: str | None
+    body: Any
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch: objects merge key by key, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
+def _status(code: int, reason: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code}
 
 
 class _KubeServer(ThreadingHTTPServer):
     daemon_threads = True
-    objects: dict[str, Timeline]
-    reads: dict[str, int]
-    lock: threading.Lock
+    # socketserver's default backlog of 5 drops the SYNs of a halt's parallel requests, and the
+    # client's retransmit a second later would be measured as the halt's own slowness.
+    request_queue_size = 128
+    api: KubeApiServer
 
 
 class _KubeHandler(BaseHTTPRequestHandler):
     server: _KubeServer
 
     def do_GET(self) -> None:
-        with self.server.lock:
-            timeline = self.server.objects.get(self.path)
-            read = self.server.reads.get(self.path, 0)
-            self.server.reads[self.path] = read + 1
-        chaos_object = None if timeline is None else timeline(read)
-        if chaos_object is None:
-            status, body = 404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}
-        else:
-            status, body = 200, dict(chaos_object)
+        self._answer(*self.server.api.handle("GET", self.path, self.headers.get("Content-Type"), None))
+
+    def do_PATCH(self) -> None:
+        self._answer(*self.server.api.handle("PATCH", self.path, self.headers.get("Content-Type"), self._body()))
+
+    def do_DELETE(self) -> None:
+        self._answer(*self.server.api.handle("DELETE", self.path, self.headers.get("Content-Type"), self._body()))
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length)) if length else None
+
+    def _answer(self, status: int, body: Mapping[str, Any]) -> None:
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -143,33 +186,128 @@ class _KubeHandler(BaseHTTPRequestHandler):
 
 
 class KubeApiServer:
-    """Serves custom objects whose status changes with every read, as a controller would change it."""
+    """A stand-in for the API server's custom-object endpoints, two ways:
 
-    def __init__(self) -> None:
+    - `serve(path, timeline)`: GET of one object whose status changes with every read, as a
+      controller would change it (for the watcher's tests);
+    - a store (`put`, `get`) answering GET list, GET one, PATCH (merge patch only), DELETE, with a
+      simulated Chaos Mesh controller: an experiment whose pause annotation becomes "true" reports
+      `AllRecovered` and `Paused` True RECOVERY_DELAY_S later. `fail` makes one request answer an
+      error; `requests` logs every request.
+
+    Not simulated: watches, resourceVersion conflicts, finalizers (a DELETE removes at once),
+    garbage collection of a Workflow's children, authentication.
+    """
+
+    def __init__(self, recovery_delay_s: float = RECOVERY_DELAY_S) -> None:
+        self.recovery_delay_s = recovery_delay_s
+        self.requests: list[Request] = []
+        self._timelines: dict[str, Timeline] = {}
+        self._reads: dict[str, int] = {}
+        self._objects: dict[Key, dict[str, Any]] = {}
+        self._recover_at: dict[Key, float] = {}
+        self._failures: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
         self._server = _KubeServer((LOOPBACK, 0), _KubeHandler)
-        self._server.objects, self._server.reads, self._server.lock = {}, {}, threading.Lock()
+        self._server.api = self
         self.host = f"http://{LOOPBACK}:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True).start()
 
     @staticmethod
-    def path(namespace: str, plural: str, name: str) -> str:
-        return f"/apis/chaos-mesh.org/v1alpha1/namespaces/{namespace}/{plural}/{name}"
+    def path(namespace: str, plural: str, name: str | None = None) -> str:
+        return f"{GROUP_PATH}/namespaces/{namespace}/{plural}" + ("" if name is None else f"/{name}")
 
     def serve(self, path: str, timeline: Timeline) -> None:
-        self._server.objects[path] = timeline
+        self._timelines[path] = timeline
 
     def reads(self, path: str) -> int:
-        return self._server.reads.get(path, 0)
+        return self._reads.get(path, 0)
+
+    def put(self, plural: str, chaos: Mapping[str, Any]) -> None:
+        metadata = chaos["metadata"]
+        with self._lock:
+            self._objects[(metadata["namespace"], plural, metadata["name"])] = copy.deepcopy(dict(chaos))
+
+    def get(self, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+        with self._lock:
+            self._reconcile()
+            found = self._objects.get((namespace, plural, name))
+            return copy.deepcopy(found)
+
+    def remove(self, namespace: str, plural: str, name: str) -> None:
+        with self._lock:
+            self._objects.pop((namespace, plural, name), None)
+
+    def fail(self, method: str, path: str, status: int) -> None:
+        """Answer `status` to every `method` request on `path`."""
+        self._failures[(method, path)] = status
+
+    def requested(self, method: str | None = None) -> list[Request]:
+        return [request for request in list(self.requests) if method is None or request.method == method]
+
+    def handle(self, method: str, raw_path: str, content_type: str | None, body: Any) -> tuple[int, Mapping[str, Any]]:
+        path = urlsplit(raw_path).path
+        with self._lock:
+            self.requests.append(Request(method, path, time.time(), content_type, body))
+            if (method, path) in self._failures:
+                status = self._failures[(method, path)]
+                return status, _status(status, "InternalError" if status >= 500 else "Failure")
+            if method == "GET" and path in self._timelines:
+                read = self._reads.get(path, 0)
+                self._reads[path] = read + 1
+                state = self._timelines[path](read)
+                return (404, _status(404, "NotFound")) if state is None else (200, dict(state))
+            self._reconcile()
+            parts = path.removeprefix(GROUP_PATH + "/").split("/")
+            if len(parts) == 3 and parts[0] == "namespaces" and method == "GET":
+                items = [chaos for (namespace, plural, _), chaos in sorted(self._objects.items())
+                         if (namespace, plural) == (parts[1], parts[2])]
+                return 200, {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "List", "metadata": {}, "items": items}
+            if len(parts) != 4 or parts[0] != "namespaces":
+                return 404, _status(404, "NotFound")
+            key = (parts[1], parts[2], parts[3])
+            if key not in self._objects:
+                return 404, _status(404, "NotFound")
+            if method == "GET":
+                return 200, self._objects[key]
+            if method == "DELETE":
+                del self._objects[key]
+                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
+            if content_type != MERGE_PATCH:
+                return 415, _status(415, "UnsupportedMediaType")
+            return 200, self._patch(key, body)
+
+    def _patch(self, key: Key, patch: Any) -> dict[str, Any]:
+        was_paused = _paused(self._objects[key])
+        self._objects[key] = merge_patch(self._objects[key], patch)
+        if _paused(self._objects[key]) and not was_paused:
+            self._recover_at[key] = time.monotonic() + self.recovery_delay_s
+        elif not _paused(self._objects[key]):
+            self._recover_at.pop(key, None)
+        return self._objects[key]
+
+    def _reconcile(self) -> None:
+        """What Chaos Mesh's controller would have done by now: paused experiments recovered."""
+        now = time.monotonic()
+        for key, moment in list(self._recover_at.items()):
+            if moment <= now and key in self._objects:
+                set_conditions(self._objects[key], {"AllInjected": "False", "AllRecovered": "True", "Paused": "True"})
+                del self._recover_at[key]
 
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
 
 
+def _paused(chaos: Mapping[str, Any]) -> bool:
+    return (chaos.get("metadata", {}).get("annotations") or {}).get(PAUSE_ANNOTATION) == "true"
+
+
+def set_conditions(chaos: dict[str, Any], conditions: Mapping[str, str]) -> None:
+    chaos["status"] = {"conditions": [{"type": condition, "status": status} for condition, status in conditions.items()]}
+
+
 def chaos_object(kind: str, name: str, namespace: str, conditions: Mapping[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "chaos-mesh.org/v1alpha1",
-        "kind": kind,
-        "metadata": {"name": name, "namespace": namespace},
-        "status": {"conditions": [{"type": condition, "status": status} for condition, status in conditions.items()]},
-    }
+    chaos: dict[str, Any] = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+    set_conditions(chaos, conditions)
+    return chaos

@@ -23,7 +23,7 @@ from chaoslab_fakes import CtrlCDisplay
 from chaoslab_servers import app_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-COMMANDS = ("probe", "run", "report", "hypotheses")
+COMMANDS = ("probe", "run", "halt", "resume", "report", "hypotheses")
 RATE = 20.0
 DURATION = "1s"
 REQUESTS = math.floor(RATE * 1.0)
@@ -51,8 +51,11 @@ def test_options_are_grouped_by_purpose() -> None:
     _, probe_help, _ = _main("probe", "--help")
     _, run_help, _ = _main("run", "--help")
 
-    assert all(f"\n{group}:\n" in probe_help for group in ("load", "output"))
+    _, halt_help, _ = _main("halt", "--help")
+
+    assert all(f"\n{group}:\n" in probe_help for group in ("load", "abort", "output"))
     assert all(f"\n{group}:\n" in run_help for group in ("target", "phases", "load", "output"))
+    assert all(f"\n{group}:\n" in halt_help for group in ("target", "halt", "output"))
 
 
 @pytest.mark.parametrize(

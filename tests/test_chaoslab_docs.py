@@ -30,5 +30,6 @@ def test_every_exit_code_is_documented() -> None:
 
 
 def test_every_command_has_a_section() -> None:
-    for heading in ("### `probe URL`", "### `run EXPERIMENT --stack STACK`", "### `report RUN_DIR`", "### `hypotheses`"):
+    for heading in ("### `probe URL`", "### `run EXPERIMENT --stack STACK`", "### `halt`", "### `resume`", "### `report RUN_DIR`",
+                    "### `hypotheses`", "### Abort conditions (`--abort-if`)"):
         assert heading in GUIDE

@@ -50,6 +50,20 @@ def test_path_config_is_stored_as_the_program_reads_it(project: Path) -> None:
 
 
 @needs_pulumi
+def test_halted_is_set_as_a_boolean_and_removing_it_twice_is_fine(project: Path) -> None:
+    """What `halt` and `resume` rely on: resume removes chaos-lab:halted whether or not it is set."""
+    stack = AutomationStack.select(STACK, project)
+
+    stack.set_config("chaos-lab:halted", "true", path=True)
+    halted = stack.get_all_config()["chaos-lab:halted"]
+    stack.remove_config("chaos-lab:halted", path=True)
+    stack.remove_config("chaos-lab:halted", path=True)
+
+    assert halted == "true"
+    assert "chaos-lab:halted" not in stack.get_all_config()
+
+
+@needs_pulumi
 def test_a_stack_that_does_not_exist_is_a_usage_error(project: Path) -> None:
     with pytest.raises(UsageError, match="stack 'nope' not found"):
         AutomationStack.select("nope", project)

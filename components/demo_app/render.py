@@ -25,9 +25,10 @@ REDIS_PORT = 6379
 # experiment completes a handshake inside 1 s. A killed pod's IP never answers, so this is also how
 # long a request waits before nginx retries it on another backend.
 PROXY_CONNECT_TIMEOUT_MS = 1000
-# Redis answers INCR in well under 1 ms. 1 s rides out the 500 ms latency injection, is crossed by
-# the progressive delay's later steps (1 s, 3 s) - the threshold that experiment looks for - and
-# turns a partitioned or dead Redis into the backend's 503 within 1 s instead of a hung request.
+# Redis answers INCR in well under 1 ms. 1 s rides out the 500 ms latency injected between frontend
+# and backend, is crossed once the progressive delay (which slows the backend's own packets, two of
+# which each Redis exchange waits on) reaches its 500 ms step - the threshold that experiment looks
+# for - and turns a partitioned or dead Redis into the backend's 503 within 1 s instead of a hang.
 REDIS_TIMEOUT_MS = 1000
 # What the backend may need on top of its Redis deadline: a fresh perl process per CGI request
 # (tens of ms) and one injected 500 ms (+100 ms) delay on the request's way in.

@@ -117,6 +117,10 @@ MERGE_PATCH = "application/merge-patch+json"
 # How long the simulated controller takes to recover a paused experiment: long enough for a test to
 # see the wait poll more than once, short enough for a quick suite.
 RECOVERY_DELAY_S = 0.2
+# Status conditions of a chaos object in each phase, as Chaos Mesh reports them.
+NOT_YET = {"Selected": "False", "AllInjected": "False", "AllRecovered": "False"}
+INJECTED = {"Selected": "True", "AllInjected": "True", "AllRecovered": "False"}
+RECOVERED = {"Selected": "True", "AllInjected": "False", "AllRecovered": "True"}
 
 # The object's state as a function of how many times it has been read: None means 404.
 Timeline = Callable[[int], Mapping[str, Any] | None]

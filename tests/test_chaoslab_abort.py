@@ -16,7 +16,7 @@ import json
 import math
 import threading
 import time
-from collections.abc import Iterator
+
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from chaoslab.probe import ProbeSettings, probe
 from chaoslab.report import REPORT_FILE, SUMMARIES_FILE
 from chaoslab.samples import ErrorKind, Sample
 from chaoslab_fakes import FakeStack
-from chaoslab_servers import Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
+from chaoslab_servers import INJECTED, Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The goal for the time from the breach (the completion of the request that made the condition hold)
@@ -244,14 +244,8 @@ def test_conditions_that_never_hold_leave_the_probe_as_it_was() -> None:
 
 EXPERIMENT = "database-partition"
 TARGET_PLURAL, TARGET_NAME, SANDBOX = "networkchaos", EXPERIMENT, "chaos-sandbox"
-INJECTED = {"Selected": "True", "AllInjected": "True", "AllRecovered": "False"}
 
 
-@pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
-    server = KubeApiServer()
-    yield server
-    server.close()
 
 
 def _pause_arrival(kube: KubeApiServer, namespace: str, plural: str, name: str) -> float:

@@ -9,29 +9,21 @@ timing and reasons, and API errors other than 404.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from kubernetes import client
 
 from chaoslab.cluster import ChaosTarget, KubernetesWatcher
-from chaoslab_servers import KubeApiServer, chaos_object
+from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
 from experiments.errors import ExperimentError
 
 NAMESPACE = "chaos-sandbox"
 POLL_S = 0.01
 TIMEOUT_S = 2.0
-NOT_YET = {"Selected": "False", "AllInjected": "False", "AllRecovered": "False"}
-INJECTED = {"Selected": "True", "AllInjected": "True", "AllRecovered": "False"}
-RECOVERED = {"Selected": "True", "AllInjected": "False", "AllRecovered": "True"}
 
 
-@pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
-    server = KubeApiServer()
-    yield server
-    server.close()
 
 
 @pytest.fixture

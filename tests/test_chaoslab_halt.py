@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+
 from pathlib import Path
 from typing import Any
 
@@ -55,12 +55,11 @@ def _fill(kube: KubeApiServer, namespace: str) -> None:
 
 
 @pytest.fixture
-def kube() -> Iterator[KubeApiServer]:
-    server = KubeApiServer()
-    _fill(server, SANDBOX)
-    _fill(server, OUTSIDE)
-    yield server
-    server.close()
+def kube(kube: KubeApiServer) -> KubeApiServer:
+    """The shared API stand-in, holding every kind in the sandbox and, as bait, outside the fence."""
+    _fill(kube, SANDBOX)
+    _fill(kube, OUTSIDE)
+    return kube
 
 
 def _outside(kube: KubeApiServer) -> dict[str, Any]:

@@ -17,9 +17,10 @@ from components.demo_app import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
 from components.network import Network, NetworkArgs
-from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from experiments.errors import ConfigError
+from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
+
 
 def _configured_keys() -> set[str]:
     """Every `chaos-lab:` key the stack sets, so a misspelt key is reported instead of silently ignored.

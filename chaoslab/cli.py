@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import sys
 import textwrap
 import traceback
@@ -23,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 from experiments import CATALOG
 from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
+from experiments.values import is_dns_label
 
 from . import __version__
 from .abort import GRAMMAR, MIN_WINDOW_REQUESTS, AbortCondition, AbortWatch, Breach, Halted, check_conditions, parse_condition
@@ -34,7 +34,7 @@ from .files import write_json
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
-from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, kubeconfig_context, make_plan, sandbox_namespace
+from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, lab_config, make_plan
 from .portforward import forwarded_frontend
 from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeInterrupted, ProbeResult, ProbeSettings, default_concurrency, probe
 from .report import write_report
@@ -143,12 +143,8 @@ def _duration(text: str) -> float:
     return seconds
 
 
-# A Kubernetes namespace name (RFC 1123 label).
-_NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
-
-
 def _namespace(text: str) -> str:
-    if not _NAMESPACE.fullmatch(text):
+    if not is_dns_label(text):
         raise argparse.ArgumentTypeError(f"got {text!r}; accepted a namespace name: lowercase letters, digits and '-', at most 63")
     return text
 
@@ -433,9 +429,9 @@ def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
     if args.context is not None:
         raise UsageError("--context: with a stack, its chaos-lab:kubeconfigContext decides the context")
     stack = env.connect_stack(args.fence_stack, _project_dir(args.project_dir))
-    config = stack.get_all_config()
-    with kube_access(stack.outputs(), kubeconfig_context(config)) as access:
-        yield _Fenced(sandbox_namespace(config), env.connect_kube(access), stack)
+    lab = lab_config(stack.get_all_config(), stack.name)
+    with kube_access(stack.outputs(), lab.kubeconfig_context) as access:
+        yield _Fenced(lab.sandbox_namespace, env.connect_kube(access), stack)
 
 
 def _probe(args: argparse.Namespace, env: Environment) -> int:

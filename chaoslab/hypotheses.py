@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
+from chaoslab.config.topology import Timeouts
 from experiments.durations import parse_duration
 
 from .samples import MS_PER_S, ErrorKind, Sample, Summary, latencies_ms, percentile, percentile_key
@@ -47,26 +48,14 @@ class AppLimit(str, Enum):
     REDIS_DEADLINE = "redisTimeout"
     PROXY_READ = "proxyReadTimeout"
 
+    def of(self, timeouts: Timeouts) -> float:
+        return timeouts.redis_ms if self is AppLimit.REDIS_DEADLINE else timeouts.proxy_read_ms
+
 
 _LIMIT_WORDS = {
     AppLimit.REDIS_DEADLINE: "the backend's Redis deadline (app.redisTimeout)",
     AppLimit.PROXY_READ: "nginx's read timeout (app.proxyReadTimeout)",
 }
-
-
-@dataclass(frozen=True)
-class AppTimeouts:
-    """The demo app's timeouts as the stack configures them.
-
-    The defaults are components/demo_app/render.py's REDIS_TIMEOUT_MS and PROXY_READ_TIMEOUT_MS,
-    repeated because the CLI never imports components; tests/test_chaoslab_hypotheses.py keeps them equal.
-    """
-
-    redis_ms: float = 1000.0
-    proxy_read_ms: float = 2000.0
-
-    def limit_ms(self, limit: AppLimit) -> float:
-        return self.redis_ms if limit is AppLimit.REDIS_DEADLINE else self.proxy_read_ms
 
 
 @dataclass(frozen=True)
@@ -77,7 +66,7 @@ class Evidence:
     summary: Summary  # of those samples
     baseline: Summary
     parameters: Mapping[str, Any]  # the experiment's, as CatalogEntry.parameters() keys them
-    app: AppTimeouts
+    app: Timeouts
 
 
 @dataclass(frozen=True)
@@ -190,7 +179,7 @@ class LatencyWithinAppLimit:
         return f"{percentile_key(self.rank)} <= {_LIMIT_WORDS[self.limit]}{margin}"
 
     def judge(self, evidence: Evidence) -> Check:
-        threshold = evidence.app.limit_ms(self.limit) + self.margin_ms
+        threshold = self.limit.of(evidence.app) + self.margin_ms
         observed = evidence.summary.latency(self.rank)
         if observed is None:
             return _unmeasured(self.describe(), threshold, "ms", "no request was sent")
@@ -273,7 +262,7 @@ class RampBreaksNoEarlierThan:
     def judge(self, evidence: Evidence) -> Check:
         """Raises ValueError or KeyError when the parameters lack valid steps or stepDuration."""
         step_s = parse_duration(evidence.parameters["stepDuration"])
-        threshold = evidence.app.limit_ms(self.limit) / self.round_trips
+        threshold = self.limit.of(evidence.app) / self.round_trips
         figures, breach_ms = [], None
         for number, latency in enumerate(evidence.parameters["steps"], start=1):
             window = [s for s in evidence.samples if (number - 1) * step_s <= s.scheduled_s < number * step_s]

@@ -10,111 +10,41 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from experiments import CATALOG, Fence, parse_experiments
-from experiments.durations import format_duration, parse_duration
+from chaoslab.config import NAMESPACE, LabConfig, lab_keys, parse_config
+from chaoslab.config.model import decode_value
+from chaoslab.config.topology import FRONTEND_SERVICE, Timeouts
+from experiments import CATALOG
+from experiments.durations import format_duration
 from experiments.errors import ConfigError
 
 from .abort import AbortCondition, check_conditions
 from .cluster import ChaosTarget
 from .errors import UsageError
-from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE, AppTimeouts, Hypothesis
+from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE, Hypothesis
 from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeSettings, default_concurrency
-from .samples import MS_PER_S
 
-CONFIG_PREFIX = "chaos-lab:"
-# Pulumi.yaml's default for chaos-lab:sandboxNamespace.
-DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
-# The ceiling chaos-lab:maxExperimentDuration itself may not exceed (stacks/config.py); the stack's
-# own, lower limit is applied when it is set, and by the program at `up` in any case.
-LONGEST_EXPERIMENT_S = 3600.0
 DEFAULT_BASELINE_S = 30.0
 DEFAULT_AFTER_S = 30.0
 RUNS_DIR = Path(".chaoslab") / "runs"
 
 
 def config_key(key: str) -> str:
-    return CONFIG_PREFIX + key
+    return f"{NAMESPACE}:{key}"
 
 
 HALTED_KEY = config_key("halted")
 
 
-def sandbox_namespace(config: Mapping[str, str]) -> str:
-    """The stack's fence: the only namespace chaos (and so `halt`) may touch."""
-    return config.get(config_key("sandboxNamespace")) or DEFAULT_SANDBOX_NAMESPACE
+def lab_config(stack_config: Mapping[str, Any], stack: str) -> LabConfig:
+    """The stack's config through the program's own model: what `pulumi up` rejects is rejected here.
 
-
-def kubeconfig_context(config: Mapping[str, str]) -> str | None:
-    """chaos-lab:kubeconfigContext; None (empty) means the kubeconfig's current context."""
-    return config.get(config_key("kubeconfigContext")) or None
-
-
-@dataclass(frozen=True)
-class StackSettings:
-    """The few `chaos-lab:` keys `run` needs, read from the stack's config."""
-
-    sandbox_namespace: str
-    halted: bool
-    experiments: Mapping[str, Any]  # the raw chaos-lab:experiments object
-    app: AppTimeouts
-    kubeconfig_context: str | None
-    max_experiment_s: float
-
-    @classmethod
-    def from_config(cls, config: Mapping[str, str]) -> StackSettings:
-        """Raises ConfigError listing every key that cannot be read."""
-        problems: list[str] = []
-
-        def read_object(key: str) -> dict[str, Any]:
-            raw = config.get(config_key(key))
-            if raw is None:
-                return {}
-            try:
-                value = json.loads(raw)
-            except json.JSONDecodeError:
-                value = None
-            if not isinstance(value, dict):
-                problems.append(f"{config_key(key)}: got {raw!r}; accepted a JSON object")
-                return {}
-            return value
-
-        def read_ms(app: Mapping[str, Any], key: str, default_ms: float) -> float:
-            if key not in app:
-                return default_ms
-            try:
-                return parse_duration(app[key]) * MS_PER_S
-            except ValueError:
-                problems.append(f"{config_key('app.' + key)}: got {app[key]!r}; accepted a duration such as 500ms or 2s")
-                return default_ms
-
-        def read_duration_s(key: str, default_s: float) -> float:
-            raw = config.get(config_key(key))
-            try:
-                return default_s if raw is None else parse_duration(raw)
-            except ValueError:
-                problems.append(f"{config_key(key)}: got {raw!r}; accepted a duration such as 10m")
-                return default_s
-
-        app = read_object("app")
-        defaults = AppTimeouts()
-        settings = cls(
-            sandbox_namespace=sandbox_namespace(config),
-            halted=config.get(HALTED_KEY, "false").lower() == "true",
-            experiments=read_object("experiments"),
-            app=AppTimeouts(
-                redis_ms=read_ms(app, "redisTimeout", defaults.redis_ms),
-                proxy_read_ms=read_ms(app, "proxyReadTimeout", defaults.proxy_read_ms),
-            ),
-            kubeconfig_context=kubeconfig_context(config),
-            max_experiment_s=min(read_duration_s("maxExperimentDuration", LONGEST_EXPERIMENT_S), LONGEST_EXPERIMENT_S),
-        )
-        if problems:
-            raise ConfigError(problems)
-        return settings
+    Raises ConfigError with the same messages `up` prints.
+    """
+    return parse_config(lab_keys(stack_config), stack=stack, today=date.today())
 
 
 @dataclass(frozen=True)
@@ -142,7 +72,7 @@ class RunPlan:
     parameters: Mapping[str, Any]  # catalog defaults merged with the stack's overrides
     chaos_s: float  # how long the chaos lasts once Chaos Mesh starts it
     hypothesis: Hypothesis
-    app: AppTimeouts
+    app: Timeouts
     entry_existed: bool  # the stack config had an entry for the experiment before the run
     kubeconfig_context: str | None  # chaos-lab:kubeconfigContext; None: the current context
     url: str | None  # None: through a kubectl port-forward to the frontend
@@ -195,7 +125,7 @@ class RunPlan:
                 "after": [tolerance.describe() for tolerance in RECOVERED_AFTER],
             },
             "probe": {
-                "url": self.url or "kubectl port-forward to svc/frontend-service, path /api/",
+                "url": self.url or f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/",
                 "rate": self.rate,
                 "timeout_s": self.timeout_s,
                 "concurrency": self.concurrency,
@@ -213,7 +143,7 @@ class RunPlan:
             f"hypothesis: {self.hypothesis.title}",
             *(f"  during: {line}" for line in self.hypothesis.describe()),
             f"parameters: {json.dumps(dict(self.parameters), sort_keys=True)}",
-            f"probe {self.url or 'the frontend through kubectl port-forward svc/frontend-service'} {probe}",
+            f"probe {self.url or f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}",
             f"1. baseline: probe for {format_duration(self.baseline_s)}; stop unless "
             + ", ".join(tolerance.describe() for tolerance in STEADY_STATE_BEFORE),
             f"2. set {self.enabled_key} true and run `pulumi up`",
@@ -246,21 +176,20 @@ def make_plan(
     """Raises ConfigError when the stack's config does not allow the run, UsageError for bad options."""
     if name not in CATALOG:
         raise UsageError(f"experiment: got {name!r}; accepted one of {', '.join(CATALOG)}")
-    settings = StackSettings.from_config(config)
-    entry = settings.experiments.get(name, {})
+    raw = lab_keys(config)
+    current = parse_config(raw, stack=stack, today=date.today())
+    configured = decode_value(raw.get("experiments")) or {}
+    entry = configured.get(name, {})
     problems = []
-    if settings.halted:
+    if current.halted:
         problems.append(f"{HALTED_KEY}: the stack is halted, so it declares no chaos object; `chaoslab resume` clears it")
-    if not isinstance(entry, Mapping):
-        raise ConfigError([f"{config_key('experiments.' + name)}: got {entry!r}; accepted an object"])
-    if entry.get("enabled") is True:
+    enabled = [experiment.name for experiment in current.experiments]
+    if name in enabled:
         problems.append(
             f"{config_key('experiments.' + name + '.enabled')}: already true; `run` enables it itself after a "
             "baseline without chaos, so set it to false first"
         )
-    others = sorted(other for other, raw in settings.experiments.items()
-                    if other != name and isinstance(raw, Mapping) and raw.get("enabled") is True)
-    if others:
+    if others := [other for other in enabled if other != name]:
         problems.append(
             f"{config_key('experiments')}: {', '.join(others)} enabled too; their effects would mix into the "
             "baseline and the verdict, so disable them first"
@@ -270,18 +199,11 @@ def make_plan(
             f"{config_key('experiments.' + name + '.schedule')}: a scheduled experiment fires on its cron, not "
             "when `up` returns, so a run cannot line its probe up with it; remove schedule for the run"
         )
-    fence = Fence(
-        namespace=settings.sandbox_namespace,
-        max_duration_s=settings.max_experiment_s,
-        # Replica counts are the program's to check at `up`; they only feed the pod-kill replica rule.
-        workloads={},
-        probe_url=f"http://frontend-service.{settings.sandbox_namespace}.svc.cluster.local/api/",
-    )
-    experiments, entry_problems = parse_experiments({name: {**entry, "enabled": True}}, fence)
-    problems += [config_key(problem) for problem in entry_problems]
     if problems:
         raise ConfigError(problems)
-    [experiment] = experiments
+    # The config exactly as `up` will see it once `run` has enabled the experiment.
+    with_run = {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}}
+    [experiment] = parse_config(with_run, stack=stack, today=date.today()).experiments
     chaos_s = experiment.chaos.bound_s()
     assert chaos_s is not None  # Experiment refuses chaos that never ends
 
@@ -301,9 +223,9 @@ def make_plan(
         parameters=experiment_parameters(name, entry),
         chaos_s=chaos_s,
         hypothesis=HYPOTHESES[name],
-        app=settings.app,
-        entry_existed=name in settings.experiments,
-        kubeconfig_context=settings.kubeconfig_context,
+        app=current.app.timeouts,
+        entry_existed=name in configured,
+        kubeconfig_context=current.kubeconfig_context,
         url=options.url,
         baseline_s=options.baseline_s,
         during_s=during_s,

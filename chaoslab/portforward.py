@@ -14,15 +14,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
 from experiments.errors import ExperimentError
 
 from .cluster import KubeAccess
 
 LOOPBACK = "127.0.0.1"
-# The demo app's Service (components/demo_app/topology.py: FRONTEND_SERVICE, FRONTEND_SERVICE_PORT),
-# repeated because the CLI never imports components; a test keeps them equal.
-FRONTEND_SERVICE = "frontend-service"
-FRONTEND_SERVICE_PORT = 80
 # The path that crosses all three tiers, as the write-up's curl loop probes it.
 APP_PATH = "/api/"
 # kubectl needs a round trip to the API server and the pod's node before it listens.

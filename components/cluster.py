@@ -12,6 +12,7 @@ import pulumi_aws as aws
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
+from chaoslab.config.model import access_entry_key
 from components.irsa import IrsaRole, IrsaRoleArgs
 
 NODE_GROUP_NAME = "chaos-workers"
@@ -89,8 +90,7 @@ class EksCluster(pulumi.ComponentResource):
             private_subnet_ids=args.private_subnet_ids,
             authentication_mode=eks.AuthenticationMode.API,
             access_entries={
-                # Keyed by the principal, so adding or reordering admins leaves the others in place.
-                arn.split(":", 5)[5].replace("/", "-"): eks.AccessEntryArgs(
+                access_entry_key(arn): eks.AccessEntryArgs(
                     principal_arn=arn,
                     access_policies={
                         "cluster-admin": eks.AccessPolicyAssociationArgs(

@@ -70,8 +70,13 @@ def require(path: str, read: Callable[[Any], Any], value: Any) -> None:
         raise ExperimentError(f"{path}: got {show(value)}; write it as {show(canonical)}")
 
 
+def is_dns_label(raw: Any) -> bool:
+    """RFC 1123 label, as Kubernetes names namespaces: the one copy of this rule in the lab."""
+    return isinstance(raw, str) and len(raw) <= DNS_LABEL_MAX and _DNS_LABEL.fullmatch(raw) is not None
+
+
 def dns_label(raw: Any) -> str:
-    if not (isinstance(raw, str) and len(raw) <= DNS_LABEL_MAX and _DNS_LABEL.fullmatch(raw)):
+    if not is_dns_label(raw):
         raise Invalid("a DNS-1123 label: lowercase letters, digits and '-', at most 63 characters")
     return raw
 

@@ -1,1 +1,1 @@
-"""The stack's typed config model and the composition of the lab's components."""
+"""The composition of the lab's components from the typed config (chaoslab.config), and its cost estimate."""

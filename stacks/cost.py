@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from stacks.aws_facts import FACTS_AS_OF, PRICES, PriceTable, SupportTier, support_tier
-from stacks.config import CapacityType, LabConfig, NatGateways, parse_config
+from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES, PriceTable, SupportTier, support_tier
+from chaoslab.config.model import CapacityType, LabConfig, NatGateways, parse_config
 
 # With no NAT gateway the lab has no private subnets; with `single` exactly one gateway serves both zones.
 NAT_GATEWAY_COUNT = {NatGateways.NONE: 0, NatGateways.SINGLE: 1}

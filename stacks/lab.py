@@ -13,12 +13,12 @@ from pulumi.runtime import config as runtime_config
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import ChaosMesh, ChaosMeshArgs
 from components.cluster import EksCluster, EksClusterArgs
-from components.demo_app import topology
+from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
 from components.network import Network, NetworkArgs
 from experiments.errors import ConfigError
-from stacks.config import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
+from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
 
 

@@ -26,7 +26,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from components.demo_app.render import HttpdPaths, Timeouts, api_cgi, render_httpd, render_nginx, render_redis
+from chaoslab.config.topology import Timeouts
+from components.demo_app.render import HttpdPaths, api_cgi, render_httpd, render_nginx, render_redis
 
 LOOPBACK = "127.0.0.1"
 DEBIAN_APACHE_MODULES = "/usr/lib/apache2/modules"

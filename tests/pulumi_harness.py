@@ -189,7 +189,7 @@ def run_lab(stack: str = "dev", overrides: Mapping[str, Any] | None = None, toda
 
     Raises ProgramFailed when the program raises.
     """
-    from stacks.aws_facts import FACTS_AS_OF
+    from chaoslab.config.aws_facts import FACTS_AS_OF
     from stacks.lab import build_lab, load_config
 
     mocks = LabMocks()

@@ -23,8 +23,8 @@ import stacks.lab
 from components import chaos_mesh
 from experiments.errors import ConfigError
 from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
-from stacks.aws_facts import FACTS_AS_OF
-from stacks.config import (
+from chaoslab.config.aws_facts import FACTS_AS_OF
+from chaoslab.config.model import (
     DEFAULT_CHAOS_MESH_VERSION,
     DEFAULT_CONTAINERD_SOCKET,
     DEFAULT_SANDBOX_NAMESPACE,

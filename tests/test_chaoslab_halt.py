@@ -152,7 +152,7 @@ def test_the_text_output_is_a_table_with_the_timings(kube: KubeApiServer) -> Non
 def test_the_stack_decides_the_fence_and_the_kubeconfig_and_halted_is_set(kube: KubeApiServer) -> None:
     lab = "lab-sandbox"
     _fill(kube, lab)
-    stack = FakeStack({"chaos-lab:sandboxNamespace": lab, "chaos-lab:kubeconfigContext": "kind-chaos"})
+    stack = FakeStack({"chaos-lab:clusterProvider": "existing", "chaos-lab:sandboxNamespace": lab, "chaos-lab:kubeconfigContext": "kind-chaos"})
     cli = Cli(kube, stack)
     sandbox_before = {plural: kube.get(SANDBOX, plural, _name(plural)) for plural in (*PAUSABLE, WORKFLOWS)}
 

@@ -18,7 +18,6 @@ from chaoslab.hypotheses import (
     HYPOTHESES,
     RAMP_SLO_P95_MS,
     DELAYED_REDIS_ROUND_TRIPS,
-    AppTimeouts,
     Evidence,
     Verdict,
     judge,
@@ -26,7 +25,8 @@ from chaoslab.hypotheses import (
 from chaoslab.plan import experiment_parameters
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.samples import Sample, Summary, status_error, summarize
-from components.demo_app import render
+from chaoslab.config import topology
+from chaoslab.config.topology import Timeouts
 from demo_app_stack import DemoLab
 from experiments import CATALOG
 from experiments.durations import parse_duration
@@ -53,16 +53,12 @@ BASELINE = _summary(_samples([BASELINE_MS] * 100))
 def _judge(name: str, samples: Sequence[Sample], overrides: Mapping[str, object] | None = None,
            summary: Summary | None = None) -> Verdict:
     parameters = experiment_parameters(name, overrides or {})
-    evidence = Evidence(samples, summary or _summary(samples), BASELINE, parameters, AppTimeouts())
+    evidence = Evidence(samples, summary or _summary(samples), BASELINE, parameters, Timeouts())
     return judge(HYPOTHESES[name].during, evidence)
 
 
 def test_every_catalog_experiment_has_a_hypothesis_and_nothing_else_does() -> None:
     assert list(HYPOTHESES) == list(CATALOG)
-
-
-def test_the_app_timeout_defaults_are_the_demo_apps() -> None:
-    assert AppTimeouts() == AppTimeouts(redis_ms=render.REDIS_TIMEOUT_MS, proxy_read_ms=render.PROXY_READ_TIMEOUT_MS)
 
 
 def test_pod_kill_holds_when_latency_stays_within_the_baseline_bound() -> None:
@@ -111,7 +107,7 @@ RAMP_STEP = "2s"
 
 def test_the_ramp_holds_when_it_breaks_where_its_redis_round_trips_outlast_the_deadline() -> None:
     steps = CATALOG["progressive-delay"].parameters()["steps"]  # 50ms, 100ms, 500ms, 1000ms, 3000ms
-    design_point_ms = render.REDIS_TIMEOUT_MS / DELAYED_REDIS_ROUND_TRIPS
+    design_point_ms = topology.REDIS_TIMEOUT_MS / DELAYED_REDIS_ROUND_TRIPS
     breaking_step = next(number for number, step in enumerate(steps) if parse_duration(step) * MS_PER_S >= design_point_ms)
     latencies = [RAMP_SLO_P95_MS / 2 if number < breaking_step else RAMP_SLO_P95_MS * 2 for number in range(len(steps))]
 
@@ -150,7 +146,7 @@ PARTITION_DURATION_S = 1.0
 
 @pytest.fixture
 def lab() -> Iterator[DemoLab]:
-    with DemoLab(render.Timeouts()) as lab:
+    with DemoLab(topology.Timeouts()) as lab:
         yield lab
 
 
@@ -172,7 +168,7 @@ def test_a_partitioned_redis_meets_the_graceful_degradation_hypothesis(lab: Demo
     assert no_timeouts.observed == 0
     # Each answer waited out the Redis deadline, and stayed within it plus the margin.
     assert bounded.observed is not None and bounded.threshold is not None
-    assert render.REDIS_TIMEOUT_MS <= bounded.observed <= bounded.threshold
+    assert topology.REDIS_TIMEOUT_MS <= bounded.observed <= bounded.threshold
 
 
 def test_a_reachable_redis_fails_the_partition_hypothesis_because_answers_are_200(lab: DemoLab) -> None:

@@ -16,12 +16,10 @@ import pytest
 from chaoslab.cli import Environment, main
 from chaoslab.errors import UsageError
 from chaoslab.exit_codes import ExitCode
-from chaoslab import plan as chaoslab_plan
 from chaoslab.plan import RunOptions, RunPlan, make_plan
 from chaoslab_fakes import FakeStack, FakeWatcher
 from experiments import CATALOG
 from experiments.errors import ConfigError
-from stacks import config as stack_config
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:8080/api/"
@@ -34,12 +32,6 @@ def _experiments(entries: dict[str, object]) -> dict[str, str]:
 
 def _plan(name: str, config: dict[str, str], options: RunOptions = OPTIONS) -> RunPlan:
     return make_plan(name, "dev", PROJECT_DIR, config, options)
-
-
-def test_the_defaults_are_the_programs() -> None:
-    """The CLI repeats these because it never imports the program's modules."""
-    assert chaoslab_plan.DEFAULT_SANDBOX_NAMESPACE == stack_config.DEFAULT_SANDBOX_NAMESPACE
-    assert chaoslab_plan.LONGEST_EXPERIMENT_S == stack_config.LONGEST_MAX_EXPERIMENT_DURATION_S
 
 
 def test_the_plan_reads_the_namespace_the_timeouts_and_the_overrides() -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from chaoslab.cluster import KubeAccess
-from chaoslab.portforward import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT, LOOPBACK, forwarded_frontend, port_forward_argv
-from components.demo_app import topology
+from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
+from chaoslab.portforward import LOOPBACK, forwarded_frontend, port_forward_argv
 from experiments.errors import ExperimentError
 
 NAMESPACE = "chaos-sandbox"
@@ -53,10 +53,6 @@ def _listening(port: int) -> bool:
     except OSError:
         return False
     return True
-
-
-def test_the_names_are_the_demo_apps() -> None:
-    assert (FRONTEND_SERVICE, FRONTEND_SERVICE_PORT) == (topology.FRONTEND_SERVICE, topology.FRONTEND_SERVICE_PORT)
 
 
 def test_the_frontend_is_reachable_while_the_context_lasts(tmp_path: Path) -> None:

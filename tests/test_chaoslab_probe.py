@@ -18,7 +18,7 @@ import pytest
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.samples import ErrorKind
 from chaoslab_servers import Answer, Reset, app_server, closed_port_url
-from components.demo_app.render import Timeouts
+from chaoslab.config.topology import Timeouts
 from demo_app_stack import DemoLab
 
 DELAY_S = 0.2

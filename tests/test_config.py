@@ -10,9 +10,9 @@ import yaml
 
 from experiments.errors import ConfigError
 from pulumi_harness import PROJECT_DIR, cli_config
-from stacks import aws_facts
-from stacks.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
-from stacks.config import (
+from chaoslab.config import aws_facts
+from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
+from chaoslab.config.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_KUBERNETES_VERSION,
     RESERVED_NAMESPACES,
@@ -25,6 +25,7 @@ from stacks.config import (
     NatGateways,
     NetworkConfig,
     NodesConfig,
+    access_entry_key,
     parse_config,
 )
 
@@ -212,9 +213,45 @@ def test_default_instance_types_have_prices_on_file():
     assert set(DEFAULT_INSTANCE_TYPES) <= set(aws_facts.PRICES.on_demand_per_hour)
 
 
-def test_cluster_admins_are_read_in_order_without_repeats():
+def test_cluster_admins_are_read_in_order():
     arns = ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:user/alice"]
-    assert parse({"clusterAdminArns": json.dumps(arns + arns[:1])}).cluster_admin_arns == tuple(arns)
+    assert parse({"clusterAdminArns": json.dumps(arns)}).cluster_admin_arns == tuple(arns)
+    assert [access_entry_key(arn) for arn in arns] == ["role-ops", "user-alice"]
+
+
+def test_an_admin_listed_twice_is_refused_not_silently_dropped():
+    arn = "arn:aws:iam::123456789012:role/ops"
+    [problem] = problems_of({"clusterAdminArns": json.dumps([arn, arn])})
+    assert problem == f"chaos-lab:clusterAdminArns: got {[arn]!r}; accepted each ARN once"
+
+
+@pytest.mark.parametrize(
+    "arns",
+    [
+        ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::210987654321:role/ops"],  # same role, two accounts
+        ["arn:aws:iam::123456789012:role/team/ops", "arn:aws:iam::123456789012:role/team-ops"],  # path vs name
+    ],
+)
+def test_distinct_admins_that_would_share_an_access_entry_are_refused(arns):
+    """Two ARNs mapping to one access-entry key would merge into one entry and lose an admin."""
+    [problem] = problems_of({"clusterAdminArns": json.dumps(arns)})
+    assert problem.startswith(f"chaos-lab:clusterAdminArns: got {arns!r}; accepted ARNs with distinct role or user paths")
+    assert repr(access_entry_key(arns[0])) in problem
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["run/containerd/containerd.sock", "/run/../etc/shadow", "/run/./containerd.sock", "//run/containerd.sock",
+     "/run/containerd/", "/run/container d.sock", "/run/containerd.sock\n", "/"],
+)
+def test_the_socket_path_must_be_a_clean_absolute_path(path):
+    [problem] = problems_of({"chaosMesh": json.dumps({"socketPath": path})})
+    assert problem.startswith(f"chaos-lab:chaosMesh.socketPath: got {path!r}; accepted a clean absolute path")
+
+
+@pytest.mark.parametrize("path", ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/var/run/crio/crio.sock"])
+def test_real_runtime_sockets_are_accepted(path):
+    assert parse({"chaosMesh": json.dumps({"socketPath": path})}).chaos_mesh.socket_path == path
 
 
 @pytest.mark.parametrize("stack", ["dev", "kind"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pulumi_harness import PROJECT_DIR
-from stacks.aws_facts import FACTS_AS_OF, PRICES, SupportTier
-from stacks.config import parse_config
+from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES, SupportTier
+from chaoslab.config.model import parse_config
 from stacks.cost import WRITE_UP_SETUP, CostInputs, comparison_table, cost_inputs, estimate_hourly_cost
 
 

@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 
 import k8s_schema
-from components.demo_app import component, render, topology
+from chaoslab.config import topology
+from components.demo_app import component, render
 from experiments_support import WORKLOADS
 from pulumi_harness import Deployment, Registration, cli_config, run_lab
-from stacks.aws_facts import FACTS_AS_OF
-from stacks.config import DEFAULT_SANDBOX_NAMESPACE, AppConfig, LabConfig, parse_config
+from chaoslab.config.aws_facts import FACTS_AS_OF
+from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, AppConfig, LabConfig, parse_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -75,7 +76,7 @@ def lab_config(stack: str = "dev", overrides: dict[str, Any] | None = None) -> L
 def rendered_files(tier: Tier, app: AppConfig) -> dict[str, str]:
     """The files a tier's ConfigMap must hold, rendered by render.py for `app`, in the component's order."""
     if tier is FRONTEND:
-        backends = render.service_backends(f"{topology.BACKEND_SERVICE}:{render.HTTP_PORT}", app.backend_replicas)
+        backends = render.service_backends(f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}", app.backend_replicas)
         return {"nginx.conf": render.render_nginx(backends, timeouts=app.timeouts)}
     if tier is BACKEND:
         return {
@@ -176,7 +177,7 @@ def test_service_targets_the_named_serving_port(dev, tier):
     container_port = serving_port(workload(dev, tier))
     expected_port = FRONTEND_SERVICE_PORT if tier is FRONTEND else container_port
     assert port["port"] == expected_port, f"{service.name}: port {port['port']}"
-    expected_container_port = render.REDIS_PORT if tier is DATABASE else render.HTTP_PORT
+    expected_container_port = topology.REDIS_PORT if tier is DATABASE else topology.HTTP_PORT
     assert container_port == expected_container_port, f"{tier.app}: serving port {container_port}"
 
 
@@ -194,7 +195,7 @@ def test_replicas_and_nginx_upstream_entries_follow_config(scaled):
     upstream = re.search(r"upstream backend_api \{(?P<body>[^}]*)\}", nginx_conf)
     assert upstream, "nginx.conf has no backend_api upstream"
     servers = re.findall(r"^\s*server\s+(\S+)", upstream["body"], flags=re.MULTILINE)
-    assert servers == [f"{topology.BACKEND_SERVICE}:{render.HTTP_PORT}"] * backend_replicas, servers
+    assert servers == [f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}"] * backend_replicas, servers
     assert re.search(rf"proxy_next_upstream_tries\s+{backend_replicas};", nginx_conf), "retries do not follow replicas"
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from chaoslab.config.topology import REDIS_TIMEOUT_MS, Timeouts
 from components.demo_app.render import (
-    REDIS_TIMEOUT_MS,
-    Timeouts,
     api_cgi,
     config_checksum,
     render_httpd,

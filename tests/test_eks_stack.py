@@ -24,7 +24,7 @@ from components.cluster import (
 from components.irsa import ROLE_ARN_ANNOTATION, STS_AUDIENCE, IrsaRole, IrsaRoleArgs
 from components.network import ANYWHERE, AVAILABILITY_ZONE_COUNT, INTERNAL_ELB_TAG, PUBLIC_ELB_TAG
 from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
-from stacks.config import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
+from chaoslab.config.model import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
 
 
 @pytest.fixture(scope="module")

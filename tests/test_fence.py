@@ -21,7 +21,7 @@ from components import fence
 from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 from experiments_support import all_enabled
 from pulumi_harness import Deployment, Registration, run_lab
-from stacks.config import DEFAULT_SANDBOX_NAMESPACE
+from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.demo_app import render, topology
+from chaoslab.config import topology
+from components.demo_app import render
 
 # ECR Public mirrors of the official images: EKS nodes pull them without Docker Hub's rate limit.
 # See files/IMAGES.md for what was confirmed about each tag and user.
@@ -53,7 +54,7 @@ class DemoAppArgs:
     namespace: pulumi.Input[str]
     frontend_replicas: int
     backend_replicas: int
-    timeouts: render.Timeouts
+    timeouts: topology.Timeouts
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class _Tier:
 
 def _http_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
-        http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=render.HTTP_PORT),
+        http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port=topology.HTTP_PORT),
         period_seconds=PROBE_PERIOD_S,
         failure_threshold=failure_threshold,
         timeout_seconds=timeout_s,
@@ -83,7 +84,7 @@ def _http_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs
 
 def _tcp_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
     return k8s.core.v1.ProbeArgs(
-        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=render.REDIS_PORT),
+        tcp_socket=k8s.core.v1.TCPSocketActionArgs(port=topology.REDIS_PORT),
         period_seconds=PROBE_PERIOD_S,
         failure_threshold=failure_threshold,
         timeout_seconds=timeout_s,
@@ -104,7 +105,7 @@ class DemoApp(pulumi.ComponentResource):
         self._namespace = args.namespace
         # Short Service names: the pod's own namespace is first in its DNS search list, so each resolves
         # on the first query, and the rendered configs do not depend on which namespace is the sandbox.
-        backend_address = f"{topology.BACKEND_SERVICE}:{render.HTTP_PORT}"
+        backend_address = f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}"
         redis_host = topology.DATABASE_SERVICE
 
         database = self._tier(
@@ -114,13 +115,13 @@ class DemoApp(pulumi.ComponentResource):
                 image=DATABASE_IMAGE,
                 uid=DATABASE_UID,
                 command=("redis-server", f"{CONFIG_DIR}/redis.conf"),
-                port=render.REDIS_PORT,
+                port=topology.REDIS_PORT,
                 probe=_tcp_probe,
                 config={"redis.conf": render.render_redis()},
                 mounts=(_config_mount("redis.conf"),),
                 resources=DATABASE_RESOURCES,
                 service=topology.DATABASE_SERVICE,
-                service_port=render.REDIS_PORT,
+                service_port=topology.REDIS_PORT,
             )
         )
         backend = self._tier(
@@ -130,7 +131,7 @@ class DemoApp(pulumi.ComponentResource):
                 image=BACKEND_IMAGE,
                 uid=BACKEND_UID,
                 command=("httpd", "-DFOREGROUND", "-f", f"{CONFIG_DIR}/httpd.conf"),
-                port=render.HTTP_PORT,
+                port=topology.HTTP_PORT,
                 probe=_http_probe,
                 config={
                     "httpd.conf": render.render_httpd(redis_host=redis_host, timeouts=args.timeouts),
@@ -144,7 +145,7 @@ class DemoApp(pulumi.ComponentResource):
                 ),
                 resources=BACKEND_RESOURCES,
                 service=topology.BACKEND_SERVICE,
-                service_port=render.HTTP_PORT,
+                service_port=topology.HTTP_PORT,
             ),
             depends_on=[database],
         )
@@ -167,7 +168,7 @@ class DemoApp(pulumi.ComponentResource):
                 image=FRONTEND_IMAGE,
                 uid=FRONTEND_UID,
                 command=("nginx", "-c", f"{CONFIG_DIR}/nginx.conf", "-g", "daemon off;"),
-                port=render.HTTP_PORT,
+                port=topology.HTTP_PORT,
                 probe=_http_probe,
                 config={"nginx.conf": frontend_config},
                 mounts=(_config_mount("nginx.conf"),),

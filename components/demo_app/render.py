@@ -12,54 +12,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaoslab.config.topology import HTTP_PORT, REDIS_PORT, Timeouts
+
 FILES_DIR = Path(__file__).parent / "files"
-
-HTTP_PORT = 8080  # frontend and backend containers alike: unprivileged, so above 1024
-REDIS_PORT = 6379
-
-# "Too short and users see errors, too long and the experience suffers" - each default below is
-# placed relative to what a healthy in-cluster hop costs and to the write-up's experiments
-# (500 ms +/- 100 ms injected latency, pod kills, a Redis partition).
-
-# A healthy in-cluster connect takes well under 1 ms, and even the 500 ms (+100 ms jitter) latency
-# experiment completes a handshake inside 1 s. A killed pod's IP never answers, so this is also how
-# long a request waits before nginx retries it on another backend.
-PROXY_CONNECT_TIMEOUT_MS = 1000
-# Redis answers INCR in well under 1 ms. 1 s rides out the 500 ms latency injected between frontend
-# and backend, is crossed once the progressive delay (which slows the backend's own packets, two of
-# which each Redis exchange waits on) reaches its 500 ms step - the threshold that experiment looks
-# for - and turns a partitioned or dead Redis into the backend's 503 within 1 s instead of a hang.
-REDIS_TIMEOUT_MS = 1000
-# What the backend may need on top of its Redis deadline: a fresh perl process per CGI request
-# (tens of ms) and one injected 500 ms (+100 ms) delay on the request's way in.
-BACKEND_ALLOWANCE_MS = 1000
-# Longer than the backend's own Redis deadline, so a Redis outage reaches users as the backend's
-# 503 JSON rather than an nginx 504. Also the retry window (see nginx.conf): no retry starts after
-# it, so even the worst request ends within read + connect + read (5 s).
-PROXY_READ_TIMEOUT_MS = REDIS_TIMEOUT_MS + BACKEND_ALLOWANCE_MS
 
 IMAGE_RUN_DIR = "/tmp"  # the one writable path in the pods (an emptyDir)
 
 _PLACEHOLDER = re.compile(r"\{\{ (\w+) \}\}")
 # Every placeholder stands for one token of nginx, httpd or Redis syntax.
 _TOKEN = re.compile(r"[^\s;{}\"'#\\]+")
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    proxy_connect_ms: int = PROXY_CONNECT_TIMEOUT_MS
-    proxy_read_ms: int = PROXY_READ_TIMEOUT_MS
-    redis_ms: int = REDIS_TIMEOUT_MS
-
-    def __post_init__(self) -> None:
-        for name, value in vars(self).items():
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive whole number of milliseconds, got {value!r}")
-        if self.proxy_read_ms <= self.redis_ms:
-            raise ValueError(
-                f"proxy_read_ms ({self.proxy_read_ms}) must exceed redis_ms ({self.redis_ms}), "
-                "or nginx gives up with a 504 before the backend can answer its 503"
-            )
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ resource is declared.
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,11 +17,8 @@ from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
-from components.demo_app import render, topology
-from experiments import Experiment, Fence, parse_experiments
-from experiments.durations import format_duration, parse_duration
-from experiments.errors import ConfigError
-from stacks.aws_facts import (
+from chaoslab.config.topology import Timeouts, frontend_url, workloads
+from chaoslab.config.aws_facts import (
     EKS_VERSIONS,
     FACTS_AS_OF,
     MIN_STANDARD_SUPPORT_LEFT_DAYS,
@@ -31,6 +29,10 @@ from stacks.aws_facts import (
     support_tier,
     version_key,
 )
+from experiments import Experiment, Fence, parse_experiments
+from experiments.durations import format_duration, parse_duration
+from experiments.errors import ConfigError
+from experiments.values import is_dns_label
 
 NAMESPACE = "chaos-lab"
 
@@ -72,7 +74,6 @@ SHORTEST_MAX_EXPERIMENT_DURATION_S = 1.0
 DEFAULT_CHAOS_MESH_VERSION = "2.8.3"
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _MINOR_VERSION = re.compile(r"^\d+\.\d+$")
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
@@ -110,7 +111,7 @@ class AppConfig:
     # The write-up's replica counts: two frontends to watch load move, three backends to lose one of.
     frontend_replicas: int = 2
     backend_replicas: int = 3
-    timeouts: render.Timeouts = render.Timeouts()
+    timeouts: Timeouts = Timeouts()
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def _string(problems: _Problems, key: str, raw: Any, default: _T, check: Callabl
     return raw
 
 
-def _decode(raw: Any) -> Any:
+def decode_value(raw: Any) -> Any:
     """Object-valued keys reach the program as JSON text; anything that is not JSON stays as it came."""
     if isinstance(raw, str):
         try:
@@ -234,7 +235,7 @@ def _object(problems: _Problems, key: str, raw: Any, fields: tuple[str, ...]) ->
     """Decode an object-valued key; unknown fields are problems, not silently ignored."""
     if raw is None:
         return {}
-    value = _decode(raw)
+    value = decode_value(raw)
     if not isinstance(value, dict):
         problems.add(key, raw, f"an object with keys {', '.join(fields)}")
         return {}
@@ -260,7 +261,7 @@ def _check_kubernetes_version(raw: str) -> str | None:
 
 
 def _check_sandbox_namespace(raw: str) -> str | None:
-    if not _DNS_LABEL.fullmatch(raw):
+    if not is_dns_label(raw):
         return "a DNS label (lowercase letters, digits and '-', at most 63 characters)"
     if raw in RESERVED_NAMESPACES:
         return "a namespace of its own, not one of " + ", ".join(RESERVED_NAMESPACES)
@@ -271,20 +272,47 @@ def _check_semver(raw: str) -> str | None:
     return None if _SEMVER.fullmatch(raw) else "a chart version such as 2.8.3"
 
 
-def _check_absolute_path(raw: str) -> str | None:
-    return None if raw.startswith("/") and "\x00" not in raw else "an absolute path such as /run/containerd/containerd.sock"
+def _check_socket_path(raw: str) -> str | None:
+    """The chart mounts this host path into the privileged chaos-daemon: only a plain, normalised one."""
+    clean = raw.startswith("/") and posixpath.normpath(raw) == raw and raw != "/" and not raw.startswith("//")
+    printable = raw.isprintable() and not any(character.isspace() for character in raw)
+    if clean and printable:
+        return None
+    return "a clean absolute path (no '..', '.', '//', spaces or a trailing '/') such as /run/containerd/containerd.sock"
 
 
 def _parse_cluster_admins(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> tuple[str, ...]:
     if raw is None:
         return ()
-    arns = _decode(raw)
+    arns = decode_value(raw)
     if not isinstance(arns, list) or not all(isinstance(arn, str) and _IAM_PRINCIPAL_ARN.fullmatch(arn) for arn in arns):
         problems.add("clusterAdminArns", raw, "a list of IAM role or user ARNs such as [\"arn:aws:iam::123456789012:role/ops\"]")
         return ()
     if arns and cluster_provider is not ClusterProvider.EKS:
         problems.add("clusterAdminArns", arns, "only with clusterProvider: eks (an existing cluster manages its own access)")
-    return tuple(dict.fromkeys(arns))
+    repeated = sorted({arn for arn in arns if arns.count(arn) > 1})
+    if repeated:
+        problems.add("clusterAdminArns", repeated, "each ARN once")
+        return ()
+    by_key: dict[str, list[str]] = {}
+    for arn in arns:
+        by_key.setdefault(access_entry_key(arn), []).append(arn)
+    for key, clashing in by_key.items():
+        if len(clashing) > 1:
+            problems.add(
+                "clusterAdminArns", clashing,
+                f"ARNs with distinct role or user paths; these would share the access entry {key!r} and one would be lost",
+            )
+            return ()
+    return tuple(arns)
+
+
+def access_entry_key(principal_arn: str) -> str:
+    """The name of a principal's EKS access entry in the stack: its role or user path, '/' as '-'.
+
+    Stable across reordering and across adding or removing other admins, so none of them is replaced.
+    """
+    return principal_arn.split(":", 5)[5].replace("/", "-")
 
 
 def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
@@ -331,7 +359,7 @@ def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
     return ChaosMeshConfig(
         version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_semver),
         runtime=_enum(problems, "chaosMesh.runtime", values.get("runtime"), ContainerRuntime, defaults.runtime),
-        socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_absolute_path),
+        socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_socket_path),
         controller_replicas=_int(problems, "chaosMesh.controllerReplicas", values.get("controllerReplicas"), defaults.controller_replicas, 1, 5),
         long_lived_dashboard_token=_bool(
             problems, "chaosMesh.longLivedDashboardToken", values.get("longLivedDashboardToken"), defaults.long_lived_dashboard_token
@@ -369,7 +397,7 @@ def _parse_app(problems: _Problems, raw: Any) -> AppConfig:
     return AppConfig(
         frontend_replicas=_int(problems, "app.frontendReplicas", values.get("frontendReplicas"), defaults.frontend_replicas, 1, 10),
         backend_replicas=_int(problems, "app.backendReplicas", values.get("backendReplicas"), defaults.backend_replicas, 1, 10),
-        timeouts=render.Timeouts(proxy_connect_ms=connect_ms, proxy_read_ms=read_ms, redis_ms=redis_ms),
+        timeouts=Timeouts(proxy_connect_ms=connect_ms, proxy_read_ms=read_ms, redis_ms=redis_ms),
     )
 
 
@@ -379,10 +407,10 @@ def _parse_experiments(
     fence = Fence(
         namespace=sandbox_namespace,
         max_duration_s=max_duration_s,
-        workloads=topology.workloads(app.frontend_replicas, app.backend_replicas),
-        probe_url=topology.frontend_url(sandbox_namespace),
+        workloads=workloads(app.frontend_replicas, app.backend_replicas),
+        probe_url=frontend_url(sandbox_namespace),
     )
-    experiments, experiment_problems = parse_experiments({} if raw is None else _decode(raw), fence)
+    experiments, experiment_problems = parse_experiments({} if raw is None else decode_value(raw), fence)
     problems.items.extend(f"chaos-lab:{problem}" for problem in experiment_problems)
     return tuple(experiments)
 
@@ -409,6 +437,15 @@ def _version_warnings(version: str, today: date) -> tuple[str, ...]:
     if known and (known.standard_support_ends - today).days < MIN_STANDARD_SUPPORT_LEFT_DAYS:
         return (f"Kubernetes {version} leaves EKS standard support on {known.standard_support_ends}: plan the upgrade",)
     return ()
+
+
+def lab_keys(stack_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The `chaos-lab:` values of a whole stack config (as `pulumi config --json` keys it), unprefixed.
+
+    Other namespaces (`aws:region`, ...) belong to providers and are left out.
+    """
+    prefix = f"{NAMESPACE}:"
+    return {key.removeprefix(prefix): value for key, value in stack_config.items() if key.startswith(prefix)}
 
 
 def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfig:

@@ -62,7 +62,7 @@ def recommended_version(day: date) -> str:
         if (version.standard_support_ends - day).days >= MIN_STANDARD_SUPPORT_LEFT_DAYS
     ]
     if not candidates:
-        raise LookupError(f"no EKS version in stacks/aws_facts.py has standard support left on {day}: refresh the table")
+        raise LookupError(f"no EKS version in the dated table has standard support left on {day}: refresh the table")
     return max(candidates, key=lambda version: version_key(version.minor)).minor
 
 

@@ -32,10 +32,11 @@ ROOT_DEVICE_NAME = "/dev/xvda"
 CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 # NetworkChaos needs the kernel's netem qdisc ("Specified qdisc not found" otherwise). AL2023 ships it in the
 # running kernel's modules-extra package, whose name follows the kernel package's: `kernel` on the 6.1 images,
-# `kernel6.12` on those for Kubernetes 1.33-1.35, `kernel6.18` after them (awslabs/amazon-eks-ami:
-# templates/al2023/variables-*.json pick the kernel, provisioners/install-worker.sh names its package). So the
-# script asks rpm which package the running kernel came from, falls back to install-worker.sh's naming rule
-# when rpm cannot tell, and installs that package's modules-extra at exactly the running kernel's release.
+# `kernel6.12` on those for Kubernetes 1.33-1.35, `kernel6.18` after them (awslabs/amazon-eks-ami at 81fec2e:
+# templates/al2023/variables-*.json pick the kernel; provisioners/install-worker.sh names its package, and
+# install-nvidia-driver.sh installs `${KERNEL_PACKAGE}-modules-extra` from that name). So the script asks rpm
+# which package the running kernel came from, falls back to the AMI build's naming rule when rpm cannot tell,
+# and installs that package's modules-extra at exactly the running kernel's release.
 # Sourcing the script defines its functions without running it, so tests can call them with stubbed commands.
 NETEM_SCRIPT = r"""#!/bin/bash
 set -euo pipefail

@@ -1,8 +1,8 @@
 """The node user data's netem script, run in real bash with stubbed `uname`, `rpm`, `modprobe` and `dnf`.
 
-The kernels are those of the AL2023 EKS AMIs (awslabs/amazon-eks-ami templates/al2023/variables-*.json: 6.1 up
-to Kubernetes 1.32, 6.12 for 1.33-1.35, 6.18 after), with the kernel package names its
-provisioners/install-worker.sh installs `-devel` and `-headers` for.
+The kernels are those of the AL2023 EKS AMIs (awslabs/amazon-eks-ami at 81fec2e, templates/al2023/variables-*.json:
+6.1 up to Kubernetes 1.32, 6.12 for 1.33-1.35, 6.18 after), with the kernel package names that its
+provisioners/install-worker.sh and install-nvidia-driver.sh derive from `uname -r`.
 """
 
 from __future__ import annotations

@@ -128,8 +128,9 @@ ESCALATION_PATHS: tuple[EscalationPath, ...] = (
         WRITE_VERBS,
         f"create {WORKLOAD_CREATION}, and update or patch swaps a running container's image, which stays mutable",
     ),
-    # kubectl exec and attach POST (create), but a websocket client needs only get on clusters that do not
-    # enforce AuthorizePodWebsocketUpgradeCreatePermission (kubernetes-client/python#2084), so every verb counts.
+    # kubectl exec and attach POST (create), but a websocket upgrade is a GET, and only from Kubernetes 1.35 does the
+    # AuthorizePodWebsocketUpgradeCreatePermission gate also demand create (kubernetes/kubernetes#134577; get alone
+    # sufficed before: kubernetes-client/python#2084), so every verb counts.
     *_paths("", ("pods/exec", "pods/attach"), None, "runs commands inside the pod's containers as their service account"),
     EscalationPath(
         "", "pods/ephemeralcontainers", frozenset({"update", "patch"}), "adds a container of any image to a running pod"

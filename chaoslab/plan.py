@@ -107,6 +107,7 @@ class StackSettings:
             experiments=read_object("experiments"),
             app=AppTimeouts(
                 redis_ms=read_ms(app, "redisTimeout", defaults.redis_ms),
+                proxy_connect_ms=read_ms(app, "proxyConnectTimeout", defaults.proxy_connect_ms),
                 proxy_read_ms=read_ms(app, "proxyReadTimeout", defaults.proxy_read_ms),
             ),
             kubeconfig_context=kubeconfig_context(config),

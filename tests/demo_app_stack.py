@@ -13,6 +13,7 @@ RandomService stands in for a ClusterIP Service under iptables-mode kube-proxy.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -27,7 +28,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -376,6 +377,52 @@ class Workdir:
     def _own(self, path: Path) -> None:
         if self._owner:
             os.chown(path, self._owner.pw_uid, self._owner.pw_gid)
+
+
+# A /30 that exists only between the two namespaces below; the link-local range keeps it off any
+# network the machine is on.
+_NODE_VETH_IP, _POD_VETH_IP, _VETH_PREFIX = "169.254.217.1", "169.254.217.2", 30
+_CLONE_NEWNET = 0x40000000
+
+
+def _enter_network_namespace(namespace: Any) -> None:
+    """setns(2) for the calling thread; `namespace` is an open file of a network namespace."""
+    if ctypes.CDLL(None, use_errno=True).setns(namespace.fileno(), _CLONE_NEWNET) != 0:
+        raise OSError(ctypes.get_errno(), f"setns {namespace.name}")
+
+
+@contextlib.contextmanager
+def node_with_a_dead_pod() -> Iterator[str]:
+    """Run the calling thread (and every thread, socket and process it starts) in a network namespace
+    of its own, the node, linked by a veth to a second namespace, the pod, whose end is down: a killed
+    pod's IP, which drops packets rather than refusing them. Yields that IP.
+
+    Needs root (skips otherwise, also in CI, which runs unprivileged) and iproute2's `ip`. Nothing
+    leaves the two namespaces, and both are deleted on the way out.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("creating network namespaces needs root")
+    ip = require_binary("ip", "iproute2")
+    node, pod = (f"chaoslab-{os.getpid()}-{role}" for role in ("node", "pod"))
+    with contextlib.ExitStack() as cleanup:
+        def run(*argv: str) -> None:
+            subprocess.run([ip, *argv], check=True, capture_output=True, timeout=CLIENT_TIMEOUT_S)
+
+        for namespace in (node, pod):
+            run("netns", "add", namespace)
+            cleanup.callback(run, "netns", "delete", namespace)
+            run("-n", namespace, "link", "set", "lo", "up")
+        run("link", "add", "veth-node", "netns", node, "type", "veth", "peer", "name", "veth-pod", "netns", pod)
+        run("-n", node, "addr", "add", f"{_NODE_VETH_IP}/{_VETH_PREFIX}", "dev", "veth-node")
+        run("-n", pod, "addr", "add", f"{_POD_VETH_IP}/{_VETH_PREFIX}", "dev", "veth-pod")
+        run("-n", node, "link", "set", "veth-node", "up")
+        # The pod's end stays down: the node keeps its route to the pod IP, but nothing ever answers
+        # there, not even the ARP request, so a connect waits until the caller gives up.
+        home = cleanup.enter_context(open("/proc/thread-self/ns/net"))
+        with open(f"/run/netns/{node}") as node_namespace:
+            _enter_network_namespace(node_namespace)
+        cleanup.callback(_enter_network_namespace, home)
+        yield _POD_VETH_IP
 
 
 class DemoLab:

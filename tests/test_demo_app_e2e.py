@@ -18,7 +18,7 @@ import pytest
 
 from components.demo_app import topology
 from components.demo_app.render import BACKEND_DNS_VALID_S, Timeouts
-from demo_app_stack import BACKEND_PODS_HOST, NAMESPACE, DemoLab, Reply, Server, get, wait_until
+from demo_app_stack import BACKEND_PODS_HOST, NAMESPACE, DemoLab, Reply, Server, get, node_with_a_dead_pod, wait_until
 
 TIMEOUTS = Timeouts()  # the shipped defaults, not test-only values
 REDIS_DEADLINE_S = TIMEOUTS.redis_ms / 1000
@@ -147,8 +147,20 @@ def _until_a_request_starts_at(frontend_port: int, pod_address: str) -> list[Rep
     pytest.fail(f"none of {len(replies)} requests started at {pod_address}")
 
 
-def test_a_killed_pod_whose_ip_went_silent_costs_one_connect_timeout_then_is_retried(lab: DemoLab) -> None:
-    """What a request meets when DNS still lists a just-killed pod, whose IP no longer answers at all."""
+def _served_after_one_connect_timeout(replies: list[Reply], what: str) -> None:
+    """The last reply met a silent pod first; it and every other reply were served anyway."""
+    assert [reply.status for reply in replies] == [200] * len(replies)
+    *others, met = replies
+    bound_s = CONNECT_TIMEOUT_S + MARGIN_S
+    _report(what, [met], bound_s)
+    assert met.headers["X-Upstream-Status"] == "504, 200"  # timed out, then served by another pod
+    assert CONNECT_TIMEOUT_S <= met.elapsed_s <= bound_s
+    # Requests that started elsewhere never waited for it.
+    assert all(reply.elapsed_s < CONNECT_TIMEOUT_S for reply in others)
+
+
+def test_a_killed_pod_whose_port_went_silent_costs_one_connect_timeout_then_is_retried(lab: DemoLab) -> None:
+    """What a request meets when DNS still lists a just-killed pod that no longer answers."""
     redis = lab.redis()
     pods = [lab.backend(redis.port) for _ in range(BACKEND_REPLICAS)]
     frontend = lab.frontend([pod.address for pod in pods])
@@ -156,14 +168,20 @@ def test_a_killed_pod_whose_ip_went_silent_costs_one_connect_timeout_then_is_ret
 
     replies = _until_a_request_starts_at(frontend.port, silent.address)
 
-    assert [reply.status for reply in replies] == [200] * len(replies)
-    *others, met = replies
-    bound_s = CONNECT_TIMEOUT_S + MARGIN_S
-    _report("met a silent pod, retried on another", [met], bound_s)
-    assert met.headers["X-Upstream-Status"] == "504, 200"  # timed out, then served by another pod
-    assert CONNECT_TIMEOUT_S <= met.elapsed_s <= bound_s
-    # Requests that started elsewhere never waited for it.
-    assert all(reply.elapsed_s < CONNECT_TIMEOUT_S for reply in others)
+    _served_after_one_connect_timeout(replies, "met a killed pod's silent port, retried on another")
+
+
+def test_a_pod_ip_whose_link_is_down_costs_one_connect_timeout_then_is_retried() -> None:
+    """The same with the whole IP gone: the pod's end of its link is down, so not even ARP is answered."""
+    with node_with_a_dead_pod() as dead_ip, DemoLab(TIMEOUTS) as lab:
+        redis = lab.redis()
+        live = [lab.backend(redis.port) for _ in range(BACKEND_REPLICAS - 1)]
+        dead = f"{dead_ip}:{lab.pods.port}"
+        frontend = lab.frontend([dead, *(pod.address for pod in live)])
+
+        replies = _until_a_request_starts_at(frontend.port, dead)
+
+    _served_after_one_connect_timeout(replies, "met a pod IP whose link is down, retried on another")
 
 
 def test_a_backend_that_accepts_but_never_answers_is_not_retried(lab: DemoLab) -> None:

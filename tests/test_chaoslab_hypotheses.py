@@ -31,6 +31,7 @@ from components.demo_app import render
 from demo_app_stack import DemoLab
 from experiments import CATALOG
 from experiments.durations import parse_duration
+from stacks.config import AppConfig
 
 RATE = 10.0
 MS_PER_S = 1000.0
@@ -206,12 +207,13 @@ def test_a_reachable_redis_fails_the_partition_hypothesis_because_answers_are_20
 # pods, so none of this many starts at the silent one with probability (2/3)**40, under 1e-7.
 POD_KILL_RATE = 10.0
 POD_KILL_DURATION_S = 4.0
+BACKEND_REPLICAS = AppConfig.backend_replicas
 
 
 def test_a_killed_pod_whose_ip_went_silent_meets_the_pod_kill_hypothesis(lab: DemoLab) -> None:
     """One of three backend pods killed while DNS still lists it, its IP silent: what a pod kill does."""
     redis = lab.redis()
-    pods = [lab.backend(redis.port) for _ in range(3)]
+    pods = [lab.backend(redis.port) for _ in range(BACKEND_REPLICAS)]
     frontend = lab.frontend([pod.address for pod in pods])
     lab.silence(pods[0])
 

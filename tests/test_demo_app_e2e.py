@@ -18,7 +18,17 @@ import pytest
 
 from components.demo_app import topology
 from components.demo_app.render import BACKEND_DNS_VALID_S, Timeouts
-from demo_app_stack import BACKEND_PODS_HOST, NAMESPACE, DemoLab, Reply, Server, get, node_with_a_dead_pod, wait_until
+from demo_app_stack import (
+    BACKEND_PODS_HOST,
+    NAMESPACE,
+    DemoLab,
+    Reply,
+    Server,
+    get,
+    node_with_a_dead_pod,
+    wait_until,
+)
+from stacks.config import AppConfig
 
 TIMEOUTS = Timeouts()  # the shipped defaults, not test-only values
 REDIS_DEADLINE_S = TIMEOUTS.redis_ms / 1000
@@ -34,9 +44,9 @@ MARGIN_S = (READ_TIMEOUT_S - REDIS_DEADLINE_S) / 2
 ALL_DOWN_BOUND_S = CONNECT_TIMEOUT_S
 COUNTED_REQUESTS = 5
 REQUESTS_WITH_ONE_BACKEND_DOWN = 30
-# The write-up's tiers, and how hard the random-endpoint test pushes them.
-BACKEND_REPLICAS = 3
-FRONTEND_REPLICAS = 2
+# The write-up's tiers (the stack's defaults), and how hard the random-endpoint test pushes them.
+BACKEND_REPLICAS = AppConfig.backend_replicas
+FRONTEND_REPLICAS = AppConfig.frontend_replicas
 SEEDS = (1, 2, 3)
 REQUESTS_PER_SEED = 100
 # nginx starts each request at a random one of the resolved pods, so a given pod of three is the first

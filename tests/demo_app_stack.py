@@ -521,13 +521,14 @@ class DemoLab:
         self.dns.publish(BACKEND_PODS_HOST, [host for host, _, _ in addresses])
         return self.frontend_to(f"{BACKEND_PODS_HOST}:{self.pods.port}")
 
-    def frontend_to(self, backend_pods: str) -> Server:
-        """nginx proxying to whatever the lab's DNS answers for `backend_pods` ("name:port")."""
+    def frontend_to(self, backend_pods: str, *, resolver: str | None = None) -> Server:
+        """nginx proxying to whatever DNS answers for `backend_pods` ("name:port"); the lab's DNS unless `resolver`."""
         binary = require_binary("nginx", "nginx")
         port = free_port()
+        config = self.nginx_conf(backend_pods, port, resolver=resolver)
         # -e: the compiled-in error log path is opened before the config is read, and is not
         # writable here; -g "daemon off;": as the image's command runs it.
-        argv = [binary, "-e", "stderr", "-c", str(self.nginx_conf(backend_pods, port)), "-g", "daemon off;"]
+        argv = [binary, "-e", "stderr", "-c", str(config), "-g", "daemon off;"]
         server = self._start(f"nginx-{port}", argv, LOOPBACK, port)
         server.wait_ready(lambda: get(port, "/healthz").status == http.HTTPStatus.OK)
         return server

@@ -17,9 +17,10 @@ from collections.abc import Iterator
 import pytest
 
 from components.demo_app import topology
-from components.demo_app.render import BACKEND_DNS_VALID_S, Timeouts
+from components.demo_app.render import BACKEND_DNS_VALID_S, RESOLVER_TIMEOUT_MS, Timeouts
 from demo_app_stack import (
     BACKEND_PODS_HOST,
+    LOOPBACK,
     NAMESPACE,
     DemoLab,
     Reply,
@@ -34,6 +35,7 @@ TIMEOUTS = Timeouts()  # the shipped defaults, not test-only values
 REDIS_DEADLINE_S = TIMEOUTS.redis_ms / 1000
 CONNECT_TIMEOUT_S = TIMEOUTS.proxy_connect_ms / 1000
 READ_TIMEOUT_S = TIMEOUTS.proxy_read_ms / 1000
+RESOLVER_TIMEOUT_S = RESOLVER_TIMEOUT_MS / 1000
 # What a measured time may include beyond the timeout that bounds it: a perl start per CGI request
 # (~20 ms here) and scheduling on a 2-core CI machine. Half the room nginx leaves between the
 # backend's Redis deadline and its own read timeout, so a backend that needed more than this
@@ -300,3 +302,17 @@ def test_nginx_starts_with_no_backend_pod_and_follows_pods_as_they_come_and_go(l
     # and stays on the new pod.
     assert {reply.headers["X-Upstream-Addr"] for reply in _api(frontend.port, COUNTED_REQUESTS)} == {second.address}
 
+
+def test_a_cluster_dns_that_never_answers_gives_a_502_within_the_resolver_timeout(lab: DemoLab) -> None:
+    """nginx's default resolver_timeout is 30 s; a dead CoreDNS must not hang every request that long."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent_dns:
+        silent_dns.bind((LOOPBACK, 0))  # receives the queries, answers none
+        silent_port = silent_dns.getsockname()[1]
+        frontend = lab.frontend_to(f"{BACKEND_PODS_HOST}:{lab.pods.port}", resolver=f"{LOOPBACK}:{silent_port}")
+
+        [reply] = _api(frontend.port)
+
+    bound_s = RESOLVER_TIMEOUT_S + MARGIN_S
+    _report("cluster DNS silent", [reply], bound_s)
+    assert reply.status == 502
+    assert RESOLVER_TIMEOUT_S <= reply.elapsed_s <= bound_s

@@ -51,9 +51,8 @@ def test_every_value_set_is_a_chart_key_of_the_same_kind():
             runtime=defaults.runtime.value,
             socket_path=defaults.socket_path,
             controller_replicas=defaults.controller_replicas,
-            sandbox_namespace="chaos-sandbox",
-        ),
-        "chaos-sandbox",
+            depends_on=[],
+        )
     )
     paths = list(leaves(ours))
     assert len(paths) > len(ours), "the values should reach into the chart's sections"

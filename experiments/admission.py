@@ -48,8 +48,8 @@ CONTROLLER_KINDS = ("WorkflowNode", "PodNetworkChaos", "PodHttpChaos")
 SCHEDULE_TYPES = (*FAULT_KINDS, "Workflow")
 GROUP_TEMPLATE_TYPES = ("Serial", "Parallel")
 TEMPLATE_TYPES = (*FAULT_KINDS, *GROUP_TEMPLATE_TYPES, "Suspend", "StatusCheck")
-# Every kind's spec key inside a Schedule, a workflow template and a WorkflowNode's `embedChaos` (the
-# CRDs' own names, which no single casing rule produces).
+# Every kind's spec key inside a Schedule, a workflow template and a WorkflowNode (the CRDs' own names,
+# which no single casing rule produces).
 EMBED_KEYS = {
     "PodChaos": "podChaos",
     "NetworkChaos": "networkChaos",
@@ -130,17 +130,15 @@ def _selector_fenced(holder: str, sandbox: str) -> str:
 
 def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
     sandbox = fence.sandbox
+    # A Schedule embeds its spec under the kind's key; so does a WorkflowNode, inline in its spec
+    # (api/v1alpha1/workflownode_types.go: `*EmbedChaos json:",inline"`).
     own_embedded = " + ".join(
-        f"(object.kind == 'Schedule' && {_quote(key)} in variables.spec ? [{{'path': 'spec.{key}', 'spec': variables.spec.{key}}}] : [])"
+        f"(object.kind in ['Schedule', 'WorkflowNode'] && {_quote(key)} in variables.spec"
+        f" ? [{{'path': 'spec.{key}', 'spec': variables.spec.{key}}}] : [])"
         for key in ALLOWED_EMBED_KEYS
     )
     in_templates = " + ".join(
         f"variables.templates.filter(t, {_quote(key)} in t).map(t, {{'path': {_TEMPLATE_PATH} + '.{key}', 'spec': t.{key}}})"
-        for key in ALLOWED_EMBED_KEYS
-    )
-    in_node = " + ".join(
-        f"(object.kind == 'WorkflowNode' && {_present('variables.spec', 'embedChaos')} && {_quote(key)} in variables.spec.embedChaos"
-        f" ? [{{'path': 'spec.embedChaos.{key}', 'spec': variables.spec.embedChaos.{key}}}] : [])"
         for key in ALLOWED_EMBED_KEYS
     )
     embedded_durations = " + ".join(
@@ -167,7 +165,7 @@ def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
         (
             "faults",
             f"(object.kind in {_list(FAULT_KINDS)} ? [{{'path': 'spec', 'spec': variables.spec}}] : [])"
-            f" + {own_embedded} + {in_templates} + {in_node}",
+            f" + {own_embedded} + {in_templates}",
         ),
         (
             "unfencedSelectors",
@@ -216,8 +214,7 @@ def rules(fence: AdmissionFence) -> tuple[Rule, ...]:
         f".map(t, {_TEMPLATE_PATH} + '.templateType')"
         f" + {refused_in_templates}"
         f" + (object.kind == 'WorkflowNode' && !(has(variables.spec.type) && variables.spec.type in {_list(TEMPLATE_TYPES)}) ? ['spec.type'] : [])"
-        f" + (object.kind == 'WorkflowNode' && has(variables.spec.embedChaos)"
-        f" ? {_list(REFUSED_EMBED_KEYS)}.filter(k, k in variables.spec.embedChaos).map(k, 'spec.embedChaos.' + k) : [])"
+        f" + (object.kind == 'WorkflowNode' ? {_list(REFUSED_TEMPLATE_KEYS)}.filter(k, k in variables.spec).map(k, 'spec.' + k) : [])"
     )
     tasks = (
         f"variables.templates.filter(t, 'task' in t || (has(t.templateType) && t.templateType == 'Task')).map(t, {_TEMPLATE_PATH})"

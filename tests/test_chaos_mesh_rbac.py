@@ -19,6 +19,7 @@ The kinds the controller watches, from chaos-mesh/chaos-mesh at tag v2.8.3:
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -27,8 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.chaos_mesh import CONTROL_PLANE_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, RELEASE_NAME, ChaosMeshArgs, chart_values
-from stacks.config import ChaosMeshConfig
+from components.chaos_mesh import CONTROL_PLANE_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, RELEASE_NAME
+from test_chaos_mesh_values import default_chart_values
 
 CHART = Path(__file__).parent / "data" / "chaos-mesh-chart"
 RBAC_TEMPLATE = CHART / "templates" / "controller-manager-rbac.yaml"
@@ -42,17 +43,7 @@ _ACTION = re.compile(r"(?P<left>\s*)\{\{(?P<ltrim>-?)\s*(?P<body>.*?)\s*(?P<rtri
 
 def lab_values() -> dict[str, Any]:
     """The chart's values.yaml overlaid with the lab's values, as Helm merges them."""
-    defaults = ChaosMeshConfig()
-    ours = chart_values(
-        ChaosMeshArgs(
-            chart_version=defaults.version,
-            runtime=defaults.runtime.value,
-            socket_path=defaults.socket_path,
-            controller_replicas=defaults.controller_replicas,
-            depends_on=[],
-        )
-    )
-    return merged(yaml.safe_load((CHART / "values.yaml").read_text()), ours)
+    return merged(yaml.safe_load((CHART / "values.yaml").read_text()), default_chart_values())
 
 
 def merged(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
@@ -152,8 +143,6 @@ def test_the_evaluator_takes_each_branch_and_refuses_what_it_cannot_render():
 
 
 def test_the_vendored_template_is_the_2_8_3_file():
-    import hashlib
-
     source = (CHART / "SOURCE.md").read_text()
     assert hashlib.sha256(RBAC_TEMPLATE.read_bytes()).hexdigest() in source
     assert hashlib.sha256(DEPLOYMENT_TEMPLATE.read_bytes()).hexdigest() in source

@@ -11,11 +11,14 @@ The lab's parameters (sandbox namespace, maximum duration, the controller's iden
 the CEL when rendered, so the policy needs no params object. Pure: renders plain dicts, imports no Pulumi.
 
 CEL notes, for whoever edits the expressions:
-- `object` reaches CEL as plain maps and lists (the API server converts it from unstructured), so `has()`
-  tests a key; every chain is guarded level by level, because in Kubernetes `has(a.b.c)` with no `a.b`
+- `object` reaches CEL as plain maps and lists (the API server converts it to unstructured first:
+  kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/admission/plugin/cel/filter.go
+  `objectToResolveVal`), so `has()` tests a key; every chain is guarded level by level, because in Kubernetes `has(a.b.c)` with no `a.b`
   is an error, and an error under failurePolicy Fail denies with a generic message instead of ours.
-- Standard CEL only (macros all/exists/filter/map, has, in, size, matches, startsWith, duration): no
+- Standard CEL only (macros all/exists/filter/map, has, in, size, matches, type, duration): no
   Kubernetes extension library, so the tests' real CEL implementation evaluates exactly what ships.
+- Kubernetes type-checks aggregate literals as homogeneous (`cel.HomogeneousAggregateLiterals`): the map
+  literals here pair a string path with a value read from `object`, which is `dyn` and so fits any type.
 - Cost: every comprehension walks one list of the object (workflow templates, selector namespaces,
   `pods` keys, owner references), nested at most two deep (templates x a fixed list of kind keys), so
   the cost grows linearly with the object's size, which the API server caps.

@@ -9,7 +9,7 @@ unstructured objects. What this does not exercise: Kubernetes' own CEL libraries
 no strings extension, no url, quantity or authorizer libraries), the API server's CEL cost estimator and
 runtime budget (cel-python counts no cost; experiments/admission.py explains why each expression stays
 linear in the object's size), and cel-go's stricter `has()` on a missing intermediate field (the policy
-guards every level, which tests/test_admission_policy.py checks by reading the expressions).
+guards every level, which `test_every_has_chain_tests_each_level` checks by reading the expressions).
 """
 
 from __future__ import annotations

@@ -187,12 +187,15 @@ def test_every_has_chain_tests_each_level() -> None:
     ]
     # Built by the policy itself, so always present: a fault's map, a template, a status check entry.
     always_there = ("variables.spec", "variables.workflow", "f.spec", "c.check", "object.metadata", "t.statusCheck")
+    nested = []
     for expression in expressions:
         for chain in re.findall(r"has\(([\w.]+)\)", expression):
             parent = chain.rsplit(".", 1)[0]
             if "." not in parent or parent in always_there:
                 continue
+            nested.append(chain)
             holder, key = parent.rsplit(".", 1)
             assert f"has({parent})" in expression or f"'{key}' in {holder}" in expression, (
                 f"has({chain}) without a test of {parent} in: {expression[:160]}..."
             )
+    assert len(nested) > 10, f"too few nested has() chains found to trust this check: {nested}"

@@ -1,8 +1,17 @@
-"""The sandbox namespace and the people-facing half of the safety fence: who may create chaos, and where.
+"""The sandbox namespace and the fence layers the Kubernetes API server enforces by itself.
 
-Chaos Mesh itself is fenced by its chart values (see chaos_mesh.py); this component gives operators a
-`chaos-manager` identity that can manage chaos objects in the sandbox and nowhere else, a read-only
-`chaos-viewer`, and only the cluster-wide reads the dashboard needs to draw its namespace picker.
+- Pod Security Admission holds the sandbox to the `restricted` profile, so no pod there, whoever makes it
+  (a person, a Deployment, or the Chaos Mesh controller running a Workflow Task), is privileged, uses
+  host namespaces or paths, runs as root or adds capabilities.
+- A ValidatingAdmissionPolicy (experiments/admission.py) judges every chaos-mesh.org object, whoever
+  sends it: allowed kinds only, selectors pinned to the sandbox, bounded durations, no Task templates,
+  status checks of the sandbox's own Services, schedules no more than hourly.
+- RBAC gives operators a `chaos-manager` identity that can create the allowed chaos kinds in the sandbox
+  and nowhere else, a read-only `chaos-viewer`, and only the cluster-wide reads the dashboard needs to
+  draw its namespace picker.
+
+`admission` lists what must exist before the first chaos object may be created: the labelled
+namespace, the policy and its binding. Chaos Mesh's own values (chaos_mesh.py) are the other layers.
 """
 
 from __future__ import annotations
@@ -13,37 +22,45 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
+from experiments import admission
+
 MANAGER_ACCOUNT = "chaos-manager"
 VIEWER_ACCOUNT = "chaos-viewer"
 # The namespace filter (`controllerManager.enableFilterNamespace`) selects pods only in namespaces
 # carrying this annotation; a label of the same name would not count.
 INJECT_ANNOTATION = "chaos-mesh.org/inject"
 SANDBOX_LABELS = {"purpose": "chaos-experiments", "environment": "sandbox"}
+# Pod Security Admission's most locked-down profile (https://kubernetes.io/docs/concepts/security/pod-security-standards/),
+# enforced, and also warned about and audited so a violation is visible wherever someone looks.
+POD_SECURITY_PROFILE = "restricted"
+POD_SECURITY_MODES = ("enforce", "warn", "audit")
+POD_SECURITY_LABEL_PREFIX = "pod-security.kubernetes.io/"
+
+
+def plural(kind: str) -> str:
+    """The resource name of a chaos-mesh.org kind: `podchaos` for PodChaos, `schedules` for Schedule."""
+    return kind.lower() if kind.endswith("Chaos") else f"{kind.lower()}s"
+
+
 # Named rather than `*`, so a Chaos Mesh upgrade that adds a kind does not widen access unreviewed.
-CHAOS_RESOURCES = (
-    "podchaos",
-    "networkchaos",
-    "stresschaos",
-    "iochaos",
-    "timechaos",
-    "dnschaos",
-    "httpchaos",
-    "kernelchaos",
-    "jvmchaos",
-    "schedules",
-    "workflows",
-    "workflownodes",
-    "statuschecks",
+# Operators may create only the kinds the admission policy allows them...
+CHAOS_RESOURCES = tuple(plural(kind) for kind in admission.USER_KINDS)
+# ...and see, but never create, what the controller makes from them and the kinds off the allow-list, so
+# the dashboard and `kubectl get` still show anything that got into the sandbox some other way.
+VISIBLE_ONLY_CHAOS_RESOURCES = (
+    *(plural(kind) for kind in admission.CONTROLLER_KINDS),
+    *(plural(kind) for kind in admission.EMBED_KEYS if kind not in admission.FAULT_KINDS),
 )
 READ_VERBS = ("get", "list", "watch")
 MANAGE_VERBS = (*READ_VERBS, "create", "delete", "patch", "update")
 # The dashboard's token-scoped "manager" rules, as Chaos Mesh generates them, with resources named.
 MANAGER_RULES = (
-    {"apiGroups": ["chaos-mesh.org"], "resources": list(CHAOS_RESOURCES), "verbs": list(MANAGE_VERBS)},
+    {"apiGroups": [admission.CHAOS_GROUP], "resources": list(CHAOS_RESOURCES), "verbs": list(MANAGE_VERBS)},
+    {"apiGroups": [admission.CHAOS_GROUP], "resources": list(VISIBLE_ONLY_CHAOS_RESOURCES), "verbs": list(READ_VERBS)},
     {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
 )
 VIEWER_RULES = (
-    {"apiGroups": ["chaos-mesh.org"], "resources": list(CHAOS_RESOURCES), "verbs": list(READ_VERBS)},
+    {"apiGroups": [admission.CHAOS_GROUP], "resources": [*CHAOS_RESOURCES, *VISIBLE_ONLY_CHAOS_RESOURCES], "verbs": list(READ_VERBS)},
     {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
 )
 # Listing namespaces is cluster-scoped; the dashboard needs it for its namespace picker and nothing more.
@@ -54,11 +71,30 @@ TOKEN_DURATION = "2h"
 @dataclass
 class SandboxFenceArgs:
     namespace: str
+    # chaos-lab:maxExperimentDuration in seconds: the longest any chaos object may run.
+    max_experiment_duration_s: float
+    # The Kubernetes minor the Pod Security profile is pinned to, e.g. "1.35": a cluster upgrade then
+    # never tightens or loosens the profile unreviewed.
+    pod_security_version: str
+    # system:serviceaccount:<namespace>:<name> of the Chaos Mesh controller, the only sender allowed to
+    # create the kinds it makes for itself.
+    chaos_controller_user: str
     # A service-account-token Secret never expires; off by default in favour of `kubectl create token`.
     long_lived_manager_token: bool = False
 
 
+def pod_security_labels(version: str) -> dict[str, str]:
+    """The `restricted` profile in every mode, each pinned to `version` (e.g. "1.35")."""
+    labels = {}
+    for mode in POD_SECURITY_MODES:
+        labels[f"{POD_SECURITY_LABEL_PREFIX}{mode}"] = POD_SECURITY_PROFILE
+        labels[f"{POD_SECURITY_LABEL_PREFIX}{mode}-version"] = f"v{version}"
+    return labels
+
+
 class SandboxFence(pulumi.ComponentResource):
+    # Created before any chaos object may be: the labelled sandbox, the admission policy and its binding.
+    admission: list[pulumi.Resource]
     namespace: pulumi.Output[str]
     token_command: pulumi.Output[str]
     viewer_token_command: pulumi.Output[str]
@@ -70,11 +106,14 @@ class SandboxFence(pulumi.ComponentResource):
         sandbox = k8s.core.v1.Namespace(
             f"{name}-sandbox",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace, labels=SANDBOX_LABELS, annotations={INJECT_ANNOTATION: "enabled"}
+                name=args.namespace,
+                labels={**SANDBOX_LABELS, **pod_security_labels(args.pod_security_version)},
+                annotations={INJECT_ANNOTATION: "enabled"},
             ),
             opts=child,
         )
         namespace = sandbox.metadata.name
+        self.admission = [sandbox, *self._admission_policy(name, args)]
         cluster_reader = k8s.rbac.v1.ClusterRole(
             f"{name}-dashboard-cluster-reader",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"chaos-lab-{args.namespace}-dashboard-reader"),
@@ -119,6 +158,27 @@ class SandboxFence(pulumi.ComponentResource):
                 "long_lived_token": self.long_lived_token,
             }
         )
+
+    def _admission_policy(self, name: str, args: SandboxFenceArgs) -> list[pulumi.Resource]:
+        """The policy and its binding; cluster-wide objects, so named after the sandbox they fence."""
+        child = pulumi.ResourceOptions(parent=self)
+        fence = admission.AdmissionFence(
+            sandbox=args.namespace, max_duration_s=args.max_experiment_duration_s, controller_user=args.chaos_controller_user
+        )
+        policy_name = f"chaos-lab-{args.namespace}-chaos-rules"
+        manifest = admission.policy(policy_name, fence)
+        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+            f"{name}-chaos-rules", metadata=manifest["metadata"], spec=manifest["spec"], opts=child
+        )
+        bound = admission.binding(policy_name, policy_name)
+        binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+            f"{name}-chaos-rules",
+            metadata=bound["metadata"],
+            spec=bound["spec"],
+            # The binding names the policy by name; created after it, it never points at nothing.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        return [policy, binding]
 
     def _account(
         self,

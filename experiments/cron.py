@@ -6,12 +6,24 @@ also accepts is refused here: a lab schedule runs in the controller's time zone 
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
-from .durations import parse_duration
+from .durations import format_duration, parse_duration
 
 DESCRIPTORS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 EVERY = "@every "
+
+# The floor between two runs of a Schedule. A schedule is for a recurring check, not for load: an hour
+# leaves time to read one run's effect before the next, and to halt; anything tighter is a rolling outage.
+MIN_SCHEDULE_INTERVAL_S = 3600
+# The floor as shapes a regular expression can check, so the in-cluster admission policy (CEL has
+# `matches` but no substring in its standard library) applies exactly the rule the model does:
+# `@every` takes a whole number of hours, optionally plus minutes and seconds (e.g. `@every 2h30m`);
+# a five-field line names ONE minute, so it fires at most once in any hour. Every descriptor is hourly
+# or rarer. tests/test_experiments_config.py checks these shapes against MIN_SCHEDULE_INTERVAL_S.
+EVERY_AT_LEAST_THE_FLOOR = r"^@every [1-9][0-9]*h([0-9]+m)?([0-9]+s)?$"
+CRON_ONE_MINUTE = r"^[0-9]{1,2} "
 
 
 class _Field(NamedTuple):
@@ -43,6 +55,17 @@ def cron_problem(text: str) -> str | None:
             if problem is not None:
                 return f"{spec.name} {item!r}: {problem}"
     return None
+
+
+def interval_problem(text: str) -> str | None:
+    """Why a valid schedule expression fires more often than the floor allows, or None."""
+    if text.startswith(EVERY):
+        if re.fullmatch(EVERY_AT_LEAST_THE_FLOOR, text):
+            return None
+        return f"@every needs a whole number of hours, at least {format_duration(MIN_SCHEDULE_INTERVAL_S)} between runs"
+    if text.startswith("@") or re.match(CRON_ONE_MINUTE, text):
+        return None
+    return f"the minute field must be one number, so runs are at least {format_duration(MIN_SCHEDULE_INTERVAL_S)} apart"
 
 
 def _descriptor_problem(text: str) -> str | None:

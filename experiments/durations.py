@@ -7,6 +7,8 @@ import re
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _WHOLE = re.compile(rf"(?:{_PART.pattern})+")
+# The same, anchored and ASCII-only, for checks written as CEL in the admission policy.
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$"
 
 # NetworkChaos `delay.latency` and `delay.jitter` carry this pattern in the CRD: one number, one unit, so
 # "1m30s" (fine for Go) is rejected by the API server.

@@ -17,9 +17,9 @@ _REPLICAS_MAX = 1000
 class Fence:
     """Where experiments may reach and for how long.
 
-    Chaos Mesh runs with `clusterScoped: false` and `targetNamespace` = `namespace`, so experiment objects
-    live in the sandbox and every selector names it explicitly (an empty `namespaces` would be filled in
-    by the webhook; we never rely on that).
+    Experiment objects live in the sandbox, the only namespace Chaos Mesh's filter injects into and the
+    admission policy admits chaos objects in, and every selector names it explicitly (an empty
+    `namespaces` would be filled in by the webhook; we never rely on that).
 
     Raises ExperimentError when a field is unusable.
     """

@@ -76,8 +76,9 @@ class StatusCheckMode(Enum):
 
 
 class ConcurrencyPolicy(Enum):
+    # The CRD's other value, Allow, lets runs overlap and stack their faults; the lab never sets it, and
+    # its admission policy denies it from anyone.
     FORBID = "Forbid"
-    ALLOW = "Allow"
 
 
 def mode_value_problem(mode: Mode, value: int | None) -> str | None:
@@ -557,7 +558,11 @@ class Workflow:
             raise ExperimentError(f"templates: names must be unique in a workflow, repeated: {', '.join(repeated)}")
 
     def spec(self) -> dict[str, Any]:
-        return {"entry": self.entry.name, "templates": self.entry.templates()}
+        entry, *rest = self.entry.templates()
+        # The entry carries the whole run's bound as its deadline: Chaos Mesh ends the run there whatever a
+        # child does (pkg/workflow/controllers/deadline_reconciler.go), and the admission policy, whose CEL
+        # cannot walk a tree, checks one field instead of adding up serial steps.
+        return {"entry": self.entry.name, "templates": [{**entry, "deadline": format_duration(self.bound_s())}, *rest]}
 
     def bound_s(self) -> float:
         return self.entry.bound_s()
@@ -630,8 +635,7 @@ class Schedule:
         return f"{self.chaos.duration_text()} per run"
 
     def schedule_text(self) -> str:
-        overlap = "one run at a time" if self.concurrency_policy is ConcurrencyPolicy.FORBID else "runs may overlap"
-        return f"{self.cron}, {overlap}, keeps the last {self.history_limit} runs"
+        return f"{self.cron}, one run at a time, keeps the last {self.history_limit} runs"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,8 +15,8 @@ from enum import Enum
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .cron import cron_problem
-from .durations import parse_duration, parse_one_unit_duration
+from .cron import MIN_SCHEDULE_INTERVAL_S, cron_problem, interval_problem
+from .durations import format_duration, parse_duration, parse_one_unit_duration
 from .errors import ExperimentError
 
 E = TypeVar("E", bound=Enum)
@@ -203,12 +203,13 @@ def bandwidth_rate(raw: Any) -> str:
 
 def schedule(raw: Any) -> str:
     accepted = (
-        "a cron line of 5 fields (minute hour day-of-month month day-of-week), e.g. '0 */2 * * *', "
-        "one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually, or '@every <duration>', e.g. '@every 30m'"
+        "a cron line of 5 fields (minute hour day-of-month month day-of-week) with one minute, e.g. '0 */2 * * *', "
+        "one of @hourly, @daily, @midnight, @weekly, @monthly, @yearly, @annually, or '@every <hours>h', e.g. '@every 2h': "
+        f"at most one run every {format_duration(MIN_SCHEDULE_INTERVAL_S)}"
     )
     if not isinstance(raw, str):
         raise Invalid(accepted)
-    problem = cron_problem(raw)
+    problem = cron_problem(raw) or interval_problem(raw)
     if problem is not None:
         raise Invalid(accepted, problem)
     return raw

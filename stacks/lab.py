@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
-from components.chaos_mesh import ChaosMesh, ChaosMeshArgs
+from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
 from components.cluster import EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
@@ -108,7 +108,11 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     fence = SandboxFence(
         "sandbox",
         SandboxFenceArgs(
-            namespace=config.sandbox_namespace, long_lived_manager_token=config.chaos_mesh.long_lived_dashboard_token
+            namespace=config.sandbox_namespace,
+            max_experiment_duration_s=config.max_experiment_duration_s,
+            pod_security_version=config.kubernetes_version,
+            chaos_controller_user=CONTROLLER_USER,
+            long_lived_manager_token=config.chaos_mesh.long_lived_dashboard_token,
         ),
         opts=in_cluster,
     )
@@ -119,7 +123,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             runtime=config.chaos_mesh.runtime.value,
             socket_path=config.chaos_mesh.socket_path,
             controller_replicas=config.chaos_mesh.controller_replicas,
-            sandbox_namespace=fence.namespace,
+            depends_on=fence.admission,
         ),
         opts=in_cluster,
     )
@@ -139,7 +143,9 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             experiments=config.experiments,
             workloads=topology.workloads(config.app.frontend_replicas, config.app.backend_replicas),
             halted=config.halted,
-            depends_on=[chaos_mesh.release, demo_app],
+            # The fence layers too, explicitly: the release already waits for them, but a chaos object must
+            # never be created without the policy that judges it, whatever the release's own ordering.
+            depends_on=[*fence.admission, chaos_mesh.release, demo_app],
         ),
         opts=in_cluster,
     )

@@ -51,6 +51,8 @@ SCHEMA_CHECKED_TYPES = frozenset(
         "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding",
         "kubernetes:apps/v1:Deployment",
         "kubernetes:policy/v1:PodDisruptionBudget",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
+        "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
     }
 )
 # Kubernetes-provider types with no core schema, skipped on purpose (see the module docstring).

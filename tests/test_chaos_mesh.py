@@ -3,8 +3,9 @@ release and the values that fence and slim it, its config, the kind stack, and b
 
 What mocks cannot prove here (style.md §5): what the chart renders from these values (a helm.v3.Release
 is one opaque resource to the engine, and Helm ignores value keys a chart does not read, so only a real
-`helm template`/`pulumi preview` against chart 2.8.3 shows these keys take effect), that the controller
-then enforces targetNamespace and the namespace filter, that the webhook admits the experiments, that
+`helm template`/`pulumi preview` against chart 2.8.3 shows these keys take effect; test_chaos_mesh_rbac.py
+reads the chart's RBAC template for them), that the controller then enforces the namespace filter, that
+the webhook and the admission policy admit the experiments, that
 the requests below are what the pods actually get, and the real outputs (URNs, IDs, the token Secret's
 data, all invented by the mocks).
 """
@@ -21,6 +22,7 @@ import pytest
 import k8s_schema
 import stacks.lab
 from components import chaos_mesh
+from experiments import CATALOG
 from experiments.errors import ConfigError
 from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
@@ -34,6 +36,8 @@ from chaoslab.config.model import (
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 CHAOS_MESH_COMPONENT = "chaos-lab:chaosmesh:ChaosMesh"
 LAB_COMPONENTS = (
     "chaos-lab:fence:SandboxFence",
@@ -95,6 +99,11 @@ def namespace_named(deployment: Deployment, name: str) -> Registration:
     return matches[0]
 
 
+def fence_layers(deployment: Deployment) -> list[Registration]:
+    """The labelled sandbox, the admission policy and its binding."""
+    return [namespace_named(deployment, DEFAULT_SANDBOX_NAMESPACE), deployment.one(ADMISSION_POLICY), deployment.one(ADMISSION_BINDING)]
+
+
 def kubernetes_resources(deployment: Deployment) -> dict[tuple[str, str], Registration]:
     return {(item.type, item.name): item for item in deployment.registrations if item.type.startswith("kubernetes:")}
 
@@ -120,6 +129,9 @@ def test_control_plane_namespace_is_declared_and_not_open_to_injection(dev):
     assert namespace.parent == dev.one(CHAOS_MESH_COMPONENT).urn, f"{namespace.name}: not a child of ChaosMesh"
     annotations = namespace.inputs["metadata"].get("annotations") or {}
     assert "chaos-mesh.org/inject" not in annotations, f"{namespace.name}: chaos may be injected into the control plane"
+    # chaos-daemon runs privileged: the restricted profile would stop it, so this namespace says so explicitly.
+    labels = namespace.inputs["metadata"].get("labels") or {}
+    assert labels == {"pod-security.kubernetes.io/enforce": "privileged"}, f"{namespace.name}: labels {labels}"
     assert k8s_schema.check_registrations([namespace])[1] == []
 
 
@@ -133,9 +145,11 @@ def test_release_is_the_pinned_chart_from_the_official_repository_installed_atom
     assert inputs["atomic"] is True, f"{item.name}: a failed install would be left half-done"
     assert inputs["timeout"] == chaos_mesh.INSTALL_TIMEOUT_S > 0, f"{item.name}: timeout {inputs.get('timeout')!r}"
     assert item.parent == dev.one(CHAOS_MESH_COMPONENT).urn, f"{item.name}: not a child of ChaosMesh"
-    # Created into its namespace after that namespace exists, and after the sandbox its RBAC goes into.
+    # Created into its namespace after that namespace exists, and after the fence layers the API server
+    # enforces: the chart brings the chaos-mesh.org CRDs, so no chaos object can exist before its judge.
     assert namespace_named(dev, CONTROL_PLANE_NAMESPACE).urn in item.dependencies, f"{item.name}: not after its namespace"
-    assert namespace_named(dev, DEFAULT_SANDBOX_NAMESPACE).urn in item.dependencies, f"{item.name}: not after the sandbox"
+    for fence_layer in fence_layers(dev):
+        assert fence_layer.urn in item.dependencies, f"{item.name}: not after {fence_layer.name} ({fence_layer.type})"
 
 
 def test_chart_version_follows_config():
@@ -148,9 +162,14 @@ def test_values_fence_the_controller_and_close_what_the_chart_opens(sandbox):
     deployment = run_lab("dev", {} if sandbox == DEFAULT_SANDBOX_NAMESPACE else {"sandboxNamespace": sandbox})
     chart = values(deployment)
     name = release(deployment).name
-    assert chart["clusterScoped"] is False, f"{name}: clusterScoped"
-    assert chart["controllerManager"]["targetNamespace"] == sandbox, f"{name}: targetNamespace"
+    # The mode that works on 2.8.3 (components/chaos_mesh.py); the sandbox is fenced by the filter and the
+    # admission policy, so no value names it and targetNamespace (ignored in this mode) is left out.
+    assert chart["clusterScoped"] is True, f"{name}: clusterScoped"
+    assert "targetNamespace" not in chart["controllerManager"], f"{name}: targetNamespace"
+    assert sandbox not in repr(chart), f"{name}: the values name the sandbox"
     assert chart["controllerManager"]["enableFilterNamespace"] is True, f"{name}: enableFilterNamespace"
+    # Narrowing these is unsafe on 2.8.3 (controllers/common/fx.go stops at the first disabled controller).
+    assert "enabledControllers" not in chart["controllerManager"] and "enabledWebhooks" not in chart["controllerManager"]
     assert chart["dashboard"]["securityMode"] is True, f"{name}: dashboard.securityMode"
     assert chart["dashboard"]["service"]["type"] == "ClusterIP", f"{name}: dashboard.service.type"
     assert chart["enableProfiling"] is False, f"{name}: enableProfiling"
@@ -248,6 +267,23 @@ def test_experiments_depend_on_the_chaos_mesh_release(monkeypatch):
     assert release(deployment).urn in experiments[0].dependencies, (
         f"{experiments[0].name} does not depend on the Chaos Mesh release: {experiments[0].dependencies}"
     )
+
+
+@pytest.mark.parametrize("schedule", [None, "@hourly"])
+def test_every_chaos_object_is_created_after_the_fence_layers_the_api_server_enforces(schedule):
+    """Pod Security labels, the admission policy and its binding exist before any chaos object: each
+    experiment depends on them directly, and the binding on the policy it names."""
+    extra = {} if schedule is None else {"schedule": schedule}
+    deployment = run_lab("dev", {"experiments": {name: {"enabled": True, **extra} for name in CATALOG}})
+    experiments = [item for item in deployment.registrations if k8s_schema.is_chaos_mesh_resource(item.type)]
+    assert len(experiments) == len(CATALOG)
+    layers = fence_layers(deployment)
+    for experiment in experiments:
+        missing = [layer.name for layer in layers if layer.urn not in experiment.dependencies]
+        assert missing == [], f"{experiment.name} may be created before {missing}"
+    binding = deployment.one(ADMISSION_BINDING)
+    assert deployment.one(ADMISSION_POLICY).urn in binding.dependencies, f"{binding.name}: not after its policy"
+    assert binding.inputs["spec"]["policyName"] == deployment.one(ADMISSION_POLICY).inputs["metadata"]["name"]
 
 
 # --- bad input -----------------------------------------------------------------------------------

@@ -42,19 +42,23 @@ def test_copy_is_the_2_8_3_chart_file():
     assert DEFAULT_CHAOS_MESH_VERSION == "2.8.3"
 
 
-def test_every_value_set_is_a_chart_key_of_the_same_kind():
-    chart = yaml.safe_load(CHART_VALUES.read_text())
+def default_chart_values() -> dict[str, Any]:
+    """The values the lab gives the chart with the default config."""
     defaults = ChaosMeshConfig()
-    ours = chart_values(
+    return chart_values(
         ChaosMeshArgs(
             chart_version=defaults.version,
             runtime=defaults.runtime.value,
             socket_path=defaults.socket_path,
             controller_replicas=defaults.controller_replicas,
-            sandbox_namespace="chaos-sandbox",
-        ),
-        "chaos-sandbox",
+            depends_on=[],
+        )
     )
+
+
+def test_every_value_set_is_a_chart_key_of_the_same_kind():
+    chart = yaml.safe_load(CHART_VALUES.read_text())
+    ours = default_chart_values()
     paths = list(leaves(ours))
     assert len(paths) > len(ours), "the values should reach into the chart's sections"
     for path, value in paths:

@@ -35,7 +35,7 @@ def every_experiment() -> Deployment:
 
 @pytest.fixture(scope="module")
 def every_schedule() -> Deployment:
-    return with_experiments(all_enabled(schedule="@every 30m"))
+    return with_experiments(all_enabled(schedule="@every 2h"))
 
 
 def test_none_enabled_declares_no_chaos_object():

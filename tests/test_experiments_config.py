@@ -9,6 +9,8 @@ import pytest
 from experiments_support import FENCE, SANDBOX, all_enabled
 
 from experiments import CATALOG, COMMON_KEYS, parse_experiments
+from experiments.cron import MIN_SCHEDULE_INTERVAL_S, interval_problem
+from experiments.durations import format_duration, parse_duration
 
 
 def _one(name: str, **overrides: Any) -> dict[str, Any]:
@@ -131,11 +133,11 @@ def test_stress_overrides() -> None:
 
 
 def test_schedule_wraps_the_experiment() -> None:
-    manifest = _one("packet-loss-scenario", schedule="*/30 9-17 * * MON-FRI", historyLimit=5)
+    manifest = _one("packet-loss-scenario", schedule="30 9-17 * * MON-FRI", historyLimit=5)
     spec = manifest["spec"]
     assert manifest["kind"] == "Schedule"
     assert {key: spec[key] for key in ("schedule", "type", "historyLimit", "concurrencyPolicy")} == {
-        "schedule": "*/30 9-17 * * MON-FRI",
+        "schedule": "30 9-17 * * MON-FRI",
         "type": "NetworkChaos",
         "historyLimit": 5,
         "concurrencyPolicy": "Forbid",
@@ -144,7 +146,7 @@ def test_schedule_wraps_the_experiment() -> None:
 
 
 def test_schedule_history_limit_defaults_to_three() -> None:
-    spec = _one("progressive-delay", schedule="@every 30m")["spec"]
+    spec = _one("progressive-delay", schedule="@every 2h")["spec"]
     assert (spec["type"], spec["historyLimit"], spec["workflow"]) == ("Workflow", 3, _one("progressive-delay")["spec"])
 
 
@@ -248,8 +250,8 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
         (
             {"backend-cpu-stress": {"enabled": True, "schedule": "every tuesday"}},
             "experiments.backend-cpu-stress.schedule: got 'every tuesday' (2 fields instead of 5); accepted a cron line of 5 fields "
-            "(minute hour day-of-month month day-of-week), e.g. '0 */2 * * *', one of @hourly, @daily, @midnight, @weekly, "
-            "@monthly, @yearly, @annually, or '@every <duration>', e.g. '@every 30m'",
+            "(minute hour day-of-month month day-of-week) with one minute, e.g. '0 */2 * * *', one of @hourly, @daily, @midnight, "
+            "@weekly, @monthly, @yearly, @annually, or '@every <hours>h', e.g. '@every 2h': at most one run every 1h",
         ),
         (
             {"backend-cpu-stress": {"enabled": True, "historyLimit": 5}},
@@ -269,9 +271,40 @@ def test_bad_cron_lines_are_problems(cron: str) -> None:
     assert problem.startswith(f"experiments.basic-pod-kill.schedule: got {cron!r} (")
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * *", "*/15 * * * *", "0 9-17/2 * JAN-MAR mon,wed,fri", "0 0 1 * ?", "@hourly", "@every 1h30m"])
+@pytest.mark.parametrize("cron", ["0 3 * * *", "15 * * * *", "0 9-17/2 * JAN-MAR mon,wed,fri", "0 0 1 * ?", "@hourly", "@every 1h30m"])
 def test_good_cron_lines_are_accepted(cron: str) -> None:
     assert _one("basic-pod-kill", schedule=cron)["spec"]["schedule"] == cron
+
+
+@pytest.mark.parametrize("cron", ["*/15 * * * *", "0,30 * * * *", "0-5 3 * * *", "* 3 * * *", "@every 30m", "@every 59m59s", "@every 90m"])
+def test_schedules_firing_more_often_than_the_floor_are_problems(cron: str) -> None:
+    (problem,) = _problems({"basic-pod-kill": {"enabled": True, "schedule": cron}})
+    assert problem.startswith(f"experiments.basic-pod-kill.schedule: got {cron!r} (")
+    assert f"at most one run every {format_duration(MIN_SCHEDULE_INTERVAL_S)}" in problem
+
+
+def _firings_per_day(cron: str) -> list[int]:
+    """Minutes of a day on which a five-field line with `*` day fields fires (hour and minute fields only)."""
+    minute, hour = cron.split()[:2]
+    expand = lambda field, top: range(top) if field == "*" else [int(part) for part in field.split(",")]  # noqa: E731
+    return sorted(h * 60 + m for h in expand(hour, 24) for m in expand(minute, 60))
+
+
+@pytest.mark.parametrize(
+    "cron", ["0 * * * *", "59 * * * *", "0,30 * * * *", "5 1,2 * * *", "@every 1h", "@every 59m", "@every 2h30m", "@every 90m"]
+)
+def test_the_accepted_shapes_never_fire_closer_than_the_floor(cron: str) -> None:
+    """The floor is written as shapes, for the CEL twin of this rule. They never accept two runs closer than
+    MIN_SCHEDULE_INTERVAL_S; for cron lines they are exact, and `@every` is held to whole hours (so 90m
+    must be written 1h30m)."""
+    accepted = interval_problem(cron) is None
+    if cron.startswith("@every "):
+        gap_s = parse_duration(cron.removeprefix("@every "))
+        assert not accepted or gap_s >= MIN_SCHEDULE_INTERVAL_S, (cron, gap_s)
+    else:
+        minutes = _firings_per_day(cron)
+        gap_s = 60 * min(later - earlier for earlier, later in zip(minutes, [*minutes[1:], minutes[0] + 24 * 60]))
+        assert accepted == (gap_s >= MIN_SCHEDULE_INTERVAL_S), (cron, gap_s)
 
 
 def test_all_problems_are_reported_together() -> None:

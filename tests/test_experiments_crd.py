@@ -48,7 +48,7 @@ def test_each_catalog_entry_renders_a_valid_object(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(CATALOG))
 def test_each_catalog_entry_renders_a_valid_schedule(name: str) -> None:
-    manifest = _experiments(schedule="@every 30m")[name].manifest()
+    manifest = _experiments(schedule="@every 2h")[name].manifest()
     assert manifest["kind"] == "Schedule"
     assert schema_errors(manifest) == []
 

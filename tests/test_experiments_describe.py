@@ -55,11 +55,11 @@ def test_kind_action_workloads_and_duration_of_the_whole_catalog() -> None:
 
 
 def test_scheduled_experiment_says_when_and_per_run() -> None:
-    description = _described({"packet-loss-scenario": {"enabled": True, "schedule": "@every 30m"}})["packet-loss-scenario"]
+    description = _described({"packet-loss-scenario": {"enabled": True, "schedule": "@every 2h"}})["packet-loss-scenario"]
     assert (description["kind"], description["duration"], description["schedule"]) == (
         "Schedule of NetworkChaos",
         "90s per run",
-        "@every 30m, one run at a time, keeps the last 3 runs",
+        "@every 2h, one run at a time, keeps the last 3 runs",
     )
 
 

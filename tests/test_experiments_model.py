@@ -10,6 +10,7 @@ from experiments_support import FENCE, PROBE_URL, SANDBOX
 
 from experiments import (
     ChaosStep,
+    ConcurrencyPolicy,
     Delay,
     Experiment,
     ExperimentError,
@@ -29,7 +30,7 @@ from experiments import (
     Workflow,
 )
 from experiments.catalog import CATALOG
-from experiments.durations import ONE_UNIT, parse_one_unit_duration
+from experiments.durations import ONE_UNIT, parse_duration, parse_one_unit_duration
 
 
 def _selection(namespace: str = SANDBOX, mode: Mode = Mode.ONE, value: int | None = None) -> PodSelection:
@@ -81,6 +82,13 @@ def test_schedule_needs_a_valid_cron_and_history() -> None:
         Schedule(cron="0 3 * *", chaos=_kill())
     with pytest.raises(ExperimentError, match="^historyLimit: got 0"):
         Schedule(cron="@daily", chaos=_kill(), history_limit=0)
+
+
+def test_schedules_fire_at_most_hourly_and_never_overlap() -> None:
+    with pytest.raises(ExperimentError, match=r"^schedule: got '\*/10 \* \* \* \*' \(the minute field must be one number"):
+        Schedule(cron="*/10 * * * *", chaos=_kill())
+    assert Schedule(cron="@every 1h", chaos=_kill()).spec()["concurrencyPolicy"] == "Forbid"
+    assert [policy.value for policy in ConcurrencyPolicy] == ["Forbid"], "the model has no way to let runs overlap"
 
 
 # --- the fence inside the model -------------------------------------------------------------------
@@ -188,7 +196,12 @@ def test_a_workflow_is_bounded_by_its_deadlines() -> None:
         )
     )
     assert workflow.bound_s() == 45 + 60
-    assert [template["name"] for template in workflow.spec()["templates"]] == ["main", "both", "kill", "probe", "rest"]
+    templates = workflow.spec()["templates"]
+    assert [template["name"] for template in templates] == ["main", "both", "kill", "probe", "rest"]
+    # The entry carries the whole run's bound, so Chaos Mesh ends the run there and the admission policy
+    # checks one field; the other group templates keep none of their own.
+    assert templates[0]["deadline"] == "105s" and parse_duration(templates[0]["deadline"]) == workflow.bound_s()
+    assert "deadline" not in templates[1]
 
 
 def test_status_check_needs_an_http_url() -> None:

@@ -1,8 +1,8 @@
-"""The sandbox fence, under Pulumi mocks: the sandbox namespace, the three fence layers, the RBAC, and
-the dashboard's way in (short-lived tokens by default, a long-lived one only on request, as a secret).
+"""The sandbox fence, under Pulumi mocks: the sandbox namespace, the fence layers, the RBAC, and the
+dashboard's way in (short-lived tokens by default, a long-lived one only on request, as a secret).
 
 Mocks show what the program declares. They cannot show that the API server, the Chaos Mesh controller
-or its webhook enforce it: that the controller really watches only targetNamespace, that the dashboard
+or its webhook enforce it: that the namespace filter really skips unannotated namespaces, that the dashboard
 in securityMode acts with these tokens' RBAC, that the token controller fills the long-lived Secret, or
 what RBAC the Helm chart itself creates (a helm.v3.Release is opaque to mocks and to policy packs).
 """
@@ -21,7 +21,7 @@ from components import fence
 from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 from experiments_support import all_enabled
 from pulumi_harness import Deployment, Registration, run_lab
-from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE
+from chaoslab.config.model import DEFAULT_KUBERNETES_VERSION, DEFAULT_SANDBOX_NAMESPACE
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
@@ -30,11 +30,20 @@ ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 CLUSTER_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 FENCE_COMPONENT = "chaos-lab:fence:SandboxFence"
 
 # The spec (issue 3): these values are what the fence is, so they are written out here.
 SANDBOX_LABELS = {"purpose": "chaos-experiments", "environment": "sandbox"}
+# Pod Security Admission (https://kubernetes.io/docs/concepts/security/pod-security-standards/): the
+# restricted profile enforced, warned and audited, pinned to the lab's default Kubernetes minor.
+POD_SECURITY_LABELS = {
+    f"pod-security.kubernetes.io/{mode}{suffix}": value
+    for mode in ("enforce", "warn", "audit")
+    for suffix, value in (("", "restricted"), ("-version", f"v{DEFAULT_KUBERNETES_VERSION}"))
+}
 INJECT_ANNOTATION = {"chaos-mesh.org/inject": "enabled"}
 READ = frozenset({"get", "list", "watch"})
 MANAGE = READ | {"create", "delete", "patch", "update"}
@@ -158,7 +167,7 @@ def test_sandbox_namespace_carries_the_fence_labels_and_the_inject_annotation(sa
     sandbox, deployment = sandboxed
     namespace = one_named(deployment, NAMESPACE, sandbox)
     meta = metadata(namespace)
-    assert meta.get("labels") == SANDBOX_LABELS, f"{namespace.name}: labels {meta.get('labels')}"
+    assert meta.get("labels") == SANDBOX_LABELS | POD_SECURITY_LABELS, f"{namespace.name}: labels {meta.get('labels')}"
     # The namespace filter reads an ANNOTATION; a label of the same name would be silently ignored.
     assert meta.get("annotations") == INJECT_ANNOTATION, f"{namespace.name}: annotations {meta.get('annotations')}"
     assert not set(INJECT_ANNOTATION) & set(meta.get("labels", {})), f"{namespace.name}: inject key set as a label"
@@ -169,13 +178,13 @@ def test_sandbox_namespace_carries_the_fence_labels_and_the_inject_annotation(sa
 # --- the three fence layers ----------------------------------------------------------------------
 
 
-def test_fence_layer_1_controller_is_restricted_to_the_sandbox(sandboxed):
-    """clusterScoped false makes targetNamespace count: the controller watches and acts only there."""
-    sandbox, deployment = sandboxed
+def test_fence_layer_1_chaos_mesh_runs_cluster_scoped_without_a_target_namespace(sandboxed):
+    """The mode that works on 2.8.3 (components/chaos_mesh.py says why); targetNamespace would be ignored
+    in it, so it is not set, rather than look like a fence it is not."""
+    _, deployment = sandboxed
     values = release_values(deployment)
-    assert values["clusterScoped"] is False, f"{deployment.one(RELEASE).name}: clusterScoped {values['clusterScoped']!r}"
-    target = values["controllerManager"]["targetNamespace"]
-    assert target == sandbox, f"{deployment.one(RELEASE).name}: controllerManager.targetNamespace {target!r}"
+    assert values["clusterScoped"] is True, f"{deployment.one(RELEASE).name}: clusterScoped {values['clusterScoped']!r}"
+    assert "targetNamespace" not in values["controllerManager"], f"{deployment.one(RELEASE).name}: {values['controllerManager']}"
 
 
 def test_fence_layer_2_namespace_filter_is_on_and_only_the_sandbox_is_annotated(sandboxed):
@@ -225,9 +234,22 @@ def test_chaos_manager_role_rules_are_exactly_manage_chaos_and_read_pods_and_nam
     assert normalized(role.inputs["rules"]) == normalized(
         [
             {"apiGroups": ["chaos-mesh.org"], "resources": list(fence.CHAOS_RESOURCES), "verbs": list(MANAGE)},
+            {"apiGroups": ["chaos-mesh.org"], "resources": list(fence.VISIBLE_ONLY_CHAOS_RESOURCES), "verbs": list(READ)},
             {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ)},
         ]
     ), f"{role.name}: rules {role.inputs['rules']}"
+
+
+def test_chaos_manager_creates_only_the_allowed_kinds_and_sees_the_rest():
+    """RBAC is a second layer behind the admission policy for kinds off the allow-list: chaos-manager
+    cannot create them at all, nor the kinds only the controller makes."""
+    assert set(fence.CHAOS_RESOURCES) == {
+        "podchaos", "networkchaos", "stresschaos", "httpchaos", "schedules", "workflows", "statuschecks"
+    }
+    assert {"kernelchaos", "iochaos", "awschaos", "physicalmachinechaos", "workflownodes", "podnetworkchaos"} <= set(
+        fence.VISIBLE_ONLY_CHAOS_RESOURCES
+    )
+    assert not set(fence.CHAOS_RESOURCES) & set(fence.VISIBLE_ONLY_CHAOS_RESOURCES)
 
 
 def test_chaos_manager_role_names_every_chaos_kind_the_lab_uses():
@@ -356,5 +378,5 @@ def test_fence_manifests_pass_the_kubernetes_schema(variant, dev, long_lived):
     children = [item for item in deployment.registrations if item.parent == fence_urn]
     checked, errors = k8s_schema.check_registrations(children)
     assert errors == []
-    expected = {NAMESPACE, SERVICE_ACCOUNT, ROLE, CLUSTER_ROLE, ROLE_BINDING, CLUSTER_ROLE_BINDING}
+    expected = {NAMESPACE, SERVICE_ACCOUNT, ROLE, CLUSTER_ROLE, ROLE_BINDING, CLUSTER_ROLE_BINDING, ADMISSION_POLICY, ADMISSION_BINDING}
     assert set(checked) == (expected | {SECRET} if variant != "default" else expected), sorted(set(checked))

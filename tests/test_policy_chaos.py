@@ -72,10 +72,19 @@ def test_a_workflow_step_needs_a_deadline_within_the_ceiling() -> None:
 
 
 def test_a_workflow_whose_steps_add_up_past_the_ceiling_is_refused() -> None:
-    # Five 3-minute steps: each within 10m, the ramp 15m.
+    # Five 3-minute steps: each within 10m, the ramp 15m, which the renderer writes as the entry's deadline.
     manifest = chaos_manifest("progressive-delay", step_duration="3m")
     assert violations(chaos_duration_bounded, chaos_args(manifest)) == [
-        "spec: one run lasts up to 15m (serial steps add up); accepted at most 10m in all"
+        "spec.templates[ramp].deadline: got 15m; accepted at most 10m (policy config maxExperimentDuration)"
+    ]
+
+
+def test_a_workflow_entry_without_its_own_deadline_is_refused() -> None:
+    """Serial steps add up; the entry's deadline is what bounds the run, so it must be there."""
+    manifest = chaos_manifest("progressive-delay")
+    del manifest["spec"]["templates"][0]["deadline"]
+    assert violations(chaos_duration_bounded, chaos_args(manifest)) == [
+        "spec.templates[ramp].deadline: missing; every fault must end by itself, within 10m"
     ]
 
 
@@ -84,7 +93,7 @@ def test_a_workflow_run_that_may_never_end_is_refused() -> None:
     probe = next(template for template in manifest["spec"]["workflow"]["templates"] if template["name"] == "step-3-probe")
     del probe["deadline"]
     assert violations(chaos_duration_bounded, chaos_args(manifest)) == [
-        "spec.workflow: some template reached from entry 'ramp' has no deadline, so a run may never end"
+        "spec.workflow.templates[step-3-probe].deadline: missing; every fault must end by itself, within 10m"
     ]
 
 
@@ -156,6 +165,19 @@ def test_an_object_outside_the_fence_is_refused() -> None:
     manifest["metadata"]["namespace"] = "default"
     assert violations(chaos_selectors_fenced, chaos_args(manifest)) == [
         "metadata.namespace: got 'default'; accepted one of the fenced namespaces (chaos-sandbox)"
+    ]
+
+
+def test_an_http_chaos_target_is_a_string_not_a_selector() -> None:
+    """HTTPChaos names `target: Request` or `Response`; only a NetworkChaos target is a selector."""
+    manifest = chaos_manifest("basic-pod-kill")
+    manifest["kind"] = "HTTPChaos"
+    spec = manifest["spec"]
+    manifest["spec"] = {"selector": spec["selector"], "mode": spec["mode"], "duration": spec["duration"], "target": "Request", "port": 80, "abort": True}
+    assert violations(chaos_selectors_fenced, chaos_args(manifest)) == []
+    manifest["spec"]["selector"]["namespaces"] = [OUTSIDE]
+    assert violations(chaos_selectors_fenced, chaos_args(manifest)) == [
+        f"spec.selector.namespaces: got ['{OUTSIDE}']; accepted only fenced namespaces (chaos-sandbox)"
     ]
 
 

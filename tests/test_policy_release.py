@@ -17,8 +17,8 @@ LAB_RELEASE: dict[str, Any] = {
     "repositoryOpts": {"repo": "https://charts.chaos-mesh.org"},
     "namespace": "chaos-mesh",
     "values": {
-        "clusterScoped": False,
-        "controllerManager": {"enableFilterNamespace": True, "targetNamespace": "chaos-sandbox", "replicaCount": 1},
+        "clusterScoped": True,
+        "controllerManager": {"enableFilterNamespace": True, "replicaCount": 1},
         "dashboard": {"securityMode": True, "service": {"type": "ClusterIP"}},
         "chaosDaemon": {"runtime": "containerd", "socketPath": "/run/containerd/containerd.sock"},
     },
@@ -46,31 +46,27 @@ def test_the_lab_release_passes() -> None:
 
 @pytest.mark.parametrize("chart", ["chaos-mesh/chaos-mesh", "oci://ghcr.io/chaos-mesh/charts/chaos-mesh"])
 def test_every_way_of_naming_the_chart_is_checked(chart: str) -> None:
-    assert len(found({**release(clusterScoped=True), "chart": chart})) == 1
+    assert len(found({**release(clusterScoped=False), "chart": chart})) == 1
 
 
-def test_cluster_scope_is_refused_and_missing_means_the_charts_default() -> None:
-    message = (
-        "values.clusterScoped: got None; accepted false: the chart's default true "
-        "lets the controller act in every namespace and ignores targetNamespace"
-    )
-    assert found(release(clusterScoped=None)) == [message]
-    assert len(found(release(clusterScoped=True))) == 1
-
-
-def test_the_namespace_filter_must_be_on() -> None:
-    manager = {"enableFilterNamespace": False, "targetNamespace": "chaos-sandbox"}
-    assert found(release(controllerManager=manager)) == [
-        "values.controllerManager.enableFilterNamespace: got False; accepted true, so only namespaces annotated chaos-mesh.org/inject=enabled can be hit"
+def test_the_namespace_scoped_mode_that_selects_nothing_on_2_8_3_is_refused() -> None:
+    assert found(release(clusterScoped=False)) == [
+        "values.clusterScoped: got False; accepted true: the namespace-scoped mode of Chaos Mesh 2.8.3 cannot list "
+        "RemoteClusters or read Namespaces, so its experiments select nothing; the fence is the namespace filter and "
+        "the sandbox's admission policy instead"
     ]
 
 
-def test_the_target_namespace_must_be_fenced() -> None:
-    manager = {"enableFilterNamespace": True, "targetNamespace": "chaos-mesh"}
+def test_a_missing_scope_is_the_charts_cluster_scoped_default() -> None:
+    assert found(release(clusterScoped=None)) == []
+
+
+@pytest.mark.parametrize("manager", [{"enableFilterNamespace": False}, {}], ids=["off", "chart-default"])
+def test_the_namespace_filter_must_be_on(manager: dict[str, bool]) -> None:
     assert found(release(controllerManager=manager)) == [
-        "values.controllerManager.targetNamespace: got 'chaos-mesh'; accepted a fenced namespace (chaos-sandbox)"
+        f"values.controllerManager.enableFilterNamespace: got {manager.get('enableFilterNamespace')!r}; accepted true, "
+        "so only namespaces annotated chaos-mesh.org/inject=enabled can be hit"
     ]
-    assert found(release(controllerManager=manager), config={"fencedNamespaces": ["chaos-mesh"]}) == []
 
 
 def test_security_mode_must_be_set_explicitly() -> None:

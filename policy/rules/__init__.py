@@ -6,15 +6,25 @@ by the tests, so modules here import each other relatively.
 
 from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
-from .chaos import chaos_duration_bounded, chaos_selectors_fenced, pod_kill_needs_replicas
+from .chaos import (
+    chaos_duration_bounded,
+    chaos_kinds_allowed,
+    chaos_schedules_bounded,
+    chaos_selectors_fenced,
+    chaos_status_checks_fenced,
+    pod_kill_needs_replicas,
+)
 from .chaos_mesh_release import chaos_mesh_release_fenced
 from .iam import web_identity_trust_exact, web_identity_trust_pinned
 from .production import production_no_scheduled_chaos, production_on_demand_nodes
 from .rbac import rbac_least_privilege, rbac_no_broad_bindings, rbac_no_escalation_paths
 
 POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
+    chaos_kinds_allowed,
     chaos_duration_bounded,
     chaos_selectors_fenced,
+    chaos_status_checks_fenced,
+    chaos_schedules_bounded,
     pod_kill_needs_replicas,
     chaos_mesh_release_fenced,
     rbac_least_privilege,

@@ -12,7 +12,6 @@ from typing import Any
 
 from pulumi_policy import EnforcementLevel, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from .pack_config import FENCED_NAMESPACES_SCHEMA, fenced_namespaces
 from .props import dig, mapping
 
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -28,12 +27,16 @@ def is_chaos_mesh(chart: Any) -> bool:
     return isinstance(chart, str) and chart.rstrip("/").rsplit("/", 1)[-1] == CHART_NAME
 
 
-def _release_problems(values: Mapping[str, Any], fenced: frozenset[str]) -> Iterator[str]:
-    fenced_text = ", ".join(sorted(fenced))
-    if values.get("clusterScoped") is not False:
+def _release_problems(values: Mapping[str, Any]) -> Iterator[str]:
+    # A missing value is the chart's default, true. False is the namespace-scoped mode, which does not
+    # work on 2.8.3: its RoleBinding cannot list the cluster-scoped RemoteCluster kind a default controller
+    # watches, and cannot GET the Namespaces the filter reads (chaos-mesh/chaos-mesh
+    # helm/chaos-mesh/templates/controller-manager-rbac.yaml at v2.8.3).
+    if values.get("clusterScoped", True) is not True:
         yield (
-            f"values.clusterScoped: got {values.get('clusterScoped')!r}; accepted false: the chart's default true "
-            "lets the controller act in every namespace and ignores targetNamespace"
+            f"values.clusterScoped: got {values.get('clusterScoped')!r}; accepted true: the namespace-scoped mode of Chaos Mesh "
+            "2.8.3 cannot list RemoteClusters or read Namespaces, so its experiments select nothing; the fence is the "
+            "namespace filter and the sandbox's admission policy instead"
         )
     manager = mapping(values.get("controllerManager"))
     if manager.get("enableFilterNamespace") is not True:
@@ -41,8 +44,6 @@ def _release_problems(values: Mapping[str, Any], fenced: frozenset[str]) -> Iter
             f"values.controllerManager.enableFilterNamespace: got {manager.get('enableFilterNamespace')!r}; accepted true, "
             "so only namespaces annotated chaos-mesh.org/inject=enabled can be hit"
         )
-    if manager.get("targetNamespace") not in fenced:
-        yield f"values.controllerManager.targetNamespace: got {manager.get('targetNamespace')!r}; accepted a fenced namespace ({fenced_text})"
     dashboard = mapping(values.get("dashboard"))
     if dashboard.get("create") is False:
         return
@@ -61,14 +62,13 @@ def _release_problems(values: Mapping[str, Any], fenced: frozenset[str]) -> Iter
 def validate_release_fenced(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type != RELEASE_TYPE or not is_chaos_mesh(args.props.get("chart")):
         return
-    for problem in _release_problems(mapping(args.props.get("values")), fenced_namespaces(args.get_config())):
+    for problem in _release_problems(mapping(args.props.get("values"))):
         report_violation(problem, None)
 
 
 chaos_mesh_release_fenced = ResourceValidationPolicy(
     name="chaos-mesh-release-fenced",
-    description="The Chaos Mesh release is namespace-scoped to a fenced namespace with the namespace filter on, and its dashboard runs in security mode behind a ClusterIP service.",
+    description="The Chaos Mesh release runs in the mode that works on 2.8.3 (cluster-scoped) with the namespace filter on, and its dashboard runs in security mode behind a ClusterIP service.",
     validate=validate_release_fenced,
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=FENCED_NAMESPACES_SCHEMA,
 )

@@ -12,8 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .pack_config import parse_duration_s
-from .props import EMPTY, items, mapping
+from .props import items, mapping
 
 CHAOS_TYPE_PREFIX = "kubernetes:chaos-mesh.org/"
 # The field that holds a kind's spec inside a Schedule or a workflow template: the CRDs' own names,
@@ -35,8 +34,21 @@ EMBED_KEYS: Mapping[str, str] = {
     "PhysicalMachineChaos": "physicalmachineChaos",
     "Workflow": "workflow",
 }
+# The lab's allow-list, the twin of experiments/admission.py (the in-cluster admission policy); the pack
+# does not import it (see above), so tests/test_admission_policy.py checks the two agree and runs both
+# over one corpus of objects. Faults that stay inside the selected pods; nothing reaching a node's
+# kernel or disks, a JVM, DNS, a cloud API or a host.
+FAULT_KINDS = ("PodChaos", "NetworkChaos", "StressChaos", "HTTPChaos")
+USER_KINDS = (*FAULT_KINDS, "Schedule", "Workflow", "StatusCheck")
+# Made by the Chaos Mesh controller itself, never declared by a stack.
+CONTROLLER_KINDS = ("WorkflowNode", "PodNetworkChaos", "PodHttpChaos")
+SCHEDULE_TYPES = (*FAULT_KINDS, "Workflow")
+GROUP_TEMPLATE_TYPES = ("Serial", "Parallel")
+TEMPLATE_TYPES = (*FAULT_KINDS, *GROUP_TEMPLATE_TYPES, "Suspend", "StatusCheck")
 # Workflow templates that order, wait or probe rather than inject a fault themselves.
-FLOW_TEMPLATE_TYPES = frozenset({"Serial", "Parallel", "Suspend", "StatusCheck", "Task"})
+FLOW_TEMPLATE_TYPES = frozenset({*GROUP_TEMPLATE_TYPES, "Suspend", "StatusCheck", "Task"})
+# Kinds with no selector and no fault of their own.
+SELECTORLESS_KINDS = frozenset({"StatusCheck", *CONTROLLER_KINDS})
 
 
 @dataclass(frozen=True)
@@ -84,7 +96,7 @@ def faults(kind: str, spec: Any, path: str = "spec", deadline: tuple[str, Any] |
                 yield Fault(str(step_type), f"{step_path}.templateType", None, *step_deadline)
                 continue
             yield from faults(step_type, step.get(key), f"{step_path}.{key}", step_deadline)
-    else:
+    elif kind not in SELECTORLESS_KINDS:
         limit_path, limit = deadline or (f"{path}.duration", mapping(spec).get("duration"))
         yield Fault(kind, path, mapping(spec) if kind in EMBED_KEYS else None, limit_path, limit)
 
@@ -98,35 +110,19 @@ def workflow_of(kind: str, spec: Any) -> tuple[str, Mapping[str, Any]] | None:
     return None
 
 
-def workflow_bound_s(workflow: Mapping[str, Any]) -> float | None:
-    """The longest one run of the workflow can last, or None if some path from `entry` never ends.
-
-    Serial children add up, Parallel ones overlap, and any template's own `deadline` cuts it short.
-    A Task's conditional branches start further templates the pack does not follow, so they count
-    as unbounded, as does a template that is missing or refers back to itself.
-    """
-    templates = {mapping(step).get("name"): mapping(step) for step in items(workflow.get("templates"))}
-
-    def bound(name: Any, seen: frozenset[Any]) -> float | None:
-        step = templates.get(name, EMPTY)
-        step_type = step.get("templateType")
-        if not step or name in seen or (step_type == "Task" and step.get("conditionalBranches")):
-            return None
-        own = _seconds_or_none(step.get("deadline"))
-        inner: float | None = None
-        if step_type in ("Serial", "Parallel"):
-            children = [bound(child, seen | {name}) for child in items(step.get("children"))]
-            ended = [child for child in children if child is not None]
-            if children and len(ended) == len(children):
-                inner = sum(ended) if step_type == "Serial" else max(ended)
-        known = [value for value in (own, inner) if value is not None]
-        return min(known) if known else None
-
-    return bound(workflow.get("entry"), frozenset())
+def templates(kind: str, spec: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """(path, template) for each template of the object's workflow, e.g. `spec.templates[step-1]`."""
+    workflow = workflow_of(kind, spec)
+    if workflow is None:
+        return
+    path, body = workflow
+    for template in map(mapping, items(body.get("templates"))):
+        yield f"{path}.templates[{template.get('name', '?')}]", template
 
 
-def _seconds_or_none(text: Any) -> float | None:
-    try:
-        return parse_duration_s(text)
-    except ValueError:
-        return None
+def must_end(kind: str, spec: Any, template: Mapping[str, Any]) -> bool:
+    """Whether a template needs its own deadline: every leaf does, and the entry, whose deadline bounds
+    the whole run (Serial and Parallel children otherwise only add up)."""
+    workflow = workflow_of(kind, spec)
+    is_entry = workflow is not None and template.get("name") == workflow[1].get("entry")
+    return is_entry or template.get("templateType") not in GROUP_TEMPLATE_TYPES or "deadline" in template

@@ -1,6 +1,6 @@
 """The five write-up experiments keep exactly the write-up's parameters.
 
-The YAML below is transcribed from the write-up (shared/seed/chaos-engineering-on-eks.md). One change is
+The YAML below is transcribed from the write-up "Building Resilience Through Chaos: Chaos Engineering on AWS EKS". One change is
 ours, on purpose: the write-up creates the objects in `namespace: chaos-mesh`, but our fence admits chaos
 objects only in the sandbox (the admission policy and chaos-manager's Role both hold there), so experiment
 objects live in the sandbox namespace. `_as_fenced` swaps that one field; every selector already names the sandbox

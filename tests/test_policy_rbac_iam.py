@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ import pytest
 from components.irsa import trust_policy
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
 from policy.rules.rbac import RBAC_TYPE_PREFIX, chaos_accounts_not_cluster_admin, rbac_least_privilege
-from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, PROJECT_DIR
+from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER
 from policy_support import resource_args, violations
 
 ROLE = f"{RBAC_TYPE_PREFIX}Role"
@@ -129,14 +128,3 @@ def test_a_service_trust_is_not_its_concern() -> None:
 
 def test_an_unreadable_trust_is_refused() -> None:
     assert trust_found("{not json") == ["assumeRolePolicy: not JSON, so the trust cannot be checked"]
-
-
-def test_the_delivery_docs_github_trust_policy_passes() -> None:
-    """The trust policy docs/delivery.md tells people to create must pass the pack's own rule."""
-    document = (PROJECT_DIR / "docs" / "delivery.md").read_text()
-    blocks = re.findall(r"```json\n(.*?)```", document, flags=re.DOTALL)
-    assert len(blocks) == 1
-    policy = json.loads(blocks[0])
-    subjects = policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-    assert {subject.rsplit(":", 1)[-1] for subject in subjects} == {"pull_request", "refs/heads/main", "production"}
-    assert trust_found(policy) == []

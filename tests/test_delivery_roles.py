@@ -7,6 +7,7 @@ request can start may hold the deploy role, prod's passphrase or the production 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ def test_rendering_names_the_repository_in_the_subject() -> None:
 )
 def test_bad_values_are_refused_with_the_argument_named(field: str, value: str, message: str) -> None:
     with pytest.raises(RenderError, match=message.replace("*", r"\*")):
-        render("preview-trust.json", Target(**{**TARGET.__dict__, field: value}))
+        render("preview-trust.json", dataclasses.replace(TARGET, **{field: value}))
 
 
 def test_the_command_writes_one_file_per_template(tmp_path: Path) -> None:

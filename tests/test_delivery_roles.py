@@ -18,7 +18,7 @@ import yaml
 from parliament import iam_definition
 
 from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
-from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
+from policy.rules.iam import ROLE_TYPE, web_identity_trust_exact, web_identity_trust_pinned
 from policy_support import resource_args, violations
 from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 from workflow_oidc import (
@@ -85,10 +85,11 @@ def test_each_trust_pins_the_audience_and_the_exact_subjects(role: str) -> None:
         assert subject.startswith(SUBJECT_PREFIX) and not set(subject) & set("*?"), subject
 
 
+@pytest.mark.parametrize("rule", [web_identity_trust_pinned, web_identity_trust_exact], ids=lambda rule: rule.name)
 @pytest.mark.parametrize("role", sorted(EXPECTED_SUBJECTS))
-def test_each_rendered_trust_passes_the_packs_rule(role: str) -> None:
+def test_each_rendered_trust_passes_the_packs_trust_rules(role: str, rule: Any) -> None:
     policy = render(f"{role}-trust.json", TARGET)
-    assert violations(web_identity_trust_pinned, resource_args(ROLE_TYPE, {"assumeRolePolicy": json.dumps(policy)})) == []
+    assert violations(rule, resource_args(ROLE_TYPE, {"assumeRolePolicy": json.dumps(policy)})) == []
 
 
 def test_the_pack_would_refuse_a_trust_without_the_audience() -> None:

@@ -4,8 +4,9 @@ a file changes, start-up order, outputs, and the Kubernetes schema.
 
 What mocks cannot prove here: that the images exist and run as the UIDs below (files/IMAGES.md says
 what was confirmed; pulling them is the remaining check), that the probes pass in the real pods, that
-the Service routes to them, or that nginx resolves `backend-api` at start-up. The configs themselves are
-run with real nginx, httpd and Redis in test_demo_app_configs.py and test_demo_app_e2e.py.
+the Services route to them, or that the cluster DNS answers the headless Service's name with the backend
+pods. The configs themselves are run with real nginx, httpd and Redis, behind an emulated cluster DNS and
+Services, in test_demo_app_configs.py and test_demo_app_e2e.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from components.demo_app import component, render
 from experiments_support import WORKLOADS
 from pulumi_harness import Deployment, Registration, cli_config, run_lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
-from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, AppConfig, LabConfig, parse_config
+from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, LabConfig, parse_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -73,11 +74,12 @@ def lab_config(stack: str = "dev", overrides: dict[str, Any] | None = None) -> L
     return parse_config(raw, stack=stack, today=FACTS_AS_OF)
 
 
-def rendered_files(tier: Tier, app: AppConfig) -> dict[str, str]:
-    """The files a tier's ConfigMap must hold, rendered by render.py for `app`, in the component's order."""
+def rendered_files(tier: Tier, config: LabConfig) -> dict[str, str]:
+    """The files a tier's ConfigMap must hold, rendered by render.py for `config`, in the component's order."""
+    app = config.app
     if tier is FRONTEND:
-        backends = render.service_backends(f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}", app.backend_replicas)
-        return {"nginx.conf": render.render_nginx(backends, timeouts=app.timeouts)}
+        backend_pods = f"{topology.backend_pods_host(config.sandbox_namespace)}:{topology.HTTP_PORT}"
+        return {"nginx.conf": render.render_nginx(backend_pods, timeouts=app.timeouts)}
     if tier is BACKEND:
         return {
             "httpd.conf": render.render_httpd(redis_host=topology.DATABASE_SERVICE, timeouts=app.timeouts),
@@ -186,17 +188,29 @@ def test_frontend_service_is_port_80_to_8080(dev):
     assert (port["port"], port["targetPort"], serving_port(workload(dev, FRONTEND))) == (80, SERVING_PORT_NAME, 8080)
 
 
-def test_replicas_and_nginx_upstream_entries_follow_config(scaled):
-    backend_replicas, frontend_replicas = SCALED["app.backendReplicas"], SCALED["app.frontendReplicas"]
-    assert workload(scaled, BACKEND).inputs["spec"]["replicas"] == backend_replicas
-    assert workload(scaled, FRONTEND).inputs["spec"]["replicas"] == frontend_replicas
+def test_replicas_follow_config(scaled):
+    assert workload(scaled, BACKEND).inputs["spec"]["replicas"] == SCALED["app.backendReplicas"]
+    assert workload(scaled, FRONTEND).inputs["spec"]["replicas"] == SCALED["app.frontendReplicas"]
     assert workload(scaled, DATABASE).inputs["spec"]["replicas"] == topology.DATABASE_REPLICAS
-    nginx_conf = config_map_of(scaled, workload(scaled, FRONTEND)).inputs["data"]["nginx.conf"]
-    upstream = re.search(r"upstream backend_api \{(?P<body>[^}]*)\}", nginx_conf)
-    assert upstream, "nginx.conf has no backend_api upstream"
-    servers = re.findall(r"^\s*server\s+(\S+)", upstream["body"], flags=re.MULTILINE)
-    assert servers == [f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}"] * backend_replicas, servers
-    assert re.search(rf"proxy_next_upstream_tries\s+{backend_replicas};", nginx_conf), "retries do not follow replicas"
+
+
+@pytest.mark.parametrize("sandbox", [DEFAULT_SANDBOX_NAMESPACE, "game-day"])
+def test_nginx_proxies_to_the_backend_pods_through_a_headless_service_in_the_sandbox(sandbox):
+    """nginx picks the pod and retries on another one; a ClusterIP would leave the choice to kube-proxy."""
+    deployment = run_lab("dev", {} if sandbox == DEFAULT_SANDBOX_NAMESPACE else {"sandboxNamespace": sandbox})
+    headless = named(deployment, SERVICE, topology.BACKEND_PODS_SERVICE)
+    spec = headless.inputs["spec"]
+    assert spec["clusterIP"] == "None", f"{headless.name}: clusterIP {spec.get('clusterIP')!r}"
+    assert spec["selector"] == workload(deployment, BACKEND).inputs["spec"]["selector"]["matchLabels"]
+    # Only ready pods are published, so a pod failing readiness leaves nginx's answer too.
+    assert not spec.get("publishNotReadyAddresses")
+    (port,) = spec["ports"]
+    assert (port["port"], port["targetPort"]) == (topology.HTTP_PORT, SERVING_PORT_NAME), port
+    assert headless.inputs["metadata"]["namespace"] == sandbox
+    nginx_conf = config_map_of(deployment, workload(deployment, FRONTEND)).inputs["data"]["nginx.conf"]
+    [target] = re.findall(r"^\s*set \$backend_pods (\S+);", nginx_conf, flags=re.MULTILINE)
+    assert target == f"{headless.inputs['metadata']['name']}.{sandbox}.svc.cluster.local:{int(port['port'])}"
+    assert re.search(rf"^\s*resolver {re.escape(render.CLUSTER_DNS)} ", nginx_conf, flags=re.MULTILINE)
 
 
 # --- pods: probes, resources, users, lock-down, images -------------------------------------------
@@ -295,7 +309,7 @@ def test_config_map_holds_exactly_the_rendered_files_and_the_pod_mounts_them(tie
     deployment = run_lab("dev", overrides)
     item = workload(deployment, tier)
     config_map = config_map_of(deployment, item)
-    files = rendered_files(tier, lab_config("dev", overrides).app)
+    files = rendered_files(tier, lab_config("dev", overrides))
     assert config_map.inputs["data"] == files, f"{config_map.name}: data differs from render.py's output"
     assert config_map.inputs["metadata"]["labels"] == {"app": tier.app}, f"{config_map.name}: labels"
     assert checksum(item) == render.config_checksum(*files.values()), f"{item.name}: checksum annotation"
@@ -333,9 +347,9 @@ def test_a_changed_timeout_rolls_exactly_the_tiers_whose_files_changed(dev, slow
 # --- order and outputs ---------------------------------------------------------------------------
 
 
-def test_frontend_is_created_after_the_backend_service(dev):
-    """nginx resolves the backend Service once at start-up and will not start without it."""
-    frontend, backend_service = workload(dev, FRONTEND), named(dev, SERVICE, BACKEND.service)
+def test_frontend_is_created_after_the_headless_backend_service(dev):
+    """nginx starts without it, but would answer every request with a 502 until the name exists."""
+    frontend, backend_service = workload(dev, FRONTEND), named(dev, SERVICE, topology.BACKEND_PODS_SERVICE)
     assert backend_service.urn in frontend.dependencies, (
         f"{frontend.name} does not depend on {backend_service.name}: {[urn.rsplit('::', 1)[-1] for urn in frontend.dependencies]}"
     )
@@ -364,7 +378,7 @@ def test_demo_app_manifests_pass_the_kubernetes_schema(overrides):
     children = [item for item in deployment.registrations if item.parent == demo]
     checked, errors = k8s_schema.check_registrations(children)
     assert errors == []
-    assert sorted(checked) == sorted([CONFIG_MAP] * 3 + [DEPLOYMENT] * 3 + [SERVICE] * 3 + [PDB])
+    assert sorted(checked) == sorted([CONFIG_MAP] * 3 + [DEPLOYMENT] * 3 + [SERVICE] * 4 + [PDB])
 
 
 def test_schema_check_is_strict_and_typed(dev):

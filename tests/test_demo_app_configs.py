@@ -12,16 +12,24 @@ import pytest
 
 from chaoslab.config.topology import REDIS_TIMEOUT_MS, Timeouts
 from components.demo_app.render import (
+    BACKEND_DNS_VALID_S,
+    RESOLVER_TIMEOUT_MS,
     api_cgi,
     config_checksum,
     render_httpd,
     render_nginx,
     render_redis,
-    service_backends,
 )
-from demo_app_stack import CLIENT_TIMEOUT_S, LOOPBACK, DemoLab, free_port, missing, redis_command, require_binary
-
-BACKEND_REPLICAS = 3  # the write-up's backend tier
+from demo_app_stack import (
+    BACKEND_PODS_HOST,
+    CLIENT_TIMEOUT_S,
+    LOOPBACK,
+    DemoLab,
+    free_port,
+    missing,
+    redis_command,
+    require_binary,
+)
 
 
 @pytest.fixture
@@ -30,12 +38,12 @@ def lab() -> Iterator[DemoLab]:
         yield lab
 
 
-def test_nginx_accepts_its_config_for_loopback_and_service_backends(lab: DemoLab) -> None:
+@pytest.mark.parametrize("resolver", [f"{LOOPBACK}:{free_port()}", "localhost"], ids=["address", "name"])
+def test_nginx_accepts_its_config_with_the_resolver_as_an_address_or_a_name(lab: DemoLab, resolver: str) -> None:
+    """The e2e tests give an address; the pods give the cluster DNS Service's name (localhost stands in)."""
     nginx = require_binary("nginx", "nginx")
-    # Both shapes the template gets: distinct addresses (the e2e test) and one Service name
-    # repeated per replica (the cluster; localhost stands in for the Service's DNS name).
-    backends = [f"{LOOPBACK}:{free_port()}", *service_backends(f"localhost:{free_port()}", BACKEND_REPLICAS)]
-    returncode, output = lab.workdir.run([nginx, "-t", "-e", "stderr", "-c", str(lab.nginx_conf(backends, free_port()))])
+    config = lab.nginx_conf(f"{BACKEND_PODS_HOST}:{free_port()}", free_port(), resolver=resolver)
+    returncode, output = lab.workdir.run([nginx, "-t", "-e", "stderr", "-c", str(config)])
     assert returncode == 0, output
     assert "[warn]" not in output, output
 
@@ -101,7 +109,7 @@ def test_timeouts_are_positive_whole_milliseconds(value: object) -> None:
 @pytest.mark.parametrize("backend", ["", "a b:80", "a:80; evil", "a:80}", "'a:80'", "a:80 # c"])
 def test_values_must_be_single_config_tokens(backend: str) -> None:
     with pytest.raises(ValueError, match="single config token"):
-        render_nginx([backend])
+        render_nginx(backend)
 
 
 def _directive(config: str, name: str) -> str:
@@ -110,18 +118,24 @@ def _directive(config: str, name: str) -> str:
     return values[0]
 
 
-def test_nginx_tries_each_service_copy_once_and_never_retries_after_a_read_timeout() -> None:
-    config = render_nginx(service_backends("backend-api.lab.svc.cluster.local:8080", BACKEND_REPLICAS))
-    assert len(re.findall(r"^\s*server backend-api\.lab\.svc\.cluster\.local:8080 max_fails=0;", config, re.MULTILINE)) == (
-        BACKEND_REPLICAS
-    )
-    assert _directive(config, "proxy_next_upstream_tries") == str(BACKEND_REPLICAS)
+def test_nginx_tries_each_resolved_pod_and_never_retries_after_a_read_timeout() -> None:
+    config = render_nginx("backend-api-pods.lab.svc.cluster.local:8080")
+    assert _directive(config, "proxy_pass") == "http://$backend_pods"
+    assert re.search(r"^\s*set \$backend_pods backend-api-pods\.lab\.svc\.cluster\.local:8080;", config, re.MULTILINE)
+    # 0: no cap below the number of resolved pods, each of which nginx tries at most once.
+    assert _directive(config, "proxy_next_upstream_tries") == "0"
     # The retry window closes when a read timeout fires: see the comment in nginx.conf.
     assert _directive(config, "proxy_next_upstream_timeout") == _directive(config, "proxy_read_timeout")
 
 
+def test_nginx_bounds_how_long_it_trusts_and_waits_for_dns() -> None:
+    config = render_nginx("backend:8080", resolver="10.100.0.10")
+    assert re.search(rf"^\s*resolver 10\.100\.0\.10 valid={BACKEND_DNS_VALID_S}s ipv6=off;", config, re.MULTILINE)
+    assert _directive(config, "resolver_timeout") == f"{RESOLVER_TIMEOUT_MS}ms"
+
+
 def test_rendering_leaves_no_placeholder() -> None:
-    for text in (render_nginx(["backend:8080"]), render_httpd(redis_host="redis"), render_redis()):
+    for text in (render_nginx("backend:8080"), render_httpd(redis_host="redis"), render_redis()):
         assert "{{" not in text and "}}" not in text
 
 

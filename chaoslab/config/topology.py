@@ -12,6 +12,8 @@ FRONTEND_SERVICE = "frontend-service"
 FRONTEND_SERVICE_PORT = 80
 BACKEND_APP = "backend-api"
 BACKEND_SERVICE = "backend-api"
+# Headless: its DNS name answers with the ready backend pods' own IPs, which nginx resolves itself.
+BACKEND_PODS_SERVICE = "backend-api-pods"
 DATABASE_APP = "database"
 DATABASE_SERVICE = "database"
 # The write-up's intentional single point of failure; Redis runs unreplicated.
@@ -38,7 +40,7 @@ REDIS_TIMEOUT_MS = 1000
 BACKEND_ALLOWANCE_MS = 1000
 # Longer than the backend's own Redis deadline, so a Redis outage reaches users as the backend's
 # 503 JSON rather than an nginx 504. Also the retry window (see nginx.conf): no retry starts after
-# it, so even the worst request ends within read + connect + read (5 s).
+# it, so even the worst request ends within resolve + read + connect + read (6 s).
 PROXY_READ_TIMEOUT_MS = REDIS_TIMEOUT_MS + BACKEND_ALLOWANCE_MS
 
 
@@ -67,3 +69,8 @@ def workloads(frontend_replicas: int, backend_replicas: int) -> dict[str, int]:
 def frontend_url(namespace: str, path: str = "/api/") -> str:
     """The in-cluster URL of the frontend, for probes that run inside the cluster."""
     return f"http://{FRONTEND_SERVICE}.{namespace}.svc.cluster.local{path}"
+
+
+def backend_pods_host(namespace: str) -> str:
+    """The headless backend Service's DNS name, fully qualified: nginx's resolver ignores the pod's search list."""
+    return f"{BACKEND_PODS_SERVICE}.{namespace}.svc.cluster.local"

@@ -66,7 +66,7 @@ class _Tier:
     command: Sequence[str]
     port: int
     probe: Callable[[int, int], k8s.core.v1.ProbeArgs]  # the probe, given its failure threshold and timeout
-    config: Mapping[str, str]
+    config: Mapping[str, pulumi.Input[str]]
     mounts: Sequence[k8s.core.v1.VolumeMountArgs]
     resources: Mapping[str, Mapping[str, str]]
     service: str
@@ -103,9 +103,8 @@ class DemoApp(pulumi.ComponentResource):
         super().__init__("chaos-lab:demoapp:DemoApp", name, None, opts)
         self._name = name
         self._namespace = args.namespace
-        # Short Service names: the pod's own namespace is first in its DNS search list, so each resolves
-        # on the first query, and the rendered configs do not depend on which namespace is the sandbox.
-        backend_address = f"{topology.BACKEND_SERVICE}:{topology.HTTP_PORT}"
+        # A short Service name: the pod's own namespace is first in its DNS search list, so it resolves
+        # on the first query, and httpd's config does not depend on which namespace is the sandbox.
         redis_host = topology.DATABASE_SERVICE
 
         database = self._tier(
@@ -149,6 +148,9 @@ class DemoApp(pulumi.ComponentResource):
             ),
             depends_on=[database],
         )
+        backend_pods = self._service(
+            topology.BACKEND_APP, topology.BACKEND_PODS_SERVICE, topology.HTTP_PORT, headless=True
+        )
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-{topology.BACKEND_APP}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=topology.BACKEND_APP, namespace=args.namespace),
@@ -158,8 +160,11 @@ class DemoApp(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        frontend_config = render.render_nginx(
-            render.service_backends(backend_address, args.backend_replicas), timeouts=args.timeouts
+        # nginx's resolver does not use the search list, so its config names the sandbox namespace.
+        frontend_config = pulumi.Output.from_input(args.namespace).apply(
+            lambda namespace: render.render_nginx(
+                f"{topology.backend_pods_host(namespace)}:{topology.HTTP_PORT}", timeouts=args.timeouts
+            )
         )
         self._tier(
             _Tier(
@@ -176,8 +181,9 @@ class DemoApp(pulumi.ComponentResource):
                 service=topology.FRONTEND_SERVICE,
                 service_port=topology.FRONTEND_SERVICE_PORT,
             ),
-            # nginx resolves the backend Service once at start-up and will not start without it.
-            depends_on=[backend],
+            # nginx starts without it (it resolves the backend pods per request), but would answer every
+            # request with a 502 until the name exists.
+            depends_on=[backend_pods],
         )
 
         self.port_forward_command = pulumi.Output.format(
@@ -237,7 +243,11 @@ class DemoApp(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
                         # A changed config file changes this, which rolls the pods onto it.
-                        annotations={CHECKSUM_ANNOTATION: render.config_checksum(*tier.config.values())},
+                        annotations={
+                            CHECKSUM_ANNOTATION: pulumi.Output.all(*tier.config.values()).apply(
+                                lambda texts: render.config_checksum(*texts)
+                            )
+                        },
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
@@ -275,16 +285,21 @@ class DemoApp(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
+        return self._service(tier.app, tier.service, tier.service_port)
+
+    def _service(self, app: str, name: str, port: int, *, headless: bool = False) -> k8s.core.v1.Service:
+        """A Service in front of the `app` pods' serving port.
+
+        headless: no ClusterIP, so the name resolves to the ready pods' own IPs and kube-proxy plays no part.
+        """
+        labels = {"app": app}
         return k8s.core.v1.Service(
-            f"{self._name}-{tier.app}-service",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=tier.service, namespace=self._namespace, labels=labels),
+            f"{self._name}-{name}-service" if headless else f"{self._name}-{app}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=self._namespace, labels=labels),
             spec=k8s.core.v1.ServiceSpecArgs(
+                cluster_ip="None" if headless else None,
                 selector=labels,
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="serve", port=tier.service_port, target_port="serve", protocol="TCP"
-                    )
-                ],
+                ports=[k8s.core.v1.ServicePortArgs(name="serve", port=port, target_port="serve", protocol="TCP")],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from chaoslab.config.topology import HTTP_PORT, REDIS_PORT, Timeouts
 
 FILES_DIR = Path(__file__).parent / "files"
+
+# nginx resolves the backend pods' own addresses (see nginx.conf) through the cluster DNS Service.
+# By name, not IP: the ClusterIP differs between clusters (EKS picks 10.100.0.10 or 172.20.0.10 by
+# VPC CIDR), and nginx resolves a resolver given by name once, at start-up, with the pod's resolv.conf.
+CLUSTER_DNS = "kube-dns.kube-system.svc.cluster.local"
+# How long nginx keeps an answer. CoreDNS's kubernetes plugin gives its records a 5 s TTL and its cache
+# keeps them no longer, so a pod that left the Service stops getting requests within about twice this.
+BACKEND_DNS_VALID_S = 5
+# CoreDNS answers from memory in well under a millisecond. nginx resends a lost query only after 5 s,
+# so waiting longer than this would only make the 502 slower.
+RESOLVER_TIMEOUT_MS = 1000
 
 IMAGE_RUN_DIR = "/tmp"  # the one writable path in the pods (an emptyDir)
 
@@ -43,40 +53,32 @@ IMAGE_HTTPD_PATHS = HttpdPaths(
 )
 
 
-def service_backends(address: str, replicas: int) -> tuple[str, ...]:
-    """The nginx upstream entries for a ClusterIP Service in front of `replicas` backend pods.
-
-    nginx retries only onto a different entry, and kube-proxy balances every new connection to
-    the ClusterIP afresh, so one copy per replica lets a retry reach another pod.
-    """
-    if replicas < 1:
-        raise ValueError(f"replicas must be at least 1, got {replicas}")
-    return (_token("address", address),) * replicas
-
-
 def render_nginx(
-    backends: Sequence[str],
+    backend_pods: str,
     *,
+    resolver: str = CLUSTER_DNS,
     listen: str = str(HTTP_PORT),
     run_dir: str = IMAGE_RUN_DIR,
     timeouts: Timeouts = Timeouts(),
 ) -> str:
-    """nginx.conf proxying /api/ to `backends` ("host:port" each), retrying across them."""
-    if not backends:
-        raise ValueError("nginx needs at least one backend")
-    servers = "\n".join(f"        server {_token('backend', b)} max_fails=0;" for b in backends)
+    """nginx.conf proxying /api/ to every address `backend_pods` ("name:port") resolves to, retrying across them.
+
+    `resolver` is the DNS server nginx asks, as "address[:port]" or a name it can resolve at start-up.
+    """
     return _fill(
         "nginx.conf",
         {
             "listen": listen,
             "run_dir": run_dir,
+            "resolver": resolver,
+            "resolver_valid": f"{BACKEND_DNS_VALID_S}s",
+            "resolver_timeout": f"{RESOLVER_TIMEOUT_MS}ms",
+            "backend_pods": backend_pods,
             "proxy_connect_timeout": f"{timeouts.proxy_connect_ms}ms",
             "proxy_send_timeout": f"{timeouts.proxy_connect_ms}ms",
             "proxy_read_timeout": f"{timeouts.proxy_read_ms}ms",
-            "next_upstream_tries": str(len(backends)),
             "next_upstream_timeout": f"{timeouts.proxy_read_ms}ms",
         },
-        verbatim={"upstream_servers": servers},
     )
 
 
@@ -135,13 +137,10 @@ def _token(name: str, value: str) -> str:
     return value
 
 
-def _fill(template_name: str, tokens: dict[str, str], verbatim: dict[str, str] | None = None) -> str:
-    """The template with every placeholder replaced; all of them must be given, and no others.
-
-    tokens are checked to be single config tokens; verbatim values are built by this module.
-    """
+def _fill(template_name: str, tokens: dict[str, str]) -> str:
+    """The template with every placeholder replaced by its single config token; all must be given, and no others."""
     template = (FILES_DIR / template_name).read_text()
-    values = {name: _token(name, value) for name, value in tokens.items()} | (verbatim or {})
+    values = {name: _token(name, value) for name, value in tokens.items()}
     wanted = set(_PLACEHOLDER.findall(template))
     if wanted != values.keys():
         raise ValueError(f"{template_name}: placeholders {sorted(wanted)} but values for {sorted(values)}")

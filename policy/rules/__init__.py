@@ -8,9 +8,9 @@ from pulumi_policy import ResourceValidationPolicy, StackValidationPolicy
 
 from .chaos import chaos_duration_bounded, chaos_selectors_fenced, pod_kill_needs_replicas
 from .chaos_mesh_release import chaos_mesh_release_fenced
-from .iam import web_identity_trust_pinned
+from .iam import web_identity_trust_exact, web_identity_trust_pinned
 from .production import production_no_scheduled_chaos, production_on_demand_nodes
-from .rbac import chaos_accounts_not_cluster_admin, rbac_least_privilege
+from .rbac import rbac_least_privilege, rbac_no_broad_bindings, rbac_no_escalation_paths
 
 POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     chaos_duration_bounded,
@@ -18,8 +18,10 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     pod_kill_needs_replicas,
     chaos_mesh_release_fenced,
     rbac_least_privilege,
-    chaos_accounts_not_cluster_admin,
+    rbac_no_escalation_paths,
+    rbac_no_broad_bindings,
     web_identity_trust_pinned,
+    web_identity_trust_exact,
     production_on_demand_nodes,
     production_no_scheduled_chaos,
 )

@@ -125,3 +125,14 @@ def test_allow_single_replica_reaches_the_object_as_the_packs_annotation() -> No
     assert pod_kill.inputs["metadata"]["annotations"][ALLOW_SINGLE_REPLICA_ANNOTATION] == "true"
     resources = [from_registration(registration) for registration in deployment.registrations]
     assert stack_violations(pod_kill_needs_replicas, resources) == []
+
+
+def test_the_prod_stack_as_declared_passes_every_rule() -> None:
+    """Pull requests do not preview prod (that needs prod's passphrase), so this is their check of prod.
+
+    It runs every rule, with prod's pack config, over what Pulumi.prod.yaml declares under mocks: no
+    state, no secrets, and nothing that only a real preview would know (values unknown until apply).
+    """
+    deployment = run_lab("prod")
+    assert RELEASE_TYPE in {registration.type for registration in deployment.registrations}
+    assert policy_violations(deployment, "prod") == {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from policy.rules.rbac import (
     rbac_no_broad_bindings,
     rbac_no_escalation_paths,
 )
-from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, PROJECT_DIR, Deployment, run_lab
+from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
 from policy_support import AnyPolicy, registration_args, resource_args, violations
 
 ROLE = f"{RBAC_TYPE_PREFIX}Role"
@@ -325,15 +324,3 @@ def test_not_principal_in_a_web_identity_trust_is_refused() -> None:
         "assumeRolePolicy.Statement[0].NotPrincipal: trusts every principal it does not list; "
         "accepted Principal.Federated naming the one identity provider"
     ]
-
-
-@pytest.mark.parametrize("rule", TRUST_POLICIES, ids=lambda rule: rule.name)
-def test_the_delivery_docs_github_trust_policy_passes(rule: AnyPolicy) -> None:
-    """The trust policy docs/delivery.md tells people to create must pass the pack's own rules."""
-    document = (PROJECT_DIR / "docs" / "delivery.md").read_text()
-    blocks = re.findall(r"```json\n(.*?)```", document, flags=re.DOTALL)
-    assert len(blocks) == 1
-    policy = json.loads(blocks[0])
-    subjects = policy["Statement"][0]["Condition"]["StringEquals"]["token.actions.githubusercontent.com:sub"]
-    assert {subject.rsplit(":", 1)[-1] for subject in subjects} == {"pull_request", "refs/heads/main", "production"}
-    assert trust_found(policy, rule) == []

@@ -27,8 +27,9 @@ from .values import require
 API_VERSION = "chaos-mesh.org/v1alpha1"
 PART_OF_LABEL = ("app.kubernetes.io/part-of", "chaos-lab")
 EXPERIMENT_LABEL = "chaos-lab/experiment"
-# Chaos Mesh names what a Schedule spawns after the Schedule plus a suffix, so it caps the name
-# (facts.md): 57 characters, 51 when the Schedule spawns Workflows (whose nodes add their own suffix).
+# Chaos Mesh names what a Schedule spawns `<schedule>-<5 random characters>` (chaos-mesh/chaos-mesh
+# controllers/schedule/cron/controller.go at v2.8.3), so its docs cap the name at 57 characters, 51 when the
+# Schedule spawns Workflows, whose nodes add a suffix of their own (https://chaos-mesh.org/docs/define-scheduling-rules/).
 SCHEDULE_NAME_MAX = 57
 WORKFLOW_SCHEDULE_NAME_MAX = 51
 # stress-ng's own ceiling, also the CRD's `maximum`.

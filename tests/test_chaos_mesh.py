@@ -1,7 +1,7 @@
 """Chaos Mesh as the lab declares it, under Pulumi mocks: the control-plane namespace, the pinned Helm
 release and the values that fence and slim it, its config, the kind stack, and bad input.
 
-What mocks cannot prove here (style.md §5): what the chart renders from these values (a helm.v3.Release
+What mocks cannot prove here: what the chart renders from these values (a helm.v3.Release
 is one opaque resource to the engine, and Helm ignores value keys a chart does not read, so only a real
 `helm template`/`pulumi preview` against chart 2.8.3 shows these keys take effect; test_chaos_mesh_rbac.py
 reads the chart's RBAC template for them), that the controller then enforces the namespace filter, that
@@ -46,7 +46,7 @@ LAB_COMPONENTS = (
     "chaos-lab:experiments:ChaosExperiments",
 )
 
-# The spec (issue 3 and facts.md): the chart, where it comes from, and where it runs.
+# The chart, where it comes from (https://charts.chaos-mesh.org), and where it runs.
 CHART = "chaos-mesh"
 CHART_VERSION = "2.8.3"
 CHART_REPOSITORY = "https://charts.chaos-mesh.org"

@@ -1,4 +1,4 @@
-"""The command line's conventions (style.md, section 6): help with examples and exit codes, one-line
+"""The command line's conventions (modelled on httpie/cli's exit-status enum and help): help with examples and exit codes, one-line
 errors, tracebacks only with --debug, exactly one JSON object with --json, progress only on a
 terminal, and `python -m chaoslab` exiting with main()'s code.
 

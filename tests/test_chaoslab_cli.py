@@ -1,5 +1,5 @@
-"""The command line's conventions (modelled on httpie/cli's exit-status enum and help): help with examples and exit codes, one-line
-errors, tracebacks only with --debug, exactly one JSON object with --json, progress only on a
+"""The command line's conventions, modelled on httpie/cli (its exit-status enum and help): help with
+examples and exit codes, one-line errors, tracebacks only with --debug, exactly one JSON object with --json, progress only on a
 terminal, and `python -m chaoslab` exiting with main()'s code.
 
 Not covered: a real terminal (isatty is injected), colours (there are none).

@@ -32,6 +32,7 @@ from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
 from .files import write_json
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
+from .retrying import HALT_DEADLINE_S
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
 from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, kubeconfig_context, make_plan, sandbox_namespace
@@ -150,6 +151,15 @@ _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 def _namespace(text: str) -> str:
     if not _NAMESPACE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"got {text!r}; accepted a namespace name: lowercase letters, digits and '-', at most 63")
+    return text
+
+
+_HALT_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}")
+
+
+def _halt_id(text: str) -> str:
+    if not _HALT_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a halt ID as halt prints it, e.g. 20260101T120000.000Z-3fa9c1")
     return text
 
 
@@ -319,13 +329,19 @@ def _add_run(commands: Any, env: Environment) -> None:
 
 def _add_halt(commands: Any, env: Environment) -> None:
     command = _command(commands, env, "halt", "Stop every chaos experiment in the fenced namespace, within seconds.", """\
-        Pauses every Chaos Mesh experiment and Schedule in the namespace (annotation
-        experiment.chaos-mesh.org/pause, marked as chaoslab's) and deletes every Workflow (a Workflow
-        cannot be paused), all requests in parallel; with --stack, sets chaos-lab:halted=true so the
-        next `pulumi up` declares no chaos (`run` refuses a halted stack); then waits until Chaos Mesh
-        reports them recovered and the Workflows gone. Prints each object, what was done and its state,
-        and the time to "all requests issued" and to "all recovered". Halting twice is harmless.
-        Nothing outside the namespace is read or changed. Exit 1 if any object could not be stopped.
+        Pauses every Schedule and deletes every Workflow first (they spawn new chaos objects; a
+        Workflow cannot be paused), then pauses every Chaos Mesh experiment (annotation
+        experiment.chaos-mesh.org/pause, marked as chaoslab's and with this halt's ID), then lists
+        again, pausing anything new, until a full pass finds nothing active. Every list and request
+        is retried on connection errors, 429 (honouring Retry-After) and 5xx, with backoff, all within
+        --deadline. With --stack, sets chaos-lab:halted=true so the next `pulumi up` declares no chaos
+        (`run` refuses a halted stack); then waits until Chaos Mesh reports them recovered and the
+        Workflows gone. Prints the halt ID, each object, what was done and its state, and the time to
+        "all requests issued" and to "all recovered". Halting twice is harmless. Nothing outside the
+        namespace is read or changed.
+
+        If anything is still active at the deadline, or not recovered within --wait, it prints
+        "halt FAILED" with each such object and the reason, and exits 1.
 
         example:
           python -m chaoslab halt --stack dev
@@ -337,30 +353,48 @@ def _add_halt(commands: Any, env: Environment) -> None:
         "Also run `pulumi up` once the chaos is paused (with --stack).",
         "It deletes the chaos objects the stack declared; it takes about a minute, the pause a few seconds, "
         "which is why it comes last and is optional, e.g. halt --stack dev --up."))
+    _add_deadline(behaviour, "halt")
     behaviour.add_argument("--wait", type=_duration, default=DEFAULT_WAIT_S, metavar="DURATION", help=_help(
         f"Longest to wait for Chaos Mesh to report recovery (default {format_duration(DEFAULT_WAIT_S)}).",
-        "An object not recovered by then is reported and the exit code is 1, e.g. --wait 2m."))
+        "Counted once the pauses are confirmed; an object not recovered by then is reported and the exit code is 1, "
+        "e.g. --wait 2m."))
     _add_change_outputs(command, "halt")
     command.set_defaults(handler=_halt)
 
 
 def _add_resume(commands: Any, env: Environment) -> None:
-    command = _command(commands, env, "resume", "Undo a halt: clear chaos-lab:halted and un-pause what halt paused.", """\
+    command = _command(commands, env, "resume", "Undo a halt: clear chaos-lab:halted and un-pause what that halt paused.", """\
         With --stack, removes chaos-lab:halted from the stack's config; then removes the pause from
-        every object in the namespace that chaoslab paused (its chaos-lab.dev/paused-by mark), so
-        Chaos Mesh injects them again. Objects someone else paused stay paused. Workflows halt deleted
-        do not come back by themselves: run `pulumi up --refresh`, or halt with --up next time.
+        the objects one halt paused (their chaos-lab.dev/halt-id mark): the one --halt-id names, by
+        default the latest halt found in the namespace. --all un-pauses everything chaoslab paused
+        (its chaos-lab.dev/paused-by mark). Objects someone else paused stay paused, and so do those
+        of other halts. Chaos Mesh then injects them again. Workflows halt deleted do not come back
+        by themselves: run `pulumi up --refresh`, or halt with --up next time.
 
         example:
           python -m chaoslab resume --stack dev
-          python -m chaoslab resume --namespace chaos-sandbox --dry-run""")
+          python -m chaoslab resume --namespace chaos-sandbox --halt-id 20260101T120000.000Z-3fa9c1 --dry-run""")
     target = command.add_argument_group("target")
     _add_fence(target, prefix="", required=True, verb="Resume")
     behaviour = command.add_argument_group("resume")
     behaviour.add_argument("--up", action="store_true", help=_help(
         "Also run `pulumi up` afterwards (with --stack).", "It declares the enabled experiments again, e.g. resume --stack dev --up."))
+    which = behaviour.add_mutually_exclusive_group()
+    which.add_argument("--halt-id", type=_halt_id, metavar="ID", help=_help(
+        "Un-pause what this halt paused (default: the latest halt in the namespace).",
+        "halt prints its ID, e.g. --halt-id 20260101T120000.000Z-3fa9c1."))
+    which.add_argument("--all", dest="every_halt", action="store_true", help=_help(
+        "Un-pause everything chaoslab paused, whichever halt it was.", "Someone else's pause still stays, e.g. resume --stack dev --all."))
+    _add_deadline(behaviour, "resume")
     _add_change_outputs(command, "resume")
     command.set_defaults(handler=_resume)
+
+
+def _add_deadline(group: argparse._ArgumentGroup, name: str) -> None:
+    group.add_argument("--deadline", type=_duration, default=HALT_DEADLINE_S, metavar="DURATION", help=_help(
+        f"How long {name} keeps retrying the Kubernetes API, in all (default {format_duration(HALT_DEADLINE_S)}).",
+        "Connection errors, 429 and 5xx are retried with exponential backoff and jitter until then; "
+        "no new attempt starts after it, e.g. --deadline 2m while the API server is being replaced."))
 
 
 def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
@@ -369,8 +403,8 @@ def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
         f"List what {name} would change, and change nothing.", "No patch, no delete, no config change; the lists are read."))
     output.add_argument("--json", action="store_true", help=_help(
         "Print the outcome as exactly one JSON object.",
-        "Keys: command, namespace, stack, dry_run, ok, objects [{resource, name, action, state, error}], issued_s, "
-        "recovered_s, config, update."))
+        "Keys: command, namespace, stack, dry_run, ok, halt_id, deadline_s, objects [{resource, name, action, state, "
+        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update."))
 
 
 def _add_report(commands: Any, env: Environment) -> None:
@@ -467,7 +501,7 @@ def _probe(args: argparse.Namespace, env: Environment) -> int:
     if result.abort is None:
         return ExitCode.OK
     halted = result.abort.halt_error is None and (report is None or report.ok)
-    return ExitCode.ABORTED if halted else ExitCode.ERROR
+    return ExitCode.ABORTED if halted else ExitCode.ABORTED_HALT_FAILED
 
 
 def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]:
@@ -475,7 +509,7 @@ def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]
     def issue(breach: Breach) -> Halted:
         outcome = issue_halt(fenced.api, fenced.namespace)
         issued.append(outcome)
-        return Halted(outcome.issued_at, {"namespace": fenced.namespace})
+        return Halted(outcome.issued_at, {"namespace": fenced.namespace, "halt_id": outcome.halt_id})
 
     return issue
 
@@ -549,7 +583,8 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
                 raise
     _print_run(args, env, plan.out_dir)
     if journal.data["status"] == RunStatus.ABORTED.value:  # returned, not raised: an abort condition held
-        return ExitCode.ABORTED
+        fast_stop_failed = (journal.data["abort"] or {}).get("halt_error") is not None
+        return ExitCode.ABORTED_HALT_FAILED if fast_stop_failed else ExitCode.ABORTED
     if journal.data["status"] == RunStatus.FAILED.value or journal.data["deviated"]:
         return ExitCode.HYPOTHESIS_NOT_MET
     return ExitCode.OK
@@ -591,7 +626,8 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
     with _fenced(args, env) as fenced:
         display = env.progress_display()
         display.note(f"halting every chaos experiment in namespace {fenced.namespace}")
-        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait, up=args.up, display=display)
+        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
+                      deadline_s=args.deadline, up=args.up, display=display)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
@@ -599,7 +635,8 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
 def _resume(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
     with _fenced(args, env) as fenced:
-        report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up)
+        report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up, halt_id=args.halt_id,
+                        every_halt=args.every_halt, deadline_s=args.deadline)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 

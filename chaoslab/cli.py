@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import re
 import sys
 import textwrap
@@ -30,17 +31,18 @@ from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objec
 from .display import Display, StderrDisplay
 from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
-from .files import write_json
+from .files import private_directory, write_json
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .retrying import HALT_DEADLINE_S
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
 from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, kubeconfig_context, make_plan, sandbox_namespace
 from .portforward import forwarded_frontend
-from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeInterrupted, ProbeResult, ProbeSettings, default_concurrency, probe
+from .probe import (DEFAULT_CONCURRENCY_MAX, DEFAULT_RATE, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_TIMEOUT_S, ProbeInterrupted,
+                    ProbeResult, ProbeSettings, default_concurrency, probe, redact_url)
 from .report import write_report
 from .run import execute
-from .samples import MS_PER_S, Summary, write_samples
+from .samples import MS_PER_S, RELATIVE_ERROR, ErrorKind, SampleFile, Summary
 from .stack import AutomationStack, StackDriver
 
 PROG = "chaoslab"
@@ -148,6 +150,16 @@ def _duration(text: str) -> float:
 _NAMESPACE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not 0 < rate <= MAX_RATE:  # false for nan too
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a number of requests per second above 0 and at most {MAX_RATE:g}")
+    return rate
+
+
 def _namespace(text: str) -> str:
     if not _NAMESPACE.fullmatch(text):
         raise argparse.ArgumentTypeError(f"got {text!r}; accepted a namespace name: lowercase letters, digits and '-', at most 63")
@@ -209,14 +221,15 @@ def _command(commands: Any, env: Environment, name: str, summary: str, descripti
 
 def _add_load_options(command: argparse.ArgumentParser) -> None:
     load = command.add_argument_group("load")
-    load.add_argument("--rate", type=float, default=DEFAULT_RATE, help=_help(
-        f"Requests started per second (default {DEFAULT_RATE:g}).",
+    load.add_argument("--rate", type=_rate, default=DEFAULT_RATE, help=_help(
+        f"Requests started per second (default {DEFAULT_RATE:g}, at most {MAX_RATE:g}).",
         "Open loop: each request starts on schedule whether or not earlier ones have answered, e.g. --rate 50."))
     load.add_argument("--timeout", type=_duration, default=DEFAULT_TIMEOUT_S, metavar="DURATION", help=_help(
-        f"Longest a request may take, connect to last byte (default {format_duration(DEFAULT_TIMEOUT_S)}).",
+        f"Longest a request may take, connect to last byte (default {format_duration(DEFAULT_TIMEOUT_S)}, "
+        f"at most {format_duration(MAX_TIMEOUT_S)}).",
         "A request still unanswered then counts as a timeout, e.g. --timeout 2s."))
     load.add_argument("--concurrency", type=int, default=None, metavar="N", help=_help(
-        "Most requests in flight at once (default: rate x timeout, at most 200).",
+        f"Most requests in flight at once (default: rate x timeout, at most {DEFAULT_CONCURRENCY_MAX}; 1 to {MAX_CONCURRENCY}).",
         "A request due while N are in flight is not sent and is counted as not_sent, e.g. --concurrency 20."))
 
 
@@ -260,7 +273,9 @@ def _add_probe(commands: Any, env: Environment) -> None:
           python -m chaoslab probe http://127.0.0.1:8080/api/ --duration 10m --abort-if 'success<90%/10s' --halt-stack dev""")
     command.add_argument("url", metavar="URL", help=_help("The URL to GET.", "e.g. http://127.0.0.1:8080/api/"))
     command.add_argument("--duration", type=_duration, default=parse_duration("10s"), metavar="DURATION", help=_help(
-        "How long to probe (default 10s).", "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m."))
+        f"How long to probe (default 10s, at most {format_duration(MAX_DURATION_S)}).",
+        "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m. Memory stays bounded at any duration: the summary "
+        f"is a fixed-size histogram (percentiles at most {RELATIVE_ERROR * 100:g} %% above the exact ones) and --out streams the samples to disk."))
     _add_load_options(command)
     abort = command.add_argument_group("abort")
     _add_abort_if(abort, "while probing")
@@ -268,11 +283,12 @@ def _add_probe(commands: Any, env: Environment) -> None:
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
         f"Write every sample to DIR/{SAMPLES_FILE} and the summary to DIR/{SUMMARY_FILE}.",
-        "One JSON object per request, in schedule order, e.g. --out /tmp/probe-1."))
+        "One JSON object per request, in the order they finished. DIR is created 0700 (an existing one must "
+        "already be private) and the files 0600, e.g. --out /tmp/probe-1."))
     output.add_argument("--json", action="store_true", help=_help(
         "Print the summary as exactly one JSON object.",
         'Keys: sent, ok, failed, success_rate, achieved_rate, latency_ms {p50,p95,p99,max}, errors {kind: count}, '
-        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms, and abort with --abort-if; '
+        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms, interrupted, and abort with --abort-if; '
         'e.g. ... --json | jq .latency_ms.p95'))
     command.set_defaults(handler=_probe)
 
@@ -481,8 +497,8 @@ def _probe(args: argparse.Namespace, env: Environment) -> int:
     if halting and not args.abort_if:
         raise UsageError("--halt-stack and --halt-namespace act when an --abort-if condition holds; give one")
     check_conditions(args.abort_if, settings.rate)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)  # before probing, so a bad --out fails at once
+    # Before probing, so a bad --out fails at once; the samples stream there as requests finish.
+    samples = None if args.out is None else SampleFile(private_directory(args.out) / SAMPLES_FILE)
     display = env.progress_display()
     with contextlib.ExitStack() as resources:
         # Connected before the first request: on a breach only the Kubernetes requests are left to make.
@@ -490,14 +506,14 @@ def _probe(args: argparse.Namespace, env: Environment) -> int:
         issued: list[Issued] = []
         watch = AbortWatch(args.abort_if, None if fenced is None else _issuer(fenced, issued)) if args.abort_if else None
         try:
-            result = probe(settings, display, watch=watch)
+            result = probe(settings, display, watch=watch, sinks=() if samples is None else (samples,))
         except ProbeInterrupted as interrupted:
-            _probe_output(args, env, interrupted.result, None)
+            _probe_output(args, env, interrupted.result, None, samples)
             raise
         report = None
         if fenced is not None and issued:
             report = finish_halt(fenced.api, fenced.namespace, issued[0], fenced.stack, display=display)
-    _probe_output(args, env, result, report)
+    _probe_output(args, env, result, report, samples)
     if result.abort is None:
         return ExitCode.OK
     halted = result.abort.halt_error is None and (report is None or report.ok)
@@ -514,7 +530,12 @@ def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]
     return issue
 
 
-def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult, report: HaltReport | None) -> None:
+def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult, report: HaltReport | None,
+                  samples: SampleFile | None) -> None:
+    """Print the summary, then write the files: a full disk must not cost the operator the summary.
+
+    Raises the first OSError of the files (naming the file) once all were tried.
+    """
     summary = result.summary.to_dict()
     text = _summary_text(args.url, result.summary)
     if args.abort_if:
@@ -523,10 +544,17 @@ def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResul
             abort["halt"] = report.to_dict()
         summary["abort"] = abort
         text += _abort_text(abort) + ("" if report is None else report.text())
-    if args.out is not None:
-        write_samples(args.out / SAMPLES_FILE, result.samples)
-        write_json(args.out / SUMMARY_FILE, summary)
     _emit(env, args, summary, text)
+    if args.out is None or samples is None:
+        return
+    errors: list[OSError] = []
+    for write in (samples.close, lambda: write_json(args.out / SUMMARY_FILE, summary)):
+        try:
+            write()
+        except OSError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 def _abort_text(abort: dict[str, Any] | None) -> str:
@@ -546,9 +574,11 @@ def _summary_text(url: str, summary: Summary) -> str:
     latency = "  ".join(f"{key} {'-' if value is None else f'{value:.1f}'}" for key, value in summary.latency_ms.items())
     errors = ", ".join(f"{kind} {count}" for kind, count in summary.errors.items()) or "none"
     success = "-" if summary.success_rate is None else f"{100 * summary.success_rate:.2f} %"
+    interrupted = summary.errors.get(ErrorKind.INTERRUPTED.value, 0)
     return (
-        f"GET {url}\n"
-        f"sent {summary.sent} of {summary.scheduled} scheduled ({summary.not_sent} not sent: concurrency cap), "
+        f"GET {redact_url(url)}\n"
+        + (f"INTERRUPTED by Ctrl-C: {interrupted} requests still in flight counted as interrupted\n" if summary.interrupted else "")
+        + f"sent {summary.sent} of {summary.scheduled} scheduled ({summary.not_sent} not sent: concurrency cap), "
         f"{summary.achieved_rate:.1f}/s achieved of {summary.requested_rate:g}/s\n"
         f"ok {summary.ok}, failed {summary.failed}, success {success}; errors: {errors}\n"
         f"latency ms: {latency}\n"
@@ -569,7 +599,7 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
         return ExitCode.OK
 
     display = env.progress_display()
-    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(plan.out_dir)
     with kube_access(stack.outputs(), plan.kubeconfig_context) as access:
         watcher = env.connect_cluster(access)
         with _target_url(args.url, access, plan.target.namespace, plan.out_dir) as url:

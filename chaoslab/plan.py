@@ -22,7 +22,7 @@ from .abort import AbortCondition, check_conditions
 from .cluster import ChaosTarget
 from .errors import UsageError
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE, AppTimeouts, Hypothesis
-from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeSettings, default_concurrency
+from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeSettings, default_concurrency, redact_url
 from .samples import MS_PER_S
 
 CONFIG_PREFIX = "chaos-lab:"
@@ -195,7 +195,7 @@ class RunPlan:
                 "after": [tolerance.describe() for tolerance in RECOVERED_AFTER],
             },
             "probe": {
-                "url": self.url or "kubectl port-forward to svc/frontend-service, path /api/",
+                "url": redact_url(self.url) if self.url else "kubectl port-forward to svc/frontend-service, path /api/",
                 "rate": self.rate,
                 "timeout_s": self.timeout_s,
                 "concurrency": self.concurrency,
@@ -213,7 +213,7 @@ class RunPlan:
             f"hypothesis: {self.hypothesis.title}",
             *(f"  during: {line}" for line in self.hypothesis.describe()),
             f"parameters: {json.dumps(dict(self.parameters), sort_keys=True)}",
-            f"probe {self.url or 'the frontend through kubectl port-forward svc/frontend-service'} {probe}",
+            f"probe {redact_url(self.url) if self.url else 'the frontend through kubectl port-forward svc/frontend-service'} {probe}",
             f"1. baseline: probe for {format_duration(self.baseline_s)}; stop unless "
             + ", ".join(tolerance.describe() for tolerance in STEADY_STATE_BEFORE),
             f"2. set {self.enabled_key} true and run `pulumi up`",

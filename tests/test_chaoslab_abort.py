@@ -216,7 +216,7 @@ def test_the_probe_stops_at_a_breach_and_keeps_its_schedule_until_then() -> None
         watch = AbortWatch([parse_condition(SUCCESS_CONDITION)])
         _later(FAIL_AFTER_S, lambda: server.behave(FAILING))
         started = time.monotonic()
-        result = probe(settings, watch=watch)
+        result = probe(settings, watch=watch, keep_samples=True)
         elapsed_s = time.monotonic() - started
 
     assert result.abort is not None

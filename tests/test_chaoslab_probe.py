@@ -41,7 +41,7 @@ MS_PER_S = 1000.0
 
 def _probe(url: str, *, rate: float = QUICK_RATE, duration_s: float = QUICK_DURATION_S,
            timeout_s: float = 2.0, concurrency: int = 50) -> Any:
-    return probe(ProbeSettings(url, rate, duration_s, timeout_s, concurrency))
+    return probe(ProbeSettings(url, rate, duration_s, timeout_s, concurrency), keep_samples=True)
 
 
 def test_the_median_matches_a_fixed_server_delay() -> None:

@@ -491,7 +491,7 @@ def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
 def _probe(args: argparse.Namespace, env: Environment) -> int:
     settings = ProbeSettings(
         url=args.url, rate=args.rate, duration_s=args.duration, timeout_s=args.timeout,
-        concurrency=args.concurrency or default_concurrency(args.rate, args.timeout),
+        concurrency=default_concurrency(args.rate, args.timeout) if args.concurrency is None else args.concurrency,
     )
     halting = args.fence_stack is not None or args.fence_namespace is not None
     if halting and not args.abort_if:

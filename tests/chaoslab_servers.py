@@ -43,6 +43,7 @@ class Reset:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a test ends without waiting for handlers still sleeping
     behaviour: Answer | Reset
+    received: threading.Event  # set at the first request
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or reset are what these tests are about, not server errors.
@@ -56,6 +57,7 @@ class _AppHandler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self.server.received.set()
         behaviour = self.server.behaviour
         if isinstance(behaviour, Reset):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
@@ -80,7 +82,10 @@ class AppServer:
     def __init__(self, behaviour: Answer | Reset) -> None:
         self._server = _Server((LOOPBACK, 0), _AppHandler)
         self._server.behaviour = behaviour
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}/api/"
+        self._server.received = threading.Event()
+        self.received = self._server.received
+        self.port = self._server.server_address[1]
+        self.url = f"http://{LOOPBACK}:{self.port}/api/"
         threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True).start()
 
     def behave(self, behaviour: Answer | Reset) -> None:

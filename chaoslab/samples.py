@@ -30,6 +30,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
 from .files import LineFile, write_atomic
 
 # The percentiles every summary carries; 100 stands for the maximum.
@@ -340,7 +341,7 @@ SAMPLE_FIELDS: dict[str, tuple[Any, str]] = {
 }
 
 
-class MalformedFile(ValueError):
+class MalformedFile(UsageError):
     """A run file that cannot be read as what it should be: names the file, the field and what is wrong."""
 
     def __init__(self, path: Path, field: str, problem: str) -> None:

@@ -545,7 +545,7 @@ def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResul
         summary["abort"] = abort
         text += _abort_text(abort) + ("" if report is None else report.text())
     _emit(env, args, summary, text)
-    if args.out is None or samples is None:
+    if samples is None:  # no --out
         return
     errors: list[OSError] = []
     for write in (samples.close, lambda: write_json(args.out / SUMMARY_FILE, summary)):

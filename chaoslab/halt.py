@@ -136,10 +136,10 @@ class HaltReport:
         lines = [f"{row.resource}/{row.name}: {row.action}: {row.error}" for row in self.rows if row.error is not None]
         if not self.verified and not lines:
             lines.append(f"no full pass found the namespace clear within the {format_duration(self.deadline_s or 0)} deadline")
-        if (self.config or {}).get("error"):
-            lines.append(f"{self.config['key']}: {self.config['error']}")  # type: ignore[index]
-        if (self.update or {}).get("error"):
-            lines.append(f"pulumi up: {self.update['error']}")  # type: ignore[index]
+        if self.config is not None and self.config.get("error"):
+            lines.append(f"{self.config['key']}: {self.config['error']}")
+        if self.update is not None and self.update.get("error"):
+            lines.append(f"pulumi up: {self.update['error']}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:

@@ -74,10 +74,9 @@ class Deadline:
 class RetriesExhausted(Exception):
     """A retryable failure that lasted past the deadline; `last` is the final attempt's error."""
 
-    def __init__(self, last: BaseException, attempts: int, why: str) -> None:
+    def __init__(self, last: BaseException, why: str) -> None:
         super().__init__(why)
         self.last = last
-        self.attempts = attempts
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -132,8 +131,8 @@ def call_with_retries(
             wait_s = max(asked_s or 0.0, backoff.wait_s(attempts, rng))
             if asked_s is not None and asked_s >= deadline.remaining_s():
                 deadline.give_up()
-                raise RetriesExhausted(error, attempts, f"the API asked to retry after {asked_s:g} s, past the "
+                raise RetriesExhausted(error, f"the API asked to retry after {asked_s:g} s, past the "
                                                         f"{deadline.seconds:g} s deadline") from error
             if wait_s >= deadline.remaining_s():
-                raise RetriesExhausted(error, attempts, f"retried until the {deadline.seconds:g} s deadline") from error
+                raise RetriesExhausted(error, f"retried until the {deadline.seconds:g} s deadline") from error
             time.sleep(wait_s)

@@ -329,7 +329,8 @@ class KubeApiServer:
             if trouble.status is None:
                 return None, {}, {}
             headers = {} if trouble.retry_after is None else {"Retry-After": trouble.retry_after}
-            return trouble.status, _status(trouble.status, "TooManyRequests" if trouble.status == 429 else "ServiceUnavailable"), headers
+            reason = {429: "TooManyRequests", 500: "InternalError"}.get(trouble.status, "ServiceUnavailable")
+            return trouble.status, _status(trouble.status, reason), headers
         changes = self._on_arrival.get((method, path))
         if changes:
             changes.pop(0)()  # one change per arrival: given twice, the second comes with the next request

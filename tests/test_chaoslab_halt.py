@@ -3,12 +3,17 @@ stand-in in chaoslab_servers.KubeApiServer (GET list and one, merge PATCH, DELET
 simulated controller that reports a paused experiment recovered RECOVERY_DELAY_S later), and the
 stack's config through FakeStack.
 
+The stand-in also misbehaves on request, as an API server having a bad day does: it answers 429 or
+5xx (with Retry-After), drops connections, refuses every connection (closed), and creates or
+resets chaos objects while a halt runs.
+
 The server also holds chaos objects in kube-system, outside every fence here: each test that changes
 something checks they are unchanged and were never requested.
 
 Not covered, in every test: a real Chaos Mesh controller (how long it really takes to recover, its
 finalizers, Schedules pausing their children, a Workflow's children being garbage-collected), a real
-API server's RBAC, TLS and authentication, and the pulumi CLI (tests/test_chaoslab_stack.py).
+API server's RBAC, TLS and authentication, API Priority and Fairness deciding when to answer 429, and
+the pulumi CLI (tests/test_chaoslab_stack.py).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -410,16 +417,12 @@ def _all_stopped(kube: KubeApiServer) -> bool:
 @pytest.mark.parametrize("status", [503, 500, 429])
 def test_the_first_requests_failing_are_retried_and_the_halt_holds(kube: KubeApiServer, status: int) -> None:
     failing = 12  # more than one round of parallel lists
+    kube.fail_next(failing, status)
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
 
     assert code == ExitCode.OK and outcome["ok"] is True and outcome["problems"] == []
     assert _all_stopped(kube)
-    kube.fail_next(failing, status)
-    assert status  # the parameter names the case; the second halt below meets the failures
-    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
-
-    assert code == ExitCode.OK and outcome["ok"] is True
     answered = [request.status for request in kube.requests]
     assert answered.count(status) == failing
     # Every kind whose list failed was listed again, and answered.
@@ -453,6 +456,19 @@ def test_retry_after_is_honoured(kube: KubeApiServer) -> None:
     [refused] = [request for request in patches if request.status == 429]
     [again] = [request for request in patches if request.path == refused.path and request.status == 200]
     assert again.at - refused.at >= retry_after_s
+
+
+def test_retry_after_as_an_http_date_is_honoured(kube: KubeApiServer) -> None:
+    """RFC 9110 allows an HTTP date; it has whole seconds, so the moment is at least a second away."""
+    until = formatdate(time.time() + 2, usegmt=True)
+    kube.fail_next(1, 503, retry_after=until, method="PATCH")
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True
+    [refused] = [request for request in kube.requested("PATCH") if request.status == 503]
+    [again] = [request for request in kube.requested("PATCH") if request.path == refused.path and request.status == 200]
+    assert again.at >= parsedate_to_datetime(until).timestamp()
 
 
 def test_a_retry_after_past_the_deadline_fails_at_once_and_says_so(kube: KubeApiServer) -> None:

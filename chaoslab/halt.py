@@ -173,7 +173,7 @@ class HaltReport:
         else:
             lines.append("  no Chaos Mesh object found")
         if self.issued_s is not None:
-            lines.append(f"all requests issued {self.issued_s:.3f} s after the start")
+            lines.append(f"{'all requests' if self.ok else 'the last request'} issued {self.issued_s:.3f} s after the start")
         if self.recovered_s is not None:
             lines.append(f"all recovered {self.recovered_s:.3f} s after the start")
         if self.config is not None:

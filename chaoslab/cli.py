@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
+import re
 import sys
 import textwrap
 import traceback
@@ -30,16 +32,18 @@ from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objec
 from .display import Display, StderrDisplay
 from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
-from .files import write_json
+from .files import private_directory, write_json
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
+from .retrying import HALT_DEADLINE_S
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
 from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, lab_config, make_plan
 from .portforward import forwarded_frontend
-from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeInterrupted, ProbeResult, ProbeSettings, default_concurrency, probe
+from .probe import (DEFAULT_CONCURRENCY_MAX, DEFAULT_RATE, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_TIMEOUT_S, ProbeInterrupted,
+                    ProbeResult, ProbeSettings, default_concurrency, probe, redact_url)
 from .report import write_report
 from .run import execute
-from .samples import MS_PER_S, Summary, write_samples
+from .samples import MS_PER_S, RELATIVE_ERROR, ErrorKind, SampleFile, Summary
 from .stack import AutomationStack, StackDriver
 
 PROG = "chaoslab"
@@ -143,9 +147,28 @@ def _duration(text: str) -> float:
     return seconds
 
 
+def _rate(text: str) -> float:
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not 0 < rate <= MAX_RATE:  # false for nan too
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a number of requests per second above 0 and at most {MAX_RATE:g}")
+    return rate
+
+
 def _namespace(text: str) -> str:
     if not is_dns_label(text):
         raise argparse.ArgumentTypeError(f"got {text!r}; accepted a namespace name: lowercase letters, digits and '-', at most 63")
+    return text
+
+
+_HALT_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}")
+
+
+def _halt_id(text: str) -> str:
+    if not _HALT_ID.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"got {text!r}; accepted a halt ID as halt prints it, e.g. 20260101T120000.000Z-3fa9c1")
     return text
 
 
@@ -195,14 +218,15 @@ def _command(commands: Any, env: Environment, name: str, summary: str, descripti
 
 def _add_load_options(command: argparse.ArgumentParser) -> None:
     load = command.add_argument_group("load")
-    load.add_argument("--rate", type=float, default=DEFAULT_RATE, help=_help(
-        f"Requests started per second (default {DEFAULT_RATE:g}).",
+    load.add_argument("--rate", type=_rate, default=DEFAULT_RATE, help=_help(
+        f"Requests started per second (default {DEFAULT_RATE:g}, at most {MAX_RATE:g}).",
         "Open loop: each request starts on schedule whether or not earlier ones have answered, e.g. --rate 50."))
     load.add_argument("--timeout", type=_duration, default=DEFAULT_TIMEOUT_S, metavar="DURATION", help=_help(
-        f"Longest a request may take, connect to last byte (default {format_duration(DEFAULT_TIMEOUT_S)}).",
+        f"Longest a request may take, connect to last byte (default {format_duration(DEFAULT_TIMEOUT_S)}, "
+        f"at most {format_duration(MAX_TIMEOUT_S)}).",
         "A request still unanswered then counts as a timeout, e.g. --timeout 2s."))
     load.add_argument("--concurrency", type=int, default=None, metavar="N", help=_help(
-        "Most requests in flight at once (default: rate x timeout, at most 200).",
+        f"Most requests in flight at once (default: rate x timeout, at most {DEFAULT_CONCURRENCY_MAX}; 1 to {MAX_CONCURRENCY}).",
         "A request due while N are in flight is not sent and is counted as not_sent, e.g. --concurrency 20."))
 
 
@@ -246,7 +270,9 @@ def _add_probe(commands: Any, env: Environment) -> None:
           python -m chaoslab probe http://127.0.0.1:8080/api/ --duration 10m --abort-if 'success<90%/10s' --halt-stack dev""")
     command.add_argument("url", metavar="URL", help=_help("The URL to GET.", "e.g. http://127.0.0.1:8080/api/"))
     command.add_argument("--duration", type=_duration, default=parse_duration("10s"), metavar="DURATION", help=_help(
-        "How long to probe (default 10s).", "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m."))
+        f"How long to probe (default 10s, at most {format_duration(MAX_DURATION_S)}).",
+        "Chaos Mesh units, e.g. --duration 500ms, 30s or 2m. Memory stays bounded at any duration: the summary "
+        f"is a fixed-size histogram (percentiles at most {RELATIVE_ERROR * 100:g} %% above the exact ones) and --out streams the samples to disk."))
     _add_load_options(command)
     abort = command.add_argument_group("abort")
     _add_abort_if(abort, "while probing")
@@ -254,11 +280,12 @@ def _add_probe(commands: Any, env: Environment) -> None:
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
         f"Write every sample to DIR/{SAMPLES_FILE} and the summary to DIR/{SUMMARY_FILE}.",
-        "One JSON object per request, in schedule order, e.g. --out /tmp/probe-1."))
+        "One JSON object per request, in the order they finished. DIR is created 0700 (an existing one must "
+        "already be private) and the files 0600, e.g. --out /tmp/probe-1."))
     output.add_argument("--json", action="store_true", help=_help(
         "Print the summary as exactly one JSON object.",
         'Keys: sent, ok, failed, success_rate, achieved_rate, latency_ms {p50,p95,p99,max}, errors {kind: count}, '
-        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms, and abort with --abort-if; '
+        'not_sent, scheduled, requested_rate, duration_s, start_lateness_ms, interrupted, and abort with --abort-if; '
         'e.g. ... --json | jq .latency_ms.p95'))
     command.set_defaults(handler=_probe)
 
@@ -315,13 +342,19 @@ def _add_run(commands: Any, env: Environment) -> None:
 
 def _add_halt(commands: Any, env: Environment) -> None:
     command = _command(commands, env, "halt", "Stop every chaos experiment in the fenced namespace, within seconds.", """\
-        Pauses every Chaos Mesh experiment and Schedule in the namespace (annotation
-        experiment.chaos-mesh.org/pause, marked as chaoslab's) and deletes every Workflow (a Workflow
-        cannot be paused), all requests in parallel; with --stack, sets chaos-lab:halted=true so the
-        next `pulumi up` declares no chaos (`run` refuses a halted stack); then waits until Chaos Mesh
-        reports them recovered and the Workflows gone. Prints each object, what was done and its state,
-        and the time to "all requests issued" and to "all recovered". Halting twice is harmless.
-        Nothing outside the namespace is read or changed. Exit 1 if any object could not be stopped.
+        Pauses every Schedule and deletes every Workflow first (they spawn new chaos objects; a
+        Workflow cannot be paused), then pauses every Chaos Mesh experiment (annotation
+        experiment.chaos-mesh.org/pause, marked as chaoslab's and with this halt's ID), then lists
+        again, pausing anything new, until a full pass finds nothing active. Every list and request
+        is retried on connection errors, 429 (honouring Retry-After) and 5xx, with backoff, all within
+        --deadline. With --stack, sets chaos-lab:halted=true so the next `pulumi up` declares no chaos
+        (`run` refuses a halted stack); then waits until Chaos Mesh reports them recovered and the
+        Workflows gone. Prints the halt ID, each object, what was done and its state, and the time to
+        "all requests issued" and to "all recovered". Halting twice is harmless. Nothing outside the
+        namespace is read or changed.
+
+        If anything is still active at the deadline, or not recovered within --wait, it prints
+        "halt FAILED" with each such object and the reason, and exits 1.
 
         example:
           python -m chaoslab halt --stack dev
@@ -333,30 +366,48 @@ def _add_halt(commands: Any, env: Environment) -> None:
         "Also run `pulumi up` once the chaos is paused (with --stack).",
         "It deletes the chaos objects the stack declared; it takes about a minute, the pause a few seconds, "
         "which is why it comes last and is optional, e.g. halt --stack dev --up."))
+    _add_deadline(behaviour, "halt")
     behaviour.add_argument("--wait", type=_duration, default=DEFAULT_WAIT_S, metavar="DURATION", help=_help(
         f"Longest to wait for Chaos Mesh to report recovery (default {format_duration(DEFAULT_WAIT_S)}).",
-        "An object not recovered by then is reported and the exit code is 1, e.g. --wait 2m."))
+        "Counted once the pauses are confirmed; an object not recovered by then is reported and the exit code is 1, "
+        "e.g. --wait 2m."))
     _add_change_outputs(command, "halt")
     command.set_defaults(handler=_halt)
 
 
 def _add_resume(commands: Any, env: Environment) -> None:
-    command = _command(commands, env, "resume", "Undo a halt: clear chaos-lab:halted and un-pause what halt paused.", """\
+    command = _command(commands, env, "resume", "Undo a halt: clear chaos-lab:halted and un-pause what that halt paused.", """\
         With --stack, removes chaos-lab:halted from the stack's config; then removes the pause from
-        every object in the namespace that chaoslab paused (its chaos-lab.dev/paused-by mark), so
-        Chaos Mesh injects them again. Objects someone else paused stay paused. Workflows halt deleted
-        do not come back by themselves: run `pulumi up --refresh`, or halt with --up next time.
+        the objects one halt paused (their chaos-lab.dev/halt-id mark): the one --halt-id names, by
+        default the latest halt found in the namespace. --all un-pauses everything chaoslab paused
+        (its chaos-lab.dev/paused-by mark). Objects someone else paused stay paused, and so do those
+        of other halts. Chaos Mesh then injects them again. Workflows halt deleted do not come back
+        by themselves: run `pulumi up --refresh`, or halt with --up next time.
 
         example:
           python -m chaoslab resume --stack dev
-          python -m chaoslab resume --namespace chaos-sandbox --dry-run""")
+          python -m chaoslab resume --namespace chaos-sandbox --halt-id 20260101T120000.000Z-3fa9c1 --dry-run""")
     target = command.add_argument_group("target")
     _add_fence(target, prefix="", required=True, verb="Resume")
     behaviour = command.add_argument_group("resume")
     behaviour.add_argument("--up", action="store_true", help=_help(
         "Also run `pulumi up` afterwards (with --stack).", "It declares the enabled experiments again, e.g. resume --stack dev --up."))
+    which = behaviour.add_mutually_exclusive_group()
+    which.add_argument("--halt-id", type=_halt_id, metavar="ID", help=_help(
+        "Un-pause what this halt paused (default: the latest halt in the namespace).",
+        "halt prints its ID, e.g. --halt-id 20260101T120000.000Z-3fa9c1."))
+    which.add_argument("--all", dest="every_halt", action="store_true", help=_help(
+        "Un-pause everything chaoslab paused, whichever halt it was.", "Someone else's pause still stays, e.g. resume --stack dev --all."))
+    _add_deadline(behaviour, "resume")
     _add_change_outputs(command, "resume")
     command.set_defaults(handler=_resume)
+
+
+def _add_deadline(group: argparse._ArgumentGroup, name: str) -> None:
+    group.add_argument("--deadline", type=_duration, default=HALT_DEADLINE_S, metavar="DURATION", help=_help(
+        f"How long {name} keeps retrying the Kubernetes API, in all (default {format_duration(HALT_DEADLINE_S)}).",
+        "Connection errors, 429 and 5xx are retried with exponential backoff and jitter until then; "
+        "no new attempt starts after it, e.g. --deadline 2m while the API server is being replaced."))
 
 
 def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
@@ -365,8 +416,8 @@ def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
         f"List what {name} would change, and change nothing.", "No patch, no delete, no config change; the lists are read."))
     output.add_argument("--json", action="store_true", help=_help(
         "Print the outcome as exactly one JSON object.",
-        "Keys: command, namespace, stack, dry_run, ok, objects [{resource, name, action, state, error}], issued_s, "
-        "recovered_s, config, update."))
+        "Keys: command, namespace, stack, dry_run, ok, halt_id, deadline_s, objects [{resource, name, action, state, "
+        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update."))
 
 
 def _add_report(commands: Any, env: Environment) -> None:
@@ -437,14 +488,14 @@ def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
 def _probe(args: argparse.Namespace, env: Environment) -> int:
     settings = ProbeSettings(
         url=args.url, rate=args.rate, duration_s=args.duration, timeout_s=args.timeout,
-        concurrency=args.concurrency or default_concurrency(args.rate, args.timeout),
+        concurrency=default_concurrency(args.rate, args.timeout) if args.concurrency is None else args.concurrency,
     )
     halting = args.fence_stack is not None or args.fence_namespace is not None
     if halting and not args.abort_if:
         raise UsageError("--halt-stack and --halt-namespace act when an --abort-if condition holds; give one")
     check_conditions(args.abort_if, settings.rate)
-    if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)  # before probing, so a bad --out fails at once
+    # Before probing, so a bad --out fails at once; the samples stream there as requests finish.
+    samples = None if args.out is None else SampleFile(private_directory(args.out) / SAMPLES_FILE)
     display = env.progress_display()
     with contextlib.ExitStack() as resources:
         # Connected before the first request: on a breach only the Kubernetes requests are left to make.
@@ -452,18 +503,18 @@ def _probe(args: argparse.Namespace, env: Environment) -> int:
         issued: list[Issued] = []
         watch = AbortWatch(args.abort_if, None if fenced is None else _issuer(fenced, issued)) if args.abort_if else None
         try:
-            result = probe(settings, display, watch=watch)
+            result = probe(settings, display, watch=watch, sinks=() if samples is None else (samples,))
         except ProbeInterrupted as interrupted:
-            _probe_output(args, env, interrupted.result, None)
+            _probe_output(args, env, interrupted.result, None, samples)
             raise
         report = None
         if fenced is not None and issued:
             report = finish_halt(fenced.api, fenced.namespace, issued[0], fenced.stack, display=display)
-    _probe_output(args, env, result, report)
+    _probe_output(args, env, result, report, samples)
     if result.abort is None:
         return ExitCode.OK
     halted = result.abort.halt_error is None and (report is None or report.ok)
-    return ExitCode.ABORTED if halted else ExitCode.ERROR
+    return ExitCode.ABORTED if halted else ExitCode.ABORTED_HALT_FAILED
 
 
 def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]:
@@ -471,12 +522,17 @@ def _issuer(fenced: _Fenced, issued: list[Issued]) -> Callable[[Breach], Halted]
     def issue(breach: Breach) -> Halted:
         outcome = issue_halt(fenced.api, fenced.namespace)
         issued.append(outcome)
-        return Halted(outcome.issued_at, {"namespace": fenced.namespace})
+        return Halted(outcome.issued_at, {"namespace": fenced.namespace, "halt_id": outcome.halt_id})
 
     return issue
 
 
-def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult, report: HaltReport | None) -> None:
+def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResult, report: HaltReport | None,
+                  samples: SampleFile | None) -> None:
+    """Print the summary, then write the files: a full disk must not cost the operator the summary.
+
+    Raises the first OSError of the files (naming the file) once all were tried.
+    """
     summary = result.summary.to_dict()
     text = _summary_text(args.url, result.summary)
     if args.abort_if:
@@ -485,10 +541,17 @@ def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResul
             abort["halt"] = report.to_dict()
         summary["abort"] = abort
         text += _abort_text(abort) + ("" if report is None else report.text())
-    if args.out is not None:
-        write_samples(args.out / SAMPLES_FILE, result.samples)
-        write_json(args.out / SUMMARY_FILE, summary)
     _emit(env, args, summary, text)
+    if samples is None:  # no --out
+        return
+    errors: list[OSError] = []
+    for write in (samples.close, lambda: write_json(args.out / SUMMARY_FILE, summary)):
+        try:
+            write()
+        except OSError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
 
 
 def _abort_text(abort: dict[str, Any] | None) -> str:
@@ -508,9 +571,11 @@ def _summary_text(url: str, summary: Summary) -> str:
     latency = "  ".join(f"{key} {'-' if value is None else f'{value:.1f}'}" for key, value in summary.latency_ms.items())
     errors = ", ".join(f"{kind} {count}" for kind, count in summary.errors.items()) or "none"
     success = "-" if summary.success_rate is None else f"{100 * summary.success_rate:.2f} %"
+    interrupted = summary.errors.get(ErrorKind.INTERRUPTED.value, 0)
     return (
-        f"GET {url}\n"
-        f"sent {summary.sent} of {summary.scheduled} scheduled ({summary.not_sent} not sent: concurrency cap), "
+        f"GET {redact_url(url)}\n"
+        + (f"INTERRUPTED by Ctrl-C: {interrupted} requests still in flight counted as interrupted\n" if summary.interrupted else "")
+        + f"sent {summary.sent} of {summary.scheduled} scheduled ({summary.not_sent} not sent: concurrency cap), "
         f"{summary.achieved_rate:.1f}/s achieved of {summary.requested_rate:g}/s\n"
         f"ok {summary.ok}, failed {summary.failed}, success {success}; errors: {errors}\n"
         f"latency ms: {latency}\n"
@@ -531,7 +596,7 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
         return ExitCode.OK
 
     display = env.progress_display()
-    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(plan.out_dir)
     with kube_access(stack.outputs(), plan.kubeconfig_context) as access:
         watcher = env.connect_cluster(access)
         with _target_url(args.url, access, plan.target.namespace, plan.out_dir) as url:
@@ -545,7 +610,8 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
                 raise
     _print_run(args, env, plan.out_dir)
     if journal.data["status"] == RunStatus.ABORTED.value:  # returned, not raised: an abort condition held
-        return ExitCode.ABORTED
+        fast_stop_failed = (journal.data["abort"] or {}).get("halt_error") is not None
+        return ExitCode.ABORTED_HALT_FAILED if fast_stop_failed else ExitCode.ABORTED
     if journal.data["status"] == RunStatus.FAILED.value or journal.data["deviated"]:
         return ExitCode.HYPOTHESIS_NOT_MET
     return ExitCode.OK
@@ -587,7 +653,8 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
     with _fenced(args, env) as fenced:
         display = env.progress_display()
         display.note(f"halting every chaos experiment in namespace {fenced.namespace}")
-        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait, up=args.up, display=display)
+        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
+                      deadline_s=args.deadline, up=args.up, display=display)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
@@ -595,7 +662,8 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
 def _resume(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
     with _fenced(args, env) as fenced:
-        report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up)
+        report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up, halt_id=args.halt_id,
+                        every_halt=args.every_halt, deadline_s=args.deadline)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 

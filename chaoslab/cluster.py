@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +27,7 @@ from typing import Any, Protocol
 from experiments.errors import ExperimentError
 
 from .journal import one_line
+from .retrying import ATTEMPT_TIMEOUT_S, HALT_DEADLINE_S, Deadline, RetriesExhausted, call_with_retries
 
 GROUP = "chaos-mesh.org"
 VERSION = "v1alpha1"
@@ -36,9 +38,11 @@ PAUSE_ANNOTATION = "experiment.chaos-mesh.org/pause"
 # Marks what chaoslab paused, so `resume` un-pauses that and leaves alone what someone else paused.
 PAUSED_BY_ANNOTATION = "chaos-lab.dev/paused-by"
 PAUSED_BY = "chaoslab"
+# Which halt paused it: `resume` undoes one halt's pauses, not every pause chaoslab ever made.
+HALT_ID_ANNOTATION = "chaos-lab.dev/halt-id"
 MERGE_PATCH = "application/merge-patch+json"
 # Every API call is bounded: a hung API server must not hang a halt.
-REQUEST_TIMEOUT_S = 10.0
+REQUEST_TIMEOUT_S = ATTEMPT_TIMEOUT_S
 # Chaos Mesh reconciles within seconds; a minute means the controller is down or the selector
 # matches no pod.
 INJECT_TIMEOUT_S = 60.0
@@ -119,37 +123,50 @@ def custom_objects_api(access: KubeAccess) -> Any:
     return client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig, context=access.context))
 
 
-def get_object(api: Any, namespace: str, plural: str, name: str) -> dict[str, Any] | None:
+def new_halt_id() -> str:
+    """A halt's identity: its UTC start to the millisecond, so IDs sort by time, and random hex, so two
+    operators' halts in the same millisecond still differ."""
+    now = time.time()
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+def get_object(api: Any, namespace: str, plural: str, name: str, timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any] | None:
     """The object, or None when it does not exist. Raises ApiException for any other API error."""
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT_S)
+        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=timeout_s)
     except ApiException as error:
         if error.status == NOT_FOUND:
             return None
         raise
 
 
-def set_paused(api: Any, namespace: str, plural: str, name: str, paused: bool) -> None:
-    """Pause the object, marked as chaoslab's, or remove both annotations (null deletes a key in a merge patch).
+def set_paused(
+    api: Any, namespace: str, plural: str, name: str, *, halt_id: str | None, timeout_s: float = REQUEST_TIMEOUT_S,
+) -> None:
+    """Pause the object, marked as chaoslab's and as halt `halt_id`'s; with halt_id None, remove the pause
+    and both marks (null deletes a key in a merge patch).
 
     Raises ApiException (404 when the object is gone).
     """
-    annotations = {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY} if paused else {PAUSE_ANNOTATION: None, PAUSED_BY_ANNOTATION: None}
+    annotations = ({PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY, HALT_ID_ANNOTATION: halt_id} if halt_id is not None
+                   else {PAUSE_ANNOTATION: None, PAUSED_BY_ANNOTATION: None, HALT_ID_ANNOTATION: None})
     api.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, {"metadata": {"annotations": annotations}},
-                                       _content_type=MERGE_PATCH, _request_timeout=REQUEST_TIMEOUT_S)
+                                       _content_type=MERGE_PATCH, _request_timeout=timeout_s)
 
 
-def delete_object(api: Any, namespace: str, plural: str, name: str) -> None:
+def delete_object(api: Any, namespace: str, plural: str, name: str, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
     """Raises ApiException (404 when the object is gone already)."""
-    api.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT_S)
+    api.delete_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=timeout_s)
 
 
 def api_error(error: BaseException) -> str:
     """An API failure in a few words: the HTTP status for an ApiException, `Type: message` otherwise."""
     from kubernetes.client.exceptions import ApiException
 
+    if isinstance(error, RetriesExhausted):
+        return f"{api_error(error.last)} ({error})"
     if isinstance(error, ApiException):
         return f"{error.status} {error.reason}"
     return one_line(error)
@@ -169,18 +186,24 @@ class KubernetesWatcher:
         return self._wait(target, timeout_s, "recovered", lambda seen: is_recovered(target.kind, seen))
 
     def halt(self, target: ChaosTarget) -> float:
+        """Retried on connection errors, 429 and 5xx until HALT_DEADLINE_S: a single 503 must not leave the chaos running."""
         from kubernetes.client.exceptions import ApiException
 
-        issued_at = time.monotonic()
-        try:
+        attempts: list[float] = []
+        halt_id = new_halt_id()
+
+        def request(timeout_s: float) -> None:
             if target.kind == "Workflow":
-                delete_object(self._api, target.namespace, target.plural, target.name)
+                delete_object(self._api, target.namespace, target.plural, target.name, timeout_s)
             else:
-                set_paused(self._api, target.namespace, target.plural, target.name, True)
-        except ApiException as error:
-            if error.status != NOT_FOUND:
+                set_paused(self._api, target.namespace, target.plural, target.name, halt_id=halt_id, timeout_s=timeout_s)
+
+        try:
+            call_with_retries(request, Deadline(HALT_DEADLINE_S), on_attempt=lambda: attempts.append(time.monotonic()))
+        except Exception as error:
+            if not (isinstance(error, ApiException) and error.status == NOT_FOUND):  # gone already is halted
                 raise ExperimentError(f"Kubernetes API: halting {target}: {api_error(error)}") from error
-        return issued_at
+        return attempts[-1]
 
     def _wait(
         self, target: ChaosTarget, timeout_s: float, goal: str, reached: Callable[[Mapping[str, str]], bool]

@@ -20,6 +20,10 @@ class ExitCode(IntEnum):
     # An --abort-if condition held: the probe stopped early, and the chaos was halted (`run` paused and
     # disabled its experiment; `probe` halted the stack or namespace it was given, if any).
     ABORTED = 4
+    # An --abort-if condition held, and the fast stop failed: the pause (or, for `probe`, the halt of
+    # the stack or namespace) could not be made or confirmed. `run` still disabled its experiment
+    # through `pulumi up`, which takes a minute; check the chaos is gone.
+    ABORTED_HALT_FAILED = 5
     # Interrupted with Ctrl-C (128 + SIGINT, as shells report it); `run` still disabled its experiment.
     INTERRUPTED = 130
 
@@ -31,5 +35,7 @@ EXIT_CODE_HELP = {
     ExitCode.USAGE: "bad command line or unusable stack configuration; nothing was changed",
     ExitCode.HYPOTHESIS_NOT_MET: "run finished but the steady-state hypothesis was not met",
     ExitCode.ABORTED: "an --abort-if condition held: the probe stopped and the chaos was halted",
+    ExitCode.ABORTED_HALT_FAILED: "an --abort-if condition held and the fast stop (pause or halt) FAILED; "
+                                  "run still disabled its experiment with pulumi up",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); run still disabled its experiment and wrote a partial report",
 }

@@ -1,19 +1,27 @@
 """`halt` and `resume`: the stop-everything button for the fenced namespace, and its undo.
 
 halt, in this order:
-1. issue: list every Chaos Mesh experiment, Schedule and Workflow in the namespace, then pause each
-   experiment and Schedule (merge patch of the pause annotation, marked as chaoslab's) and delete each
-   Workflow (a Workflow cannot be paused). The lists and then the requests go out in parallel, nothing
-   waits between them: pausing is the part that must take seconds.
+1. issue, as passes over the namespace until one finds nothing active or the deadline passes:
+   - the first pass lists the Schedules and Workflows, which spawn new chaos objects, and stops them
+     (a Schedule is paused, a Workflow, which cannot be paused, deleted), then lists and pauses
+     every experiment: nothing new is spawned behind the list;
+   - every later pass lists every kind again and stops whatever is active: a Schedule's child or a
+     concurrent `up`'s object created after the previous list;
+   - every list and request is retried on connection errors, 429 and 5xx (chaoslab.retrying), and
+     everything happens within one deadline (default HALT_DEADLINE_S, `--deadline`).
+   A pause is a merge patch of Chaos Mesh's pause annotation, marked as chaoslab's and with this
+   halt's ID. The requests of one pass go out in parallel: pausing is the part that must take seconds.
 2. set `chaos-lab:halted=true` in the stack's config (with a stack), so the next `pulumi up` declares
-   no chaos object at all;
+   no chaos object at all; also when step 1 failed: the more that holds the better;
 3. wait, bounded, until Chaos Mesh reports every paused experiment recovered (`AllRecovered` True, or
    the object gone) and every Workflow gone;
 4. with `up`, run `pulumi up` (a minute, not seconds: why it comes last and is optional).
 
-A probe's abort calls `issue_halt` from its watch thread and `finish_halt` (steps 2 to 4) after the
-probe has stopped. Every object gets its own outcome: one failure is reported and the others proceed.
-`resume` removes `chaos-lab:halted` and un-pauses only the objects carrying chaoslab's mark.
+A halt succeeds only when a full pass found nothing active, every object it stopped is recovered or
+gone, and the config was set; otherwise it says "halt FAILED" and names each object still active and
+why. A probe's abort calls `issue_halt` from its watch thread and `finish_halt` (steps 2 to 4) after
+the probe has stopped. `resume` removes `chaos-lab:halted` and un-pauses what one halt paused (the
+latest, or the one named), or with every_halt all that chaoslab paused; someone else's pause stays.
 
 Only the namespace given is ever listed or changed: the caller takes it from the stack's config
 (`chaos-lab:sandboxNamespace`) or from the operator's --namespace.
@@ -22,6 +30,7 @@ Only the namespace given is ever listed or changed: the caller takes it from the
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,22 +40,29 @@ from typing import Any
 
 from experiments.durations import format_duration
 
-from .cluster import (GROUP, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, REQUEST_TIMEOUT_S, VERSION, api_error,
-                      conditions, delete_object, get_object, is_recovered, set_paused)
+from .cluster import (GROUP, HALT_ID_ANNOTATION, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, VERSION, api_error,
+                      conditions, delete_object, get_object, is_recovered, new_halt_id, set_paused)
 from .display import Display
 from .journal import one_line
 from .plan import HALTED_KEY
+from .retrying import BACKOFF, HALT_DEADLINE_S, Deadline, RetriesExhausted, call_with_retries
 from .stack import StackDriver
 
-# Every kind of Chaos Mesh experiment that takes the pause annotation, and Schedule, whose pause also
-# pauses the experiments it started.
-PAUSABLE = ("podchaos", "networkchaos", "stresschaos", "iochaos", "timechaos", "dnschaos", "httpchaos",
-            "kernelchaos", "jvmchaos", "schedules")
+# Every experiment kind Chaos Mesh 2.8 defines; each takes the pause annotation. The Schedule CRD
+# embeds each of them (tests/test_chaoslab_halt.py derives this list from it).
+EXPERIMENT_KINDS = ("podchaos", "networkchaos", "stresschaos", "iochaos", "timechaos", "dnschaos", "httpchaos",
+                    "kernelchaos", "jvmchaos", "blockchaos", "physicalmachinechaos", "awschaos", "azurechaos", "gcpchaos")
+SCHEDULES = "schedules"
 WORKFLOWS = "workflows"
+# A Schedule's pause also stops it starting new experiments.
+PAUSABLE = (*EXPERIMENT_KINDS, SCHEDULES)
+# What spawns new chaos objects: stopped first, so that the experiments listed next are all there are.
+SPAWNERS = (SCHEDULES, WORKFLOWS)
+ALL_KINDS = (*SPAWNERS, *EXPERIMENT_KINDS)
 # A Schedule's status has no conditions (only `active` and `time`): there is no recovery of its own to
 # wait for. The experiments it started are in the namespace, and are paused and waited for themselves.
-NO_STATUS = frozenset({"schedules"})
-# Requests in flight at once: the 11 lists, then the pauses, go out in a round or two. (The `kubernetes`
+NO_STATUS = frozenset({SCHEDULES})
+# Requests in flight at once: the lists, then the pauses, go out in a round or two. (The `kubernetes`
 # client keeps 5 connections per CPU; a request beyond them opens one that is then dropped.)
 PARALLEL_REQUESTS = 8
 DEFAULT_WAIT_S = 60.0
@@ -68,6 +84,10 @@ class Row:
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.resource, self.name
+
     def to_dict(self) -> dict[str, Any]:
         return {"resource": self.resource, "name": self.name, "action": self.action, "state": self.state or None,
                 "error": self.error}
@@ -75,11 +95,15 @@ class Row:
 
 @dataclass(frozen=True)
 class Issued:
-    """What step 1 did: the rows, and when it started and issued its last request (monotonic)."""
+    """What step 1 did: the rows, when it started and issued its last request (monotonic), and whether
+    a full pass found nothing active before the deadline."""
 
     started: float
     rows: tuple[Row, ...]
     issued_at: float | None  # None: no request was needed
+    halt_id: str
+    deadline_s: float
+    verified: bool  # a full pass listed every kind and found nothing active
 
     @property
     def issued_s(self) -> float | None:
@@ -93,16 +117,30 @@ class HaltReport:
     stack: str | None
     dry_run: bool
     rows: list[Row]
+    halt_id: str | None = None  # the halt made, or the one resume undid (None: every halt, or none found)
+    deadline_s: float | None = None
+    verified: bool = True  # halt: a full pass found nothing active within the deadline
     issued_s: float | None = None  # start to the last pause or delete request issued
-    recovered_s: float | None = None  # start to every paused object recovered and every Workflow gone
+    recovered_s: float | None = None  # start to every paused object recovered and every Workflow gone; None: not all were
     config: dict[str, Any] | None = None  # {"key", "change", "error"}; None without a stack
     update: dict[str, Any] | None = None  # the `up` with --up: its outcome, or {"error": ...}
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return (all(row.ok for row in self.rows) and not (self.config or {}).get("error")
+        return (self.verified and all(row.ok for row in self.rows) and not (self.config or {}).get("error")
                 and not (self.update or {}).get("error"))
+
+    def problems(self) -> list[str]:
+        """One line per object still active or unknown, and per step that failed, each with its reason."""
+        lines = [f"{row.resource}/{row.name}: {row.action}: {row.error}" for row in self.rows if row.error is not None]
+        if not self.verified and not lines:
+            lines.append(f"no full pass found the namespace clear within the {format_duration(self.deadline_s or 0)} deadline")
+        if self.config is not None and self.config.get("error"):
+            lines.append(f"{self.config['key']}: {self.config['error']}")
+        if self.update is not None and self.update.get("error"):
+            lines.append(f"pulumi up: {self.update['error']}")
+        return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -111,7 +149,10 @@ class HaltReport:
             "stack": self.stack,
             "dry_run": self.dry_run,
             "ok": self.ok,
+            "halt_id": self.halt_id,
+            "deadline_s": self.deadline_s,
             "objects": [row.to_dict() for row in self.rows],
+            "problems": self.problems(),
             "issued_s": _rounded(self.issued_s),
             "recovered_s": _rounded(self.recovered_s),
             "config": self.config,
@@ -120,7 +161,8 @@ class HaltReport:
 
     def text(self) -> str:
         where = f"namespace {self.namespace}" + (f" (stack {self.stack})" if self.stack else "")
-        lines = [f"{self.command}{' --dry-run' if self.dry_run else ''}: {where}"]
+        identity = "" if self.halt_id is None else f", halt {self.halt_id}"
+        lines = [f"{self.command}{' --dry-run' if self.dry_run else ''}: {where}{identity}"]
         if self.rows:
             table = [("OBJECT", "ACTION", "STATE")] + [
                 (f"{row.resource}/{row.name}", row.action + (f": {row.error}" if row.error else ""), row.state or "-")
@@ -131,7 +173,7 @@ class HaltReport:
         else:
             lines.append("  no Chaos Mesh object found")
         if self.issued_s is not None:
-            lines.append(f"all requests issued {self.issued_s:.3f} s after the start")
+            lines.append(f"{'all requests' if self.ok else 'the last request'} issued {self.issued_s:.3f} s after the start")
         if self.recovered_s is not None:
             lines.append(f"all recovered {self.recovered_s:.3f} s after the start")
         if self.config is not None:
@@ -139,6 +181,10 @@ class HaltReport:
         if self.update is not None:
             lines.append(f"pulumi up: {self.update.get('error') or self.update.get('result')}")
         lines += self.notes
+        if not self.ok:
+            # Last, where an operator's eye lands: what is still running, and why.
+            lines.append(f"{self.command} FAILED:")
+            lines += [f"  {problem}" for problem in self.problems()]
         return "\n".join(lines) + "\n"
 
 
@@ -161,14 +207,26 @@ class _Found:
     def paused_by_chaoslab(self) -> bool:
         return self.paused and self.annotations.get(PAUSED_BY_ANNOTATION) == PAUSED_BY
 
+    @property
+    def halt_id(self) -> str | None:
+        return self.annotations.get(HALT_ID_ANNOTATION)
 
-def _list(api: Any, namespace: str, resources: Sequence[str], pool: ThreadPoolExecutor) -> tuple[list[_Found], list[Row]]:
+    @property
+    def active(self) -> bool:
+        """Still doing chaos, as far as halt can tell: a Workflow not being deleted, anything else not paused."""
+        return not self.deleting if self.resource == WORKFLOWS else not self.paused
+
+
+def _list(api: Any, namespace: str, resources: Sequence[str], pool: ThreadPoolExecutor, deadline: Deadline
+          ) -> tuple[list[_Found], list[Row]]:
     """Every object of these kinds in the namespace, and a failed row for each kind that could not be listed."""
     from kubernetes.client.exceptions import ApiException
 
     def one_kind(resource: str) -> list[_Found] | Row:
         try:
-            listing = api.list_namespaced_custom_object(GROUP, VERSION, namespace, resource, _request_timeout=REQUEST_TIMEOUT_S)
+            listing = call_with_retries(
+                lambda timeout_s: api.list_namespaced_custom_object(GROUP, VERSION, namespace, resource, _request_timeout=timeout_s),
+                deadline)
         except Exception as error:
             if isinstance(error, ApiException) and error.status == NOT_FOUND:
                 return []  # the kind is not installed on this cluster: nothing of it to stop
@@ -191,54 +249,113 @@ def _list(api: Any, namespace: str, resources: Sequence[str], pool: ThreadPoolEx
 
 # A request's row carries its verb until it is sent; then what was done.
 _DONE = {"pause": "paused", "delete": "deleted", "unpause": "unpaused"}
+# A request: its row, and the call, given the timeout of one attempt.
+_Request = tuple[Row, Callable[[float], None]]
 
 
-def _send_all(pool: ThreadPoolExecutor, requests: Sequence[tuple[Row, Callable[[], None]]]) -> tuple[list[Row], float | None]:
-    """Send every request in parallel; each row's action becomes what was done, "gone" on a 404, or a failure.
+@dataclass(frozen=True)
+class _Sent:
+    rows: list[Row]
+    issued_at: float | None  # the monotonic moment the last request that counted was issued
+    retryable_failure: bool  # a request failed only for want of time: another pass may get it through
 
-    Returns the rows and the monotonic moment the last request was issued.
-    """
+
+def _send_all(pool: ThreadPoolExecutor, requests: Sequence[_Request], deadline: Deadline) -> _Sent:
+    """Send every request in parallel, each retried within the deadline; each row's action becomes what
+    was done, "gone" on a 404, or a failure with its reason."""
     from kubernetes.client.exceptions import ApiException
 
-    def send(request: tuple[Row, Callable[[], None]]) -> tuple[Row, float]:
+    def send(request: _Request) -> tuple[Row, float, bool]:
         row, call = request
-        issued_at = time.monotonic()
+        attempts: list[float] = []
         try:
-            call()
+            call_with_retries(call, deadline, on_attempt=lambda: attempts.append(time.monotonic()))
         except Exception as error:
             if isinstance(error, ApiException) and error.status == NOT_FOUND:
-                return replace(row, action="gone", state="gone"), issued_at
-            return replace(row, action=f"{row.action} failed", error=api_error(error)), issued_at
-        return replace(row, action=_DONE[row.action]), issued_at
+                return replace(row, action="gone", state="gone"), attempts[-1], False
+            return replace(row, action=f"{row.action} failed", error=api_error(error)), attempts[-1], isinstance(error, RetriesExhausted)
+        return replace(row, action=_DONE[row.action]), attempts[-1], False
 
     results = list(pool.map(send, requests))
-    return [row for row, _ in results], max((issued_at for _, issued_at in results), default=None)
+    return _Sent([row for row, _, _ in results], max((issued_at for _, issued_at, _ in results), default=None),
+                 any(retryable for _, _, retryable in results))
 
 
-def issue_halt(api: Any, namespace: str, *, dry_run: bool = False) -> Issued:
-    """Step 1: list, then pause every experiment and Schedule and delete every Workflow in `namespace`."""
+def _stop_request(api: Any, namespace: str, item: _Found, halt_id: str) -> _Request:
+    if item.resource == WORKFLOWS:
+        return Row(item.resource, item.name, "delete"), partial(delete_object, api, namespace, item.resource, item.name)
+    return Row(item.resource, item.name, "pause"), partial(_pause, api, namespace, item.resource, item.name, halt_id)
+
+
+def _pause(api: Any, namespace: str, plural: str, name: str, halt_id: str | None, timeout_s: float) -> None:
+    set_paused(api, namespace, plural, name, halt_id=halt_id, timeout_s=timeout_s)
+
+
+def issue_halt(api: Any, namespace: str, *, dry_run: bool = False, deadline_s: float = HALT_DEADLINE_S,
+               halt_id: str | None = None) -> Issued:
+    """Step 1: passes that stop every Schedule, Workflow and experiment in `namespace`, until one finds
+    nothing active or `deadline_s` has passed. Never raises for an API failure: the rows carry it."""
     started = time.monotonic()
+    halt_id = halt_id or new_halt_id()
+    deadline = Deadline(deadline_s)
+    rows: dict[tuple[str, str], Row] = {}
+    not_listed: list[Row] = []
+    issued_at: float | None = None
+    rng = random.Random()
+    passes = 0
+    past_deadline_passes = 0
     with ThreadPoolExecutor(PARALLEL_REQUESTS, thread_name_prefix="chaoslab-halt") as pool:
-        found, failed = _list(api, namespace, (*PAUSABLE, WORKFLOWS), pool)
-        rows: list[Row] = []
-        requests: list[tuple[Row, Callable[[], None]]] = []
-        for item in found:
-            if item.resource == WORKFLOWS:
-                if item.deleting:
-                    rows.append(Row(item.resource, item.name, "already deleting"))
-                elif dry_run:
-                    rows.append(Row(item.resource, item.name, "would delete"))
-                else:
-                    requests.append((Row(item.resource, item.name, "delete"), partial(delete_object, api, namespace, item.resource, item.name)))
-            elif item.paused:
-                # Idempotent: a second halt finds it paused, and leaves someone else's pause unmarked.
-                rows.append(Row(item.resource, item.name, "already paused"))
-            elif dry_run:
-                rows.append(Row(item.resource, item.name, "would pause"))
-            else:
-                requests.append((Row(item.resource, item.name, "pause"), partial(set_paused, api, namespace, item.resource, item.name, True)))
-        sent, issued_at = _send_all(pool, requests)
-    return Issued(started, tuple(failed + rows + sent), issued_at)
+        while True:
+            passes += 1
+            not_listed, acted, failed, worth_another_pass = [], False, False, False
+            for kinds in ((SPAWNERS, EXPERIMENT_KINDS) if passes == 1 else (ALL_KINDS,)):
+                found, unlisted = _list(api, namespace, kinds, pool, deadline)
+                not_listed += unlisted
+                _forget_gone(rows, found, {kind for kind in kinds if kind not in {row.resource for row in unlisted}})
+                requests: list[_Request] = []
+                for item in found:
+                    if not item.active:
+                        # Idempotent: a second halt finds it paused, and leaves someone else's pause unmarked.
+                        rows.setdefault((item.resource, item.name),
+                                        Row(item.resource, item.name, "already deleting" if item.resource == WORKFLOWS else "already paused"))
+                    elif dry_run:
+                        verb = "would delete" if item.resource == WORKFLOWS else "would pause"
+                        rows[(item.resource, item.name)] = Row(item.resource, item.name, verb)
+                    else:
+                        requests.append(_stop_request(api, namespace, item, halt_id))
+                sent = _send_all(pool, requests, deadline)
+                for row in sent.rows:
+                    rows[row.key] = row
+                acted = acted or bool(requests)
+                failed = failed or any(not row.ok for row in sent.rows)
+                worth_another_pass = worth_another_pass or sent.retryable_failure
+                if sent.issued_at is not None:
+                    issued_at = sent.issued_at if issued_at is None else max(issued_at, sent.issued_at)
+            verified = not not_listed and not acted
+            if verified or dry_run:
+                break
+            if failed and not worth_another_pass and not not_listed:
+                break  # refused for good (403, 422, ...): asking again until the deadline changes nothing
+            if deadline.passed:
+                # One pass more after the deadline, when the last one stopped all it found: it may
+                # confirm the namespace clear. Never more: something that keeps spawning must not keep us here.
+                past_deadline_passes += 1
+                if failed or not_listed or past_deadline_passes > 1:
+                    break
+            elif failed or not_listed:
+                wait_s = BACKOFF.wait_s(passes, rng)
+                if wait_s >= deadline.remaining_s():
+                    break
+                time.sleep(wait_s)
+    return Issued(started, tuple(not_listed + list(rows.values())), issued_at, halt_id, deadline_s, verified or dry_run)
+
+
+def _forget_gone(rows: dict[tuple[str, str], Row], found: Sequence[_Found], listed: set[str]) -> None:
+    """A failed request's object that a later list no longer shows is gone: nothing of it is left to stop."""
+    present = {(item.resource, item.name) for item in found}
+    for key, row in list(rows.items()):
+        if row.resource in listed and key not in present and row.error is not None:
+            rows[key] = replace(row, action="gone", state="gone", error=None)
 
 
 def _awaits(row: Row) -> bool:
@@ -292,7 +409,8 @@ def finish_halt(
     poll_s: float = DEFAULT_POLL_S, display: Display | None = None,
 ) -> HaltReport:
     """Steps 2 to 4. Never raises for a failure of one step: the report carries it, and the next step runs."""
-    report = HaltReport("halt", namespace, None if stack is None else stack.name, False, list(issued.rows), issued.issued_s)
+    report = HaltReport("halt", namespace, None if stack is None else stack.name, False, list(issued.rows), issued.halt_id,
+                        issued.deadline_s, issued.verified, issued.issued_s)
     if issued.issued_s is not None and display is not None:
         display.note(f"every pause and delete issued {issued.issued_s:.3f} s after the start; waiting up to "
                      f"{format_duration(wait_s)} for Chaos Mesh to report recovery")
@@ -300,48 +418,70 @@ def finish_halt(
         report.config = _change_config(lambda: stack.set_config(HALTED_KEY, "true", path=True), "set to true")
     rows, recovered_at = wait_recovered(api, namespace, issued, wait_s, poll_s)
     report.rows = rows
-    report.recovered_s = None if recovered_at is None else recovered_at - issued.started
+    # "All recovered" only when nothing is left running: a time to recovery of half the objects is no such time.
+    everything_stopped = issued.verified and all(row.ok for row in rows)
+    report.recovered_s = recovered_at - issued.started if recovered_at is not None and everything_stopped else None
     if stack is not None and up:
         report.update = _up(stack, "chaoslab halt: declare no chaos")
     elif stack is not None:
         report.notes.append("the next `pulumi up` declares no chaos object; pass --up to run it now (about a minute)")
+    report.notes.append(f"undo this halt only: chaoslab resume --halt-id {issued.halt_id} "
+                        + (f"--stack {stack.name}" if stack is not None else f"--namespace {namespace}"))
     return report
 
 
 def halt(
     api: Any, namespace: str, stack: StackDriver | None, *, dry_run: bool = False, wait_s: float = DEFAULT_WAIT_S,
-    up: bool = False, poll_s: float = DEFAULT_POLL_S, display: Display | None = None,
+    deadline_s: float = HALT_DEADLINE_S, up: bool = False, poll_s: float = DEFAULT_POLL_S, display: Display | None = None,
 ) -> HaltReport:
-    issued = issue_halt(api, namespace, dry_run=dry_run)
+    issued = issue_halt(api, namespace, dry_run=dry_run, deadline_s=deadline_s)
     if dry_run:
-        report = HaltReport("halt", namespace, None if stack is None else stack.name, True, list(issued.rows))
+        report = HaltReport("halt", namespace, None if stack is None else stack.name, True, list(issued.rows),
+                            deadline_s=deadline_s)
         if stack is not None:
             report.config = {"key": HALTED_KEY, "change": "would set to true", "error": None}
         return report
     return finish_halt(api, namespace, issued, stack, wait_s=wait_s, up=up, poll_s=poll_s, display=display)
 
 
-def resume(api: Any, namespace: str, stack: StackDriver | None, *, dry_run: bool = False, up: bool = False) -> HaltReport:
-    """Remove `chaos-lab:halted`, then un-pause what chaoslab paused; someone else's pause stays."""
-    report = HaltReport("resume", namespace, None if stack is None else stack.name, dry_run, [])
+def resume(
+    api: Any, namespace: str, stack: StackDriver | None, *, dry_run: bool = False, up: bool = False,
+    halt_id: str | None = None, every_halt: bool = False, deadline_s: float = HALT_DEADLINE_S,
+) -> HaltReport:
+    """Remove `chaos-lab:halted`, then un-pause what one halt paused: `halt_id`, else the latest halt
+    found in the namespace; with every_halt, everything chaoslab paused. Someone else's pause stays."""
+    report = HaltReport("resume", namespace, None if stack is None else stack.name, dry_run, [], deadline_s=deadline_s)
     if stack is not None:
         report.config = ({"key": HALTED_KEY, "change": "would be removed", "error": None} if dry_run
                          else _change_config(lambda: stack.remove_config(HALTED_KEY, path=True), "removed"))
     started = time.monotonic()
+    deadline = Deadline(deadline_s)
     with ThreadPoolExecutor(PARALLEL_REQUESTS, thread_name_prefix="chaoslab-resume") as pool:
-        found, failed = _list(api, namespace, PAUSABLE, pool)
+        found, failed = _list(api, namespace, PAUSABLE, pool, deadline)
+        ours = [item for item in found if item.paused_by_chaoslab]
+        if not every_halt and halt_id is None:
+            # Halt IDs begin with their UTC start: the greatest is the latest halt.
+            halt_id = max((item.halt_id for item in ours if item.halt_id is not None), default=None)
+        report.halt_id = None if every_halt else halt_id
+        chosen = [item for item in ours if every_halt or item.halt_id == halt_id]
         rows = [Row(item.resource, item.name, "left paused (not paused by chaoslab)") for item in found
                 if item.paused and not item.paused_by_chaoslab]
-        ours = [item for item in found if item.paused_by_chaoslab]
+        others = [item for item in ours if item not in chosen]
+        rows += [Row(item.resource, item.name, f"left paused (halt {item.halt_id or 'without an ID'})") for item in others]
         if dry_run:
-            rows += [Row(item.resource, item.name, "would unpause") for item in ours]
+            rows += [Row(item.resource, item.name, "would unpause") for item in chosen]
         else:
-            unpaused, issued_at = _send_all(pool, [
-                (Row(item.resource, item.name, "unpause"), partial(set_paused, api, namespace, item.resource, item.name, False))
-                for item in ours])
-            rows += unpaused
-            report.issued_s = None if issued_at is None else issued_at - started
+            unpaused = _send_all(pool, [
+                (Row(item.resource, item.name, "unpause"), partial(_pause, api, namespace, item.resource, item.name, None))
+                for item in chosen], deadline)
+            rows += unpaused.rows
+            report.issued_s = None if unpaused.issued_at is None else unpaused.issued_at - started
     report.rows = failed + rows
+    if others:
+        report.notes.append(f"{len(others)} object(s) paused by other halts stay paused; "
+                            "resume them with --halt-id ID, or every chaoslab pause with --all")
+    if halt_id is not None and not chosen and not every_halt:
+        report.notes.append(f"no object carries halt ID {halt_id}")
     if stack is not None and up and not dry_run:
         report.update = _up(stack, "chaoslab resume: declare the enabled chaos again")
     return report

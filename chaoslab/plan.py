@@ -25,7 +25,7 @@ from .abort import AbortCondition, check_conditions
 from .cluster import ChaosTarget
 from .errors import UsageError
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE, Hypothesis
-from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeSettings, default_concurrency
+from .probe import DEFAULT_RATE, DEFAULT_TIMEOUT_S, ProbeSettings, default_concurrency, redact_url
 
 DEFAULT_BASELINE_S = 30.0
 DEFAULT_AFTER_S = 30.0
@@ -129,7 +129,7 @@ class RunPlan:
                 "after": [tolerance.describe() for tolerance in RECOVERED_AFTER],
             },
             "probe": {
-                "url": self.url or f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/",
+                "url": redact_url(self.url) if self.url else f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/",
                 "rate": self.rate,
                 "timeout_s": self.timeout_s,
                 "concurrency": self.concurrency,
@@ -147,7 +147,7 @@ class RunPlan:
             f"hypothesis: {self.hypothesis.title}",
             *(f"  during: {line}" for line in self.hypothesis.describe()),
             f"parameters: {json.dumps(dict(self.parameters), sort_keys=True)}",
-            f"probe {self.url or f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}",
+            f"probe {redact_url(self.url) if self.url else f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}",
             f"1. baseline: probe for {format_duration(self.baseline_s)}; stop unless "
             + ", ".join(tolerance.describe() for tolerance in STEADY_STATE_BEFORE),
             f"2. set {self.enabled_key} true and run `pulumi up`",
@@ -236,7 +236,7 @@ def make_plan(
         after_s=options.after_s,
         rate=options.rate,
         timeout_s=options.timeout_s,
-        concurrency=options.concurrency or default_concurrency(options.rate, options.timeout_s),
+        concurrency=default_concurrency(options.rate, options.timeout_s) if options.concurrency is None else options.concurrency,
         out_dir=options.out_dir or project_dir / RUNS_DIR / f"{stamp}-{name}",
         abort_conditions=options.abort_conditions,
     )

@@ -8,6 +8,7 @@ through a load balancer or ingress instead.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import time
@@ -18,6 +19,7 @@ from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
 from experiments.errors import ExperimentError
 
 from .cluster import KubeAccess
+from .files import PRIVATE_FILE_MODE
 
 LOOPBACK = "127.0.0.1"
 # The path that crosses all three tiers, as the write-up's curl loop probes it.
@@ -59,7 +61,8 @@ def forwarded_frontend(
     port = free_port()
     argv = port_forward_argv(kubectl, access, namespace, port)
     log_path = log_dir / "port-forward.log"
-    with log_path.open("wb") as log:
+    # Private, as every run file is (chaoslab.files).
+    with os.fdopen(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE), "wb") as log:
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         except FileNotFoundError:

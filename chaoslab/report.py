@@ -18,7 +18,7 @@ from typing import Any
 from .errors import UsageError
 from .files import write_atomic, write_json
 from .journal import JOURNAL_FILE
-from .samples import MS_PER_S, Sample, read_samples
+from .samples import MS_PER_S, MalformedFile, Sample, read_samples
 
 REPORT_FILE = "report.md"
 SUMMARIES_FILE = "summaries.json"
@@ -61,17 +61,106 @@ class ReportFiles:
 
 
 def write_report(run_dir: Path) -> ReportFiles:
-    """Raises UsageError when run_dir holds no journal; OSError when files cannot be written."""
+    """Raises UsageError when run_dir holds no journal, MalformedFile (a UsageError) naming the file and
+    field when the journal or a samples file is not what `run` writes; OSError when files cannot be written."""
     journal_path = run_dir / JOURNAL_FILE
     if not journal_path.is_file():
         raise UsageError(f"{run_dir} is not a run directory: it has no {JOURNAL_FILE}")
-    journal = json.loads(journal_path.read_text())
+    journal = read_journal(journal_path)
     phases = _phases(run_dir, journal)
     files = ReportFiles(run_dir / REPORT_FILE, run_dir / SUMMARIES_FILE, run_dir / CHART_FILE)
     write_json(files.summaries, summaries(journal, phases))
     write_atomic(files.chart, chart_png(journal, phases))
     write_atomic(files.report, markdown(journal, phases, _kept_notes(files.report)))
     return files
+
+
+# What the report reads of a journal (chaoslab.journal writes it), checked before any of it is used,
+# so a hand-edited or truncated journal is named field by field instead of failing half-way.
+# A spec is a type (or tuple of types; None allows null), a dict of field specs, a one-item list (every
+# item), or a function returning the problem or None.
+_NUMBER = (int, float)
+
+
+def _timestamp(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "accepted an ISO 8601 time such as 2026-01-01T12:00:00.000Z"
+    try:
+        _parse_time(value)
+    except ValueError:
+        return "accepted an ISO 8601 time such as 2026-01-01T12:00:00.000Z"
+    return None
+
+
+_VERDICT = (type(None), {"met": bool, "checks": [{"requirement": str, "observed": (*_NUMBER, type(None)), "threshold": (*_NUMBER, type(None)),
+                                                 "unit": str, "met": bool, "detail": (str, type(None))}]})
+_ACTIVITY = {"activity": {"type": str, "name": str}, "start": _timestamp, "duration": (*_NUMBER, type(None)),
+             "status": (str, type(None)), "output": dict, "exception": (str, type(None))}
+_JOURNAL = {
+    "chaoslab_version": str, "platform": str, "node": str, "start": _timestamp, "end": (str, type(None)),
+    "duration": (*_NUMBER, type(None)), "status": (str, type(None)), "deviated": bool,
+    "experiment": {"name": str, "stack": str, "simulates": str, "title": str, "config_key": str, "chaos_s": _NUMBER,
+                   "target": {"kind": str, "namespace": str, "name": str}, "parameters": dict, "app_timeouts_ms": dict,
+                   "probe": {"url": str, "rate": _NUMBER, "timeout_s": _NUMBER, "concurrency": int}},
+    "steady_states": {"before": _VERDICT, "during": _VERDICT, "after": _VERDICT},
+    "run": [_ACTIVITY],
+    "rollbacks": [_ACTIVITY],
+}
+_PHASE_OUTPUT = {"phase": str, "samples": str, "started_at": _timestamp, "planned_s": _NUMBER}
+_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+               list: "a list", type(None): "null"}
+
+
+def _problem(value: Any, spec: Any) -> tuple[str, str] | None:
+    """The first (field path below here, what is wrong) for `value` against `spec`, or None."""
+    if isinstance(spec, tuple) and not all(isinstance(kind, type) for kind in spec):  # null, or a nested spec
+        if value is None and type(None) in spec:
+            return None
+        return _problem(value, next(kind for kind in spec if kind is not type(None)))
+    if callable(spec) and not isinstance(spec, type):
+        wrong = spec(value)
+        return None if wrong is None else ("", f"got {value!r}; {wrong}")
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return "", f"got {json.dumps(value)[:60]}; accepted an object"
+        for key, inner in spec.items():
+            if key not in value:
+                return f".{key}", "missing"
+            found = _problem(value[key], inner)
+            if found is not None:
+                return f".{key}{found[0]}", found[1]
+        return None
+    if isinstance(spec, list):
+        if not isinstance(value, list):
+            return "", f"got {json.dumps(value)[:60]}; accepted a list"
+        for index, item in enumerate(value):
+            found = _problem(item, spec[0])
+            if found is not None:
+                return f"[{index}]{found[0]}", found[1]
+        return None
+    types = spec if isinstance(spec, tuple) else (spec,)
+    # bool is an int to Python, never to a journal.
+    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+        return "", f"got {json.dumps(value)[:60]}; accepted {' or '.join(dict.fromkeys(_TYPE_NAMES[kind] for kind in types))}"
+    return None
+
+
+def read_journal(path: Path) -> dict[str, Any]:
+    """Raises MalformedFile naming the field that is missing or wrong."""
+    try:
+        journal = json.loads(path.read_text())
+    except ValueError as error:
+        raise MalformedFile(path, "(the whole file)", f"not JSON: {error}") from None
+    found = _problem(journal, _JOURNAL)
+    for index, record in enumerate(journal["run"] if found is None else []):
+        if "phase" in record["output"]:
+            inner = _problem(record["output"], _PHASE_OUTPUT)
+            if inner is not None:
+                found = (f".run[{index}].output{inner[0]}", inner[1])
+                break
+    if found is not None:
+        raise MalformedFile(path, found[0].removeprefix(".") or "(the whole file)", found[1])
+    return journal
 
 
 def _parse_time(text: str) -> datetime:

@@ -26,7 +26,8 @@ from .display import Display
 from .hypotheses import RECOVERED_AFTER, STEADY_STATE_BEFORE, Evidence, Tolerance, Verdict, judge
 from .journal import ActivityType, Journal, RunStatus, iso, utc_now
 from .plan import RunPlan
-from .probe import ProbeInterrupted, ProbeResult, probe
+from .files import private_directory
+from .probe import ProbeInterrupted, ProbeResult, probe, redact_url
 from .samples import Summary, write_samples
 from .stack import StackDriver
 
@@ -55,7 +56,7 @@ def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher, url: str
     otherwise (KeyboardInterrupt included) after recording it and disabling the experiment; raises
     RollbackError, chained to it, if disabling failed.
     """
-    plan.out_dir.mkdir(parents=True, exist_ok=True)
+    private_directory(plan.out_dir)
     return _Run(plan, stack, watcher, url, display).execute()
 
 
@@ -144,10 +145,12 @@ class _Run:
     def _phase(self, phase: str, duration_s: float, watch: AbortWatch | None = None) -> ProbeResult:
         """Probe for one phase; its samples go to `<phase>.samples.jsonl`, even when interrupted."""
         with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
-            self.display.note(f"{phase}: probing {self.url} for {duration_s:g}s at {self.plan.rate:g}/s")
+            self.display.note(f"{phase}: probing {redact_url(self.url)} for {duration_s:g}s at {self.plan.rate:g}/s")
             output.update(phase=phase, started_at=iso(utc_now()), planned_s=round(duration_s, 3), samples=samples_file(phase))
             try:
-                result = probe(self.plan.probe_settings(self.url, duration_s), self.display, label=phase, watch=watch)
+                # Kept: the phase's verdict reads every request (the phase is as long as the chaos, at most).
+                result = probe(self.plan.probe_settings(self.url, duration_s), self.display, label=phase, watch=watch,
+                               keep_samples=True)
             except ProbeInterrupted as interrupted:
                 self._keep(phase, interrupted.result, output)
                 raise

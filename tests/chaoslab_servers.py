@@ -43,6 +43,7 @@ class Reset:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a test ends without waiting for handlers still sleeping
     behaviour: Answer | Reset
+    received: threading.Event  # set at the first request
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or reset are what these tests are about, not server errors.
@@ -56,6 +57,7 @@ class _AppHandler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self.server.received.set()
         behaviour = self.server.behaviour
         if isinstance(behaviour, Reset):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
@@ -80,7 +82,10 @@ class AppServer:
     def __init__(self, behaviour: Answer | Reset) -> None:
         self._server = _Server((LOOPBACK, 0), _AppHandler)
         self._server.behaviour = behaviour
-        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}/api/"
+        self._server.received = threading.Event()
+        self.received = self._server.received
+        self.port = self._server.server_address[1]
+        self.url = f"http://{LOOPBACK}:{self.port}/api/"
         threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True).start()
 
     def behave(self, behaviour: Answer | Reset) -> None:
@@ -134,6 +139,22 @@ class Request:
     at: float  # time.time() when the request arrived
     content_type: str | None
     body: Any
+    status: int | None = None  # what it was answered; None: the connection was dropped
+
+
+@dataclass
+class _Trouble:
+    """The next `count` requests (of `method`, or any) are answered `status`, with Retry-After if set,
+    or, with status None, dropped: read, then the connection reset without an answer."""
+
+    count: int
+    status: int | None
+    retry_after: str | None = None
+    method: str | None = None
+
+
+# What handle() answers: the status (None: drop the connection), the body and extra headers.
+Reply = tuple[int | None, Mapping[str, Any], Mapping[str, str]]
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -165,23 +186,30 @@ class _KubeHandler(BaseHTTPRequestHandler):
     server: _KubeServer
 
     def do_GET(self) -> None:
-        self._answer(*self.server.api.handle("GET", self.path, self.headers.get("Content-Type"), None))
+        self._answer(self.server.api.handle("GET", self.path, self.headers.get("Content-Type"), None))
 
     def do_PATCH(self) -> None:
-        self._answer(*self.server.api.handle("PATCH", self.path, self.headers.get("Content-Type"), self._body()))
+        self._answer(self.server.api.handle("PATCH", self.path, self.headers.get("Content-Type"), self._body()))
 
     def do_DELETE(self) -> None:
-        self._answer(*self.server.api.handle("DELETE", self.path, self.headers.get("Content-Type"), self._body()))
+        self._answer(self.server.api.handle("DELETE", self.path, self.headers.get("Content-Type"), self._body()))
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         return json.loads(self.rfile.read(length)) if length else None
 
-    def _answer(self, status: int, body: Mapping[str, Any]) -> None:
+    def _answer(self, reply: Reply) -> None:
+        status, body, headers = reply
+        if status is None:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
+            self.close_connection = True
+            return
         payload = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
 
@@ -197,7 +225,11 @@ class KubeApiServer:
     - a store (`put`, `get`) answering GET list, GET one, PATCH (merge patch only), DELETE, with a
       simulated Chaos Mesh controller: an experiment whose pause annotation becomes "true" reports
       `AllRecovered` and `Paused` True RECOVERY_DELAY_S later. `fail` makes one request answer an
-      error; `requests` logs every request.
+      error; `requests` logs every request;
+    - an API server having a bad day: `fail_next` answers the next requests 429/5xx (with
+      Retry-After if asked), `drop_next` resets their connections unanswered, and `spawn_when`
+      creates a chaos object the moment a given request arrives, as a Schedule or a concurrent
+      `pulumi up` would while a halt runs.
 
     Not simulated: watches, resourceVersion conflicts, finalizers (a DELETE removes at once),
     garbage collection of a Workflow's children, authentication.
@@ -211,6 +243,9 @@ class KubeApiServer:
         self._objects: dict[Key, dict[str, Any]] = {}
         self._recover_at: dict[Key, float] = {}
         self._failures: dict[tuple[str, str], int] = {}
+        self._troubles: list[_Trouble] = []
+        # Changes to the store made the first time a request arrives, before it is answered.
+        self._on_arrival: dict[tuple[str, str], list[Callable[[], None]]] = {}
         self._lock = threading.Lock()
         self._server = _KubeServer((LOOPBACK, 0), _KubeHandler)
         self._server.api = self
@@ -246,40 +281,86 @@ class KubeApiServer:
         """Answer `status` to every `method` request on `path`."""
         self._failures[(method, path)] = status
 
+    def fail_next(self, count: int, status: int, *, retry_after: str | None = None, method: str | None = None) -> None:
+        """Answer the next `count` requests (of `method`, or any) with `status`, and Retry-After if given."""
+        with self._lock:
+            self._troubles.append(_Trouble(count, status, retry_after, method))
+
+    def drop_next(self, count: int, *, method: str | None = None) -> None:
+        """Reset the connection of the next `count` requests (of `method`, or any) without answering."""
+        with self._lock:
+            self._troubles.append(_Trouble(count, None, None, method))
+
+    def spawn_when(self, method: str, path: str, plural: str, chaos: Mapping[str, Any]) -> None:
+        """Create (or reset) `chaos` when a `method` request on `path` arrives, before answering it."""
+        metadata = chaos["metadata"]
+        created = copy.deepcopy(dict(chaos))
+        self._when(method, path, lambda: self._objects.__setitem__((metadata["namespace"], plural, metadata["name"]), created))
+
+    def vanish_when(self, method: str, path: str, namespace: str, plural: str, name: str) -> None:
+        """Remove an object the first time a `method` request on `path` arrives, before answering it:
+        gone between a client's list and its request."""
+        self._when(method, path, lambda: self._objects.pop((namespace, plural, name), None))
+
+    def _when(self, method: str, path: str, change: Callable[[], None]) -> None:
+        with self._lock:
+            self._on_arrival.setdefault((method, path), []).append(change)
+
     def requested(self, method: str | None = None) -> list[Request]:
         return [request for request in list(self.requests) if method is None or request.method == method]
 
-    def handle(self, method: str, raw_path: str, content_type: str | None, body: Any) -> tuple[int, Mapping[str, Any]]:
+    def handle(self, method: str, raw_path: str, content_type: str | None, body: Any) -> Reply:
         path = urlsplit(raw_path).path
         with self._lock:
-            self.requests.append(Request(method, path, time.time(), content_type, body))
-            if (method, path) in self._failures:
-                status = self._failures[(method, path)]
-                return status, _status(status, "InternalError" if status >= 500 else "Failure")
-            if method == "GET" and path in self._timelines:
-                read = self._reads.get(path, 0)
-                self._reads[path] = read + 1
-                state = self._timelines[path](read)
-                return (404, _status(404, "NotFound")) if state is None else (200, dict(state))
-            self._reconcile()
-            parts = path.removeprefix(GROUP_PATH + "/").split("/")
-            if len(parts) == 3 and parts[0] == "namespaces" and method == "GET":
-                items = [chaos for (namespace, plural, _), chaos in sorted(self._objects.items())
-                         if (namespace, plural) == (parts[1], parts[2])]
-                return 200, {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "List", "metadata": {}, "items": items}
-            if len(parts) != 4 or parts[0] != "namespaces":
-                return 404, _status(404, "NotFound")
-            key = (parts[1], parts[2], parts[3])
-            if key not in self._objects:
-                return 404, _status(404, "NotFound")
-            if method == "GET":
-                return 200, self._objects[key]
-            if method == "DELETE":
-                del self._objects[key]
-                return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}
-            if content_type != MERGE_PATCH:
-                return 415, _status(415, "UnsupportedMediaType")
-            return 200, self._patch(key, body)
+            status, answer, headers = self._reply(method, path, content_type, body)
+            self.requests.append(Request(method, path, time.time(), content_type, body, status))
+            return status, answer, headers
+
+    def _trouble(self, method: str) -> _Trouble | None:
+        for trouble in self._troubles:
+            if trouble.count > 0 and trouble.method in (None, method):
+                trouble.count -= 1
+                return trouble
+        return None
+
+    def _reply(self, method: str, path: str, content_type: str | None, body: Any) -> Reply:
+        trouble = self._trouble(method)
+        if trouble is not None:
+            if trouble.status is None:
+                return None, {}, {}
+            headers = {} if trouble.retry_after is None else {"Retry-After": trouble.retry_after}
+            reason = {429: "TooManyRequests", 500: "InternalError"}.get(trouble.status, "ServiceUnavailable")
+            return trouble.status, _status(trouble.status, reason), headers
+        changes = self._on_arrival.get((method, path))
+        if changes:
+            changes.pop(0)()  # one change per arrival: given twice, the second comes with the next request
+        if (method, path) in self._failures:
+            status = self._failures[(method, path)]
+            return status, _status(status, "InternalError" if status >= 500 else "Failure"), {}
+        if method == "GET" and path in self._timelines:
+            read = self._reads.get(path, 0)
+            self._reads[path] = read + 1
+            state = self._timelines[path](read)
+            return (404, _status(404, "NotFound"), {}) if state is None else (200, dict(state), {})
+        self._reconcile()
+        parts = path.removeprefix(GROUP_PATH + "/").split("/")
+        if len(parts) == 3 and parts[0] == "namespaces" and method == "GET":
+            items = [chaos for (namespace, plural, _), chaos in sorted(self._objects.items())
+                     if (namespace, plural) == (parts[1], parts[2])]
+            return 200, {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "List", "metadata": {}, "items": items}, {}
+        if len(parts) != 4 or parts[0] != "namespaces":
+            return 404, _status(404, "NotFound"), {}
+        key = (parts[1], parts[2], parts[3])
+        if key not in self._objects:
+            return 404, _status(404, "NotFound"), {}
+        if method == "GET":
+            return 200, self._objects[key], {}
+        if method == "DELETE":
+            del self._objects[key]
+            return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success"}, {}
+        if content_type != MERGE_PATCH:
+            return 415, _status(415, "UnsupportedMediaType"), {}
+        return 200, self._patch(key, body), {}
 
     def _patch(self, key: Key, patch: Any) -> dict[str, Any]:
         was_paused = _paused(self._objects[key])

@@ -216,7 +216,7 @@ def test_the_probe_stops_at_a_breach_and_keeps_its_schedule_until_then() -> None
         watch = AbortWatch([parse_condition(SUCCESS_CONDITION)])
         _later(FAIL_AFTER_S, lambda: server.behave(FAILING))
         started = time.monotonic()
-        result = probe(settings, watch=watch)
+        result = probe(settings, watch=watch, keep_samples=True)
         elapsed_s = time.monotonic() - started
 
     assert result.abort is not None
@@ -258,12 +258,11 @@ def _wall(iso_text: str) -> float:
     return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
 
 
-def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiServer, tmp_path: Path) -> None:
-    """Not covered: a real `pulumi up` for the rollback (FakeStack) and Chaos Mesh recovering the real fault."""
+def _run_aborting(kube: KubeApiServer, tmp_path: Path, *extra: str) -> tuple[int, dict[str, Any], str, str, FakeStack]:
+    """`run` with --abort-if against an app that fails once the chaos is on; the chaos object in the stand-in."""
     server_box: list[AppServer] = []
 
     def chaos(enabled: set[str]) -> None:
-        """What `up` and Chaos Mesh do: the object appears injected; the app fails a little later."""
         if EXPERIMENT in enabled:
             kube.put(TARGET_PLURAL, chaos_object("NetworkChaos", TARGET_NAME, SANDBOX, INJECTED))
             _later(FAIL_AFTER_S, lambda: server_box[0].behave(FAILING))
@@ -281,10 +280,15 @@ def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiSer
         server_box.append(server)
         code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", server.url,
                      "--baseline", "500ms", "--during", f"{PROBE_S:g}s", "--after", "500ms", "--rate", f"{RATE:g}",
-                     "--abort-if", SUCCESS_CONDITION, "--abort-if", "p95>1s/1s", "--out", str(tmp_path), "--json"], env)
+                     "--abort-if", SUCCESS_CONDITION, *extra, "--out", str(tmp_path), "--json"], env)
+    return code, json.loads((tmp_path / JOURNAL_FILE).read_text()), stdout.getvalue(), stderr.getvalue(), stack
 
-    assert code == ExitCode.ABORTED, stderr.getvalue()
-    journal = json.loads((tmp_path / JOURNAL_FILE).read_text())
+
+def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiServer, tmp_path: Path) -> None:
+    """Not covered: a real `pulumi up` for the rollback (FakeStack) and Chaos Mesh recovering the real fault."""
+    code, journal, stdout, stderr, stack = _run_aborting(kube, tmp_path, "--abort-if", "p95>1s/1s")
+
+    assert code == ExitCode.ABORTED, stderr
     abort = journal["abort"]
     assert journal["status"] == "aborted" and abort["condition"] == SUCCESS_CONDITION
     assert journal["error"].startswith(f"AbortConditionMet: {SUCCESS_CONDITION} held: ")
@@ -304,7 +308,7 @@ def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiSer
     # The probe stopped at the breach: its phase is much shorter than planned.
     during = next(record for record in journal["run"] if record["activity"]["name"] == "probe-during")
     assert during["duration"] < PROBE_S / 2
-    assert json.loads(stdout.getvalue())["abort"] == abort == json.loads((tmp_path / SUMMARIES_FILE).read_text())["abort"]
+    assert json.loads(stdout)["abort"] == abort == json.loads((tmp_path / SUMMARIES_FILE).read_text())["abort"]
     assert "## Abort" in (tmp_path / REPORT_FILE).read_text()
 
 
@@ -360,3 +364,40 @@ def test_probe_without_a_halt_target_only_stops_and_says_why() -> None:
 
     assert code == ExitCode.ABORTED
     assert "ABORTED at " in stdout and f"{SUCCESS_CONDITION} held" in stdout and stdout.rstrip().endswith("no halt asked for")
+
+
+def test_run_retries_a_pause_the_api_answers_503_and_still_exits_4(kube: KubeApiServer, tmp_path: Path) -> None:
+    kube.fail_next(2, 503, method="PATCH")
+
+    code, journal, _, stderr, _ = _run_aborting(kube, tmp_path)
+
+    assert code == ExitCode.ABORTED, stderr
+    assert journal["abort"]["halt_error"] is None
+    assert [request.status for request in kube.requested("PATCH")] == [503, 503, 200]
+
+
+def test_run_whose_fast_stop_fails_has_its_own_exit_code_and_still_disables(kube: KubeApiServer, tmp_path: Path) -> None:
+    # Not retryable: the API refuses the pause for good.
+    kube.fail("PATCH", KubeApiServer.path(SANDBOX, TARGET_PLURAL, TARGET_NAME), 403)
+
+    code, journal, _, stderr, _ = _run_aborting(kube, tmp_path)
+
+    assert code == ExitCode.ABORTED_HALT_FAILED != ExitCode.ABORTED, stderr
+    assert journal["abort"]["halt_error"] == (f"ExperimentError: Kubernetes API: halting NetworkChaos {SANDBOX}/{TARGET_NAME}: "
+                                              "403 Forbidden")
+    # The slow stop still ran: the experiment was disabled and its object is gone.
+    assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [("disable-experiment", "succeeded")]
+    assert kube.get(SANDBOX, TARGET_PLURAL, TARGET_NAME) is None
+
+
+def test_probe_whose_halt_fails_exits_with_the_fast_stop_failed_code(kube: KubeApiServer) -> None:
+    kube.put("podchaos", chaos_object("PodChaos", "pod-kill", SANDBOX, INJECTED))
+    kube.fail("PATCH", KubeApiServer.path(SANDBOX, "podchaos", "pod-kill"), 403)
+
+    with app_server(HEALTHY) as server:
+        _later(FAIL_AFTER_S, lambda: server.behave(FAILING))
+        code, stdout, _ = _cli("probe", server.url, "--rate", f"{RATE:g}", "--duration", f"{PROBE_S:g}s",
+                               "--abort-if", SUCCESS_CONDITION, "--halt-namespace", SANDBOX, kube=kube)
+
+    assert code == ExitCode.ABORTED_HALT_FAILED
+    assert stdout.split("halt FAILED:\n")[1].splitlines()[0] == "  podchaos/pod-kill: pause failed: 403 Forbidden"

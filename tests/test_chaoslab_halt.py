@@ -3,34 +3,44 @@ stand-in in chaoslab_servers.KubeApiServer (GET list and one, merge PATCH, DELET
 simulated controller that reports a paused experiment recovered RECOVERY_DELAY_S later), and the
 stack's config through FakeStack.
 
+The stand-in also misbehaves on request, as an API server having a bad day does: it answers 429 or
+5xx (with Retry-After), drops connections, refuses every connection (closed), and creates or
+resets chaos objects while a halt runs.
+
 The server also holds chaos objects in kube-system, outside every fence here: each test that changes
 something checks they are unchanged and were never requested.
 
 Not covered, in every test: a real Chaos Mesh controller (how long it really takes to recover, its
 finalizers, Schedules pausing their children, a Workflow's children being garbage-collected), a real
-API server's RBAC, TLS and authentication, and the pulumi CLI (tests/test_chaoslab_stack.py).
+API server's RBAC, TLS and authentication, API Priority and Fairness deciding when to answer 429, and
+the pulumi CLI (tests/test_chaoslab_stack.py).
 """
 
 from __future__ import annotations
 
 import io
 import json
-
+import re
+import time
+from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from chaoslab.cli import Environment, main
-from chaoslab.cluster import PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, KubeAccess
+from chaoslab.cluster import HALT_ID_ANNOTATION, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, KubeAccess
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
-from chaoslab.halt import PAUSABLE, WORKFLOWS
+from chaoslab.halt import EXPERIMENT_KINDS, PAUSABLE, SCHEDULES, SPAWNERS, WORKFLOWS
 from chaoslab_fakes import FakeStack
+from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
 from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+CRDS = Path(__file__).resolve().parent / "data" / "chaos-mesh-crds"
 SANDBOX = "chaos-sandbox"
 OUTSIDE = "kube-system"
 HALTED_KEY = "chaos-lab:halted"
@@ -38,9 +48,21 @@ INJECTED = {"Selected": "True", "AllInjected": "True", "AllRecovered": "False", 
 RUNNING = {"Scheduled": "True", "Accomplished": "False"}
 # Comfortably longer than the simulated controller takes, so only a broken wait times out.
 WAIT = "5s"
-KINDS = {"podchaos": "PodChaos", "networkchaos": "NetworkChaos", "stresschaos": "StressChaos", "iochaos": "IOChaos",
-         "timechaos": "TimeChaos", "dnschaos": "DNSChaos", "httpchaos": "HTTPChaos", "kernelchaos": "KernelChaos",
-         "jvmchaos": "JVMChaos", "schedules": "Schedule"}
+# A failing API is retried until the deadline: short here, so a test that fails on purpose is quick.
+SHORT_DEADLINE = "1s"
+HALT_ID = re.compile(r"\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}")
+
+
+def _schedule_spec_fields() -> dict[str, Any]:
+    """The fields of a Schedule's spec in the vendored Chaos Mesh 2.8.3 CRD: one per kind it can start."""
+    crd = yaml.safe_load((CRDS / "chaos-mesh.org_schedules.yaml").read_text())
+    [version] = crd["spec"]["versions"]
+    return version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+
+
+def _kind(plural: str) -> str:
+    """The stand-in only tells a Workflow from the rest by kind; any other name does for the others."""
+    return {WORKFLOWS: "Workflow", SCHEDULES: "Schedule"}.get(plural, plural.capitalize())
 
 
 def _name(plural: str) -> str:
@@ -50,7 +72,7 @@ def _name(plural: str) -> str:
 def _fill(kube: KubeApiServer, namespace: str) -> None:
     """One running object of every kind halt stops: each experiment kind, a Schedule and a Workflow."""
     for plural in PAUSABLE:
-        kube.put(plural, chaos_object(KINDS[plural], _name(plural), namespace, INJECTED))
+        kube.put(plural, chaos_object(_kind(plural), _name(plural), namespace, INJECTED))
     kube.put(WORKFLOWS, chaos_object("Workflow", _name(WORKFLOWS), namespace, RUNNING))
 
 
@@ -121,8 +143,10 @@ def test_halt_pauses_every_kind_deletes_workflows_and_waits_for_recovery(kube: K
 
     assert code == ExitCode.OK and outcome["ok"] is True
     rows = _rows(outcome)
+    assert HALT_ID.fullmatch(outcome["halt_id"])
     for plural in PAUSABLE:
-        assert _annotations(kube, SANDBOX, plural) == {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY}
+        assert _annotations(kube, SANDBOX, plural) == {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY,
+                                                       HALT_ID_ANNOTATION: outcome["halt_id"]}
         # A Schedule has no status to wait on: its experiments are waited on themselves.
         expected_state = "paused" if plural == "schedules" else "recovered"
         assert rows[f"{plural}/{_name(plural)}"] == {"resource": plural, "name": _name(plural), "action": "paused",
@@ -143,10 +167,14 @@ def test_the_text_output_is_a_table_with_the_timings(kube: KubeApiServer) -> Non
 
     assert code == ExitCode.OK and stderr == ""
     lines = stdout.splitlines()
-    assert lines[0] == f"halt: namespace {SANDBOX}"
+    assert re.fullmatch(f"halt: namespace {SANDBOX}, halt {HALT_ID.pattern}", lines[0])
     assert lines[1].split() == ["OBJECT", "ACTION", "STATE"]
-    assert lines[2].split() == [f"podchaos/{_name('podchaos')}", "paused", "recovered"]
-    assert lines[-2].startswith("all requests issued ") and lines[-1].startswith("all recovered ")
+    # The Schedule first: it was stopped first.
+    assert lines[2].split() == [f"schedules/{_name('schedules')}", "paused", "paused"]
+    assert [f"podchaos/{_name('podchaos')}", "paused", "recovered"] in [line.split() for line in lines]
+    assert lines[-3].startswith("all requests issued ") and lines[-2].startswith("all recovered ")
+    assert lines[-1].startswith("undo this halt only: chaoslab resume --halt-id ")
+    assert "FAILED" not in stdout
 
 
 def test_the_stack_decides_the_fence_and_the_kubeconfig_and_halted_is_set(kube: KubeApiServer) -> None:
@@ -213,8 +241,8 @@ def test_a_failed_up_after_the_pause_exits_1_with_the_pause_in_place(kube: KubeA
 def test_objects_already_gone_are_fine(kube: KubeApiServer) -> None:
     """Not covered: an object that a real finalizer holds in deletion while halt runs."""
     # Gone between the list and the request: the API answers 404.
-    kube.fail("PATCH", KubeApiServer.path(SANDBOX, "podchaos", _name("podchaos")), 404)
-    kube.fail("DELETE", KubeApiServer.path(SANDBOX, WORKFLOWS, _name(WORKFLOWS)), 404)
+    for method, plural in (("PATCH", "podchaos"), ("DELETE", WORKFLOWS)):
+        kube.vanish_when(method, KubeApiServer.path(SANDBOX, plural, _name(plural)), SANDBOX, plural, _name(plural))
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
 
@@ -229,10 +257,15 @@ def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exit
     broken = KubeApiServer.path(SANDBOX, "networkchaos", _name("networkchaos"))
     kube.fail("PATCH", broken, 500)
 
-    code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT)
+    code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
     assert code == ExitCode.ERROR
-    assert f"networkchaos/{_name('networkchaos')}  pause failed: 500 Internal Server Error" in stdout
+    row = next(line.split(maxsplit=1) for line in stdout.splitlines() if line.startswith(f"  networkchaos/{_name('networkchaos')} "))
+    assert row[1].startswith("pause failed: 500 Internal Server Error (retried until the 1 s deadline)")
+    # The last lines say it failed, and name the object and the reason.
+    assert stdout.split("halt FAILED:\n")[1].splitlines() == [
+        f"  networkchaos/{_name('networkchaos')}: pause failed: 500 Internal Server Error (retried until the 1 s deadline)"]
+    assert len([request for request in kube.requested("PATCH") if request.path == broken]) > 1
     assert PAUSE_ANNOTATION not in _annotations(kube, SANDBOX, "networkchaos")
     others = [plural for plural in PAUSABLE if plural != "networkchaos"]
     assert all(_annotations(kube, SANDBOX, plural)[PAUSE_ANNOTATION] == "true" for plural in others)
@@ -244,11 +277,12 @@ def test_a_kind_that_cannot_be_listed_is_reported_and_one_not_installed_is_skipp
     kube.fail("GET", KubeApiServer.path(SANDBOX, "stresschaos"), 500)
     kube.fail("GET", KubeApiServer.path(SANDBOX, "jvmchaos"), 404)  # the CRD is not installed
 
-    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR
+    assert code == ExitCode.ERROR and outcome["recovered_s"] is None
     rows = _rows(outcome)
-    assert rows["stresschaos/*"]["action"] == "list failed" and rows["stresschaos/*"]["error"] == "500 Internal Server Error"
+    assert rows["stresschaos/*"]["action"] == "list failed"
+    assert rows["stresschaos/*"]["error"].startswith("500 Internal Server Error (")
     assert not [key for key in rows if key.startswith("jvmchaos/")]
     assert _annotations(kube, SANDBOX, "podchaos")[PAUSE_ANNOTATION] == "true"
 
@@ -354,3 +388,194 @@ def test_usage_errors_change_nothing_and_exit_2(kube: KubeApiServer, argv: list[
     [line] = stderr.splitlines()
     assert line.startswith(message)
     assert stack.calls == [] and {request.method for request in kube.requests} <= {"GET"}
+
+
+# The kinds halt stops.
+
+def test_halt_stops_every_kind_the_schedule_crd_can_start() -> None:
+    """Chaos Mesh 2.8.3's Schedule embeds one spec field per kind it can start: `podChaos`, ..., `workflow`."""
+    fields = _schedule_spec_fields()
+    schedulable = {name.lower() for name in fields if name.endswith("Chaos")}
+
+    assert set(EXPERIMENT_KINDS) == schedulable
+    assert "workflow" in fields and WORKFLOWS in SPAWNERS and SCHEDULES in SPAWNERS
+    # The plural is the lower-cased kind, as each vendored CRD names it.
+    for path in CRDS.glob("chaos-mesh.org_*.yaml"):
+        names = yaml.safe_load(path.read_text())["spec"]["names"]
+        assert names["plural"] in (*PAUSABLE, WORKFLOWS)
+        if names["kind"].endswith("Chaos"):
+            assert names["plural"] == names["kind"].lower()
+
+
+# An API server having a bad day: retried within the deadline.
+
+def _all_stopped(kube: KubeApiServer) -> bool:
+    return (all(_annotations(kube, SANDBOX, plural).get(PAUSE_ANNOTATION) == "true" for plural in PAUSABLE)
+            and kube.get(SANDBOX, WORKFLOWS, _name(WORKFLOWS)) is None)
+
+
+@pytest.mark.parametrize("status", [503, 500, 429])
+def test_the_first_requests_failing_are_retried_and_the_halt_holds(kube: KubeApiServer, status: int) -> None:
+    failing = 12  # more than one round of parallel lists
+    kube.fail_next(failing, status)
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True and outcome["problems"] == []
+    assert _all_stopped(kube)
+    answered = [request.status for request in kube.requests]
+    assert answered.count(status) == failing
+    # Every kind whose list failed was listed again, and answered.
+    failed_paths = {request.path for request in kube.requests if request.status == status}
+    assert all(any(request.path == path and request.status == 200 for request in kube.requests) for path in failed_paths)
+
+
+def test_failures_while_pausing_are_retried_until_every_object_is_paused(kube: KubeApiServer) -> None:
+    kube.fail_next(5, 503, method="PATCH")
+    kube.drop_next(3, method="PATCH")
+    kube.drop_next(2, method="GET")
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True, outcome["problems"]
+    assert _all_stopped(kube)
+    assert outcome["recovered_s"] is not None
+    patches = kube.requested("PATCH")
+    assert [request.status for request in patches].count(503) == 5
+    assert [request.status for request in patches].count(None) == 3  # dropped, then sent again
+
+
+def test_retry_after_is_honoured(kube: KubeApiServer) -> None:
+    retry_after_s = 1
+    kube.fail_next(1, 429, retry_after=str(retry_after_s), method="PATCH")
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True
+    patches = kube.requested("PATCH")
+    [refused] = [request for request in patches if request.status == 429]
+    [again] = [request for request in patches if request.path == refused.path and request.status == 200]
+    assert again.at - refused.at >= retry_after_s
+
+
+def test_retry_after_as_an_http_date_is_honoured(kube: KubeApiServer) -> None:
+    """RFC 9110 allows an HTTP date; it has whole seconds, so the moment is at least a second away."""
+    until = formatdate(time.time() + 2, usegmt=True)
+    kube.fail_next(1, 503, retry_after=until, method="PATCH")
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True
+    [refused] = [request for request in kube.requested("PATCH") if request.status == 503]
+    [again] = [request for request in kube.requested("PATCH") if request.path == refused.path and request.status == 200]
+    assert again.at >= parsedate_to_datetime(until).timestamp()
+
+
+def test_a_retry_after_past_the_deadline_fails_at_once_and_says_so(kube: KubeApiServer) -> None:
+    kube.fail_next(1, 503, retry_after="120", method="PATCH")
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
+
+    assert code == ExitCode.ERROR and outcome["recovered_s"] is None
+    [problem] = outcome["problems"]
+    assert problem.endswith(": pause failed: 503 Service Unavailable (the API asked to retry after 120 s, past the 1 s deadline)")
+
+
+def test_an_api_that_keeps_failing_is_a_failed_halt_naming_every_kind(kube: KubeApiServer) -> None:
+    kube.fail_next(10**6, 503)
+
+    code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
+
+    assert code == ExitCode.ERROR
+    assert "all recovered" not in stdout
+    failed = stdout.split("halt FAILED:\n")[1].splitlines()
+    assert failed == [f"  {plural}/*: list failed: 503 Service Unavailable (retried until the 1 s deadline)"
+                      for plural in (*SPAWNERS, *EXPERIMENT_KINDS)]
+    # Retried, not given up at the first answer.
+    assert len(kube.requests) > len(SPAWNERS) + len(EXPERIMENT_KINDS)
+
+
+def test_an_api_server_that_is_down_is_a_failed_halt_with_a_null_recovery_time(kube: KubeApiServer) -> None:
+    kube.close()  # nothing listens on its port any more: every connection is refused
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
+
+    assert code == ExitCode.ERROR and outcome["ok"] is False and outcome["recovered_s"] is None
+    assert {row["name"] for row in outcome["objects"]} == {"*"}
+    assert all("Connection refused" in row["error"] and row["error"].endswith("(retried until the 1 s deadline)")
+               for row in outcome["objects"])
+    assert len(outcome["problems"]) == len(SPAWNERS) + len(EXPERIMENT_KINDS)
+
+
+# Objects created while a halt runs.
+
+def test_an_object_created_after_the_list_is_found_by_the_next_pass_and_paused(kube: KubeApiServer) -> None:
+    # Created the moment the first experiment is paused: after every experiment kind was listed.
+    late = chaos_object("NetworkChaos", "spawned-late", SANDBOX, INJECTED_NOT_PAUSED)
+    kube.spawn_when("PATCH", KubeApiServer.path(SANDBOX, "podchaos", _name("podchaos")), "networkchaos", late)
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    assert code == ExitCode.OK and outcome["ok"] is True
+    row = _rows(outcome)["networkchaos/spawned-late"]
+    assert (row["action"], row["state"]) == ("paused", "recovered")
+    assert _annotations(kube, SANDBOX, "networkchaos", "spawned-late")[HALT_ID_ANNOTATION] == outcome["halt_id"]
+
+
+def test_schedules_and_workflows_are_stopped_before_any_experiment_is_listed(kube: KubeApiServer) -> None:
+    Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+
+    order = [(request.method, request.path) for request in kube.requests]
+    spawners_stopped = max(order.index(("PATCH", KubeApiServer.path(SANDBOX, SCHEDULES, _name(SCHEDULES)))),
+                           order.index(("DELETE", KubeApiServer.path(SANDBOX, WORKFLOWS, _name(WORKFLOWS)))))
+    first_experiment_list = min(order.index(("GET", KubeApiServer.path(SANDBOX, plural))) for plural in EXPERIMENT_KINDS)
+    assert spawners_stopped < first_experiment_list
+
+
+def test_an_object_that_keeps_coming_back_unpaused_fails_the_halt(kube: KubeApiServer) -> None:
+    """A controller (or a concurrent `up`) that resets the pause: no pass ever finds the namespace clear."""
+    path = KubeApiServer.path(SANDBOX, "podchaos", _name("podchaos"))
+    for _ in range(200):
+        kube.spawn_when("GET", KubeApiServer.path(SANDBOX, "podchaos"), "podchaos",
+                        chaos_object("PodChaos", _name("podchaos"), SANDBOX, INJECTED_NOT_PAUSED))
+
+    code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
+
+    assert code == ExitCode.ERROR and outcome["ok"] is False and outcome["recovered_s"] is None
+    assert outcome["problems"] == ["no full pass found the namespace clear within the 1s deadline"]
+    assert len([request for request in kube.requested("PATCH") if request.path == path]) > 1
+
+
+# Each halt has an identity; resume undoes one halt.
+
+def test_resume_undoes_the_latest_halt_only_unless_asked_for_all(kube: KubeApiServer) -> None:
+    cli = Cli(kube)
+    _, first = cli.json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+    kube.put("podchaos", chaos_object("PodChaos", "after-first-halt", SANDBOX, INJECTED_NOT_PAUSED))
+    _, second = cli.json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+    assert first["halt_id"] != second["halt_id"]
+    assert _rows(second)["podchaos/after-first-halt"]["action"] == "paused"
+
+    code, resumed = cli.json("resume", "--namespace", SANDBOX)
+
+    assert code == ExitCode.OK and resumed["halt_id"] == second["halt_id"]
+    assert _annotations(kube, SANDBOX, "podchaos", "after-first-halt") == {}
+    assert _annotations(kube, SANDBOX, "podchaos")[HALT_ID_ANNOTATION] == first["halt_id"]
+    assert _rows(resumed)[f"podchaos/{_name('podchaos')}"]["action"] == f"left paused (halt {first['halt_id']})"
+
+    code, resumed = cli.json("resume", "--namespace", SANDBOX, "--halt-id", first["halt_id"], "--dry-run")
+    assert code == ExitCode.OK and {row["action"] for row in resumed["objects"]} == {"would unpause"}
+
+    kube.put("podchaos", chaos_object("PodChaos", "third", SANDBOX, INJECTED_NOT_PAUSED))
+    cli.json("halt", "--namespace", SANDBOX, "--wait", WAIT)
+    code, resumed = cli.json("resume", "--namespace", SANDBOX, "--all")
+    assert code == ExitCode.OK and resumed["halt_id"] is None
+    assert all(_annotations(kube, SANDBOX, plural) == {} for plural in PAUSABLE)
+    assert _annotations(kube, SANDBOX, "podchaos", "third") == {}
+
+
+def test_a_halt_id_that_is_not_one_is_a_usage_error(kube: KubeApiServer) -> None:
+    code, stdout, stderr = Cli(kube)("resume", "--namespace", SANDBOX, "--halt-id", "latest")
+
+    assert code == ExitCode.USAGE and stdout == "" and not kube.requests
+    assert stderr.startswith("UsageError: argument --halt-id: got 'latest'; accepted a halt ID as halt prints it")

@@ -166,7 +166,7 @@ def lab() -> Iterator[DemoLab]:
 def _probe_demo(lab: DemoLab, redis_port: int) -> Verdict:
     frontend = lab.frontend([lab.backend(redis_port).address])
     url = f"http://{frontend.address}/api/"
-    result = probe(ProbeSettings(url, PARTITION_RATE, PARTITION_DURATION_S))
+    result = probe(ProbeSettings(url, PARTITION_RATE, PARTITION_DURATION_S), keep_samples=True)
     return _judge("database-partition", result.samples, summary=result.summary)
 
 

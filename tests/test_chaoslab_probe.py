@@ -9,6 +9,7 @@ beyond a few dozen per second (benchmarks/probe_bench.py measures those).
 from __future__ import annotations
 
 import math
+import random
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from chaoslab.probe import ProbeSettings, probe
-from chaoslab.samples import ErrorKind
+from chaoslab.samples import RELATIVE_ERROR, SMALLEST_MS, ErrorKind, LogHistogram, percentile, summarize
 from chaoslab_servers import Answer, Reset, app_server, closed_port_url
 from chaoslab.config.topology import Timeouts
 from demo_app_stack import DemoLab
@@ -41,7 +42,7 @@ MS_PER_S = 1000.0
 
 def _probe(url: str, *, rate: float = QUICK_RATE, duration_s: float = QUICK_DURATION_S,
            timeout_s: float = 2.0, concurrency: int = 50) -> Any:
-    return probe(ProbeSettings(url, rate, duration_s, timeout_s, concurrency))
+    return probe(ProbeSettings(url, rate, duration_s, timeout_s, concurrency), keep_samples=True)
 
 
 def test_the_median_matches_a_fixed_server_delay() -> None:
@@ -184,3 +185,38 @@ def test_the_demo_app_without_redis_answers_503_within_the_redis_deadline(lab: D
 
     assert summary.errors == {ErrorKind.HTTP_5XX.value: DEMO_REQUESTS}
     assert summary.latency(100) < timeouts.redis_ms  # refused at once: no deadline waited out
+
+
+# The fixed-size summary.
+
+def test_histogram_percentiles_are_never_below_the_exact_ones_and_within_the_relative_error() -> None:
+    rng = random.Random(12)
+    # Latencies from a microsecond to minutes: a fast app, a slow one, timeouts.
+    values = [SMALLEST_MS * math.exp(rng.uniform(0, math.log(60_000 / SMALLEST_MS))) for _ in range(20_000)]
+    histogram = LogHistogram()
+    for value in values:
+        histogram.add(value)
+
+    for rank in (1, 10, 50, 90, 95, 99, 99.9, 100):
+        exact = percentile(values, rank)
+        assert exact is not None
+        assert exact <= histogram.percentile(rank) <= exact * (1 + RELATIVE_ERROR)
+    assert histogram.percentile(100) == max(values)
+
+
+def test_the_histogram_stays_the_same_size_however_many_values_it_counts() -> None:
+    histogram = LogHistogram()
+    day_ms = 24 * 3600 * MS_PER_S
+    bound = math.ceil(math.log(day_ms / SMALLEST_MS) / math.log1p(RELATIVE_ERROR)) + 2
+    rng = random.Random(7)
+    for _ in range(200_000):
+        histogram.add(rng.uniform(0, day_ms))
+
+    assert histogram.count == 200_000 and histogram.size <= bound
+
+
+def test_the_probe_summary_comes_from_the_same_histogram() -> None:
+    with app_server(Answer(delay_s=DELAY_S)) as server:
+        result = _probe(server.url)
+
+    assert result.summary == summarize(result.samples, QUICK_RATE, QUICK_DURATION_S)

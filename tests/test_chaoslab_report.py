@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +21,7 @@ from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
 from chaoslab.plan import RunOptions, make_plan
+from chaoslab.journal import JOURNAL_FILE
 from chaoslab.report import CHART_FILE, NOTES_MARKER, REPORT_FILE, SUMMARIES_FILE, write_report
 from chaoslab.run import execute
 from chaoslab_fakes import FakeStack, FakeWatcher
@@ -96,3 +99,80 @@ def test_a_directory_without_a_journal_is_a_usage_error(tmp_path: Path) -> None:
     assert code == ExitCode.USAGE
     assert stderr.getvalue() == f"UsageError: {tmp_path} is not a run directory: it has no journal.json\n"
     assert stdout.getvalue() == ""
+
+
+def _broken_copy(run_dir: Path, tmp_path: Path, change: Any) -> Path:
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    journal = json.loads((copy / JOURNAL_FILE).read_text())
+    change(journal)
+    (copy / JOURNAL_FILE).write_text(json.dumps(journal))
+    return copy
+
+
+def _report_cli(run_dir: Path) -> tuple[int, str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = main(["report", str(run_dir)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False))
+    return code, stdout.getvalue(), stderr.getvalue()
+
+
+def _set(path: str, value: Any) -> Any:
+    """A change to the journal: the field at a dotted path (list indexes as numbers) set to value, or removed (DELETE)."""
+    def change(journal: dict[str, Any]) -> None:
+        *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
+        node = journal
+        for part in parents:
+            node = node[part]
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+    return change
+
+
+DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "problem"),
+    [
+        (_set("experiment.stack", DELETE), "experiment.stack", "missing"),
+        (_set("run.0.duration", "slow"), "run[0].duration", 'got "slow"; accepted an integer or a number or null'),
+        (_set("start", "yesterday"), "start", "got 'yesterday'; accepted an ISO 8601 time"),
+        (_set("steady_states.before.checks.0.met", "yes"), "steady_states.before.checks[0].met", 'got "yes"; accepted true or false'),
+        (_set("run.0.output.planned_s", None), "run[0].output.planned_s", "got null; accepted an integer or a number"),
+        (_set("rollbacks", {}), "rollbacks", "got {}; accepted a list"),
+    ],
+)
+def test_a_malformed_journal_names_the_file_and_the_field(run_dir: Path, tmp_path: Path, change: Any, field: str, problem: str) -> None:
+    broken = _broken_copy(run_dir, tmp_path, change)
+
+    code, stdout, stderr = _report_cli(broken)
+
+    assert code == ExitCode.USAGE and stdout == ""
+    [line] = stderr.splitlines()
+    assert line.startswith(f"MalformedFile: {broken / JOURNAL_FILE}: {field}: {problem}")
+
+
+def test_a_journal_that_is_not_json_names_the_file(run_dir: Path, tmp_path: Path) -> None:
+    broken = _broken_copy(run_dir, tmp_path, lambda journal: None)
+    (broken / JOURNAL_FILE).write_text('{"start": ')
+
+    code, _, stderr = _report_cli(broken)
+
+    assert code == ExitCode.USAGE
+    assert stderr.startswith(f"MalformedFile: {broken / JOURNAL_FILE}: (the whole file): not JSON: ")
+
+
+def test_a_malformed_samples_line_names_the_file_the_line_and_the_field(run_dir: Path, tmp_path: Path) -> None:
+    broken = _broken_copy(run_dir, tmp_path, lambda journal: None)
+    samples = broken / "during.samples.jsonl"
+    lines = samples.read_text().splitlines()
+    record = json.loads(lines[2])
+    record["latency_ms"] = "fast"
+    samples.write_text("\n".join([*lines[:2], json.dumps(record), *lines[3:]]) + "\n")
+
+    code, _, stderr = _report_cli(broken)
+
+    assert code == ExitCode.USAGE
+    assert stderr == f"MalformedFile: {samples}: line 3: latency_ms: got 'fast'; accepted null or a number of milliseconds\n"

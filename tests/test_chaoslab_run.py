@@ -162,12 +162,13 @@ def test_ctrl_c_during_the_baseline_changes_nothing_and_keeps_the_samples(server
     assert stack.calls == []
 
 
-def _cli_run(stack: FakeStack, watcher: FakeWatcher, server: AppServer, run_dir: Path, *extra: str) -> tuple[int, str, str]:
+def _cli_run(stack: FakeStack, watcher: FakeWatcher, server: AppServer, run_dir: Path, *extra: str,
+             url: str | None = None, display: Any = None) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
                       connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: watcher,
-                      display=NullDisplay())
-    code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", server.url,
+                      display=display or NullDisplay())
+    code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", url or server.url,
                  "--baseline", "500ms", "--during", "500ms", "--after", "500ms", "--rate", f"{RATE:g}",
                  "--out", str(run_dir), *extra], env)
     return code, stdout.getvalue(), stderr.getvalue()
@@ -242,3 +243,33 @@ def test_dry_run_prints_the_plan_and_changes_nothing(server: AppServer, tmp_path
     assert f"2. set {ENABLED_KEY} true and run `pulumi up`" in stdout
     assert stack.calls == [] and watcher.calls == []
     assert not (tmp_path / JOURNAL_FILE).exists()
+
+
+class NotingDisplay(NullDisplay):
+    """Keeps every note the run makes, as the terminal would show them."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def test_a_run_writes_no_credential_of_its_url_and_only_private_files(server: AppServer, tmp_path: Path) -> None:
+    user, password, token = "operator", "pa55-word", "t0ken-value"
+    url = server.url.replace("http://", f"http://{user}:{password}@") + f"?api_key={token}"
+    run_dir = tmp_path / "run"
+    display = NotingDisplay()
+
+    code, stdout, stderr = _cli_run(FakeStack({}, on_up=_partitioning(server)), FakeWatcher(), server, run_dir, "--json",
+                                    url=url, display=display)
+
+    assert code == ExitCode.OK, stderr
+    files = {path.name: path for path in run_dir.iterdir()}
+    assert {JOURNAL_FILE, REPORT_FILE, SUMMARIES_FILE, CHART_FILE, "baseline.samples.jsonl"} <= set(files)
+    assert _journal(run_dir)["experiment"]["probe"]["url"] == url.replace(f"{user}:{password}", "***").replace(token, "***")
+    written = stdout + stderr + "\n".join(display.notes) + "".join(path.read_bytes().decode(errors="replace") for path in files.values())
+    for secret in (user, password, token):
+        assert secret not in written
+    assert run_dir.stat().st_mode & 0o777 == 0o700
+    assert {name: path.stat().st_mode & 0o777 for name, path in files.items()} == {name: 0o600 for name in files}

@@ -37,14 +37,25 @@ def crd_plurals() -> dict[str, str]:
     return plurals
 
 
+def guessed_plural(kind: str) -> str:
+    """The resource name Kubernetes derives from a kind, as kubernetes/apimachinery
+    pkg/api/meta/restmapper.go UnsafeGuessKindToResource does: "-s" -> "-ses", consonant + "y" -> "-ies"."""
+    singular = kind.lower()
+    if singular.endswith("s"):
+        return singular + "es"
+    if singular.endswith("y") and singular[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return singular[:-1] + "ies"
+    return singular + "s"
+
+
 def reads_needed(type_token: str) -> tuple[str, str, str]:
     """(API group, resource, verb) a refresh of one declared resource needs."""
     if type_token == HELM_RELEASE:
         return HELM_STORAGE
     group_version, kind = type_token.removeprefix("kubernetes:").rsplit(":", 1)
     group = group_version.rsplit("/", 1)[0]
-    # Built-in kinds' resources are the lower-cased plural; Chaos Mesh's come from its CRDs.
-    resource = crd_plurals().get(kind, f"{kind.lower()}s") if group == "chaos-mesh.org" else f"{kind.lower()}s"
+    # Built-in kinds' resources are the guessed plural; Chaos Mesh's come from its CRDs.
+    resource = crd_plurals().get(kind, guessed_plural(kind)) if group == "chaos-mesh.org" else guessed_plural(kind)
     return ("" if group == "core" else group, resource, "get")
 
 

@@ -27,11 +27,11 @@ from typing import Any, Protocol
 from experiments.errors import ExperimentError
 
 from .journal import one_line
+from .kinds import WATCHABLE_RESOURCES
 from .retrying import ATTEMPT_TIMEOUT_S, HALT_DEADLINE_S, Deadline, RetriesExhausted, call_with_retries
 
 GROUP = "chaos-mesh.org"
 VERSION = "v1alpha1"
-PLURALS = {"PodChaos": "podchaos", "NetworkChaos": "networkchaos", "StressChaos": "stresschaos", "Workflow": "workflows"}
 NOT_FOUND = 404
 TRUE = "True"
 PAUSE_ANNOTATION = "experiment.chaos-mesh.org/pause"
@@ -61,12 +61,12 @@ class ChaosTarget:
     name: str
 
     def __post_init__(self) -> None:
-        if self.kind not in PLURALS:
-            raise ExperimentError(f"kind: got {self.kind!r}; accepted {', '.join(PLURALS)}")
+        if self.kind not in WATCHABLE_RESOURCES:
+            raise ExperimentError(f"kind: got {self.kind!r}; accepted {', '.join(WATCHABLE_RESOURCES)}")
 
     @property
     def plural(self) -> str:
-        return PLURALS[self.kind]
+        return WATCHABLE_RESOURCES[self.kind]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"

@@ -43,22 +43,17 @@ from experiments.durations import format_duration
 from .cluster import (GROUP, HALT_ID_ANNOTATION, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, VERSION, api_error,
                       conditions, delete_object, get_object, is_recovered, new_halt_id, set_paused)
 from .display import Display
+from .kinds import EXPERIMENT_RESOURCES, SCHEDULES, WORKFLOWS
 from .journal import one_line
 from .plan import HALTED_KEY
 from .retrying import BACKOFF, HALT_DEADLINE_S, Deadline, RetriesExhausted, call_with_retries
 from .stack import StackDriver
 
-# Every experiment kind Chaos Mesh 2.8 defines; each takes the pause annotation. The Schedule CRD
-# embeds each of them (tests/test_chaoslab_halt.py derives this list from it).
-EXPERIMENT_KINDS = ("podchaos", "networkchaos", "stresschaos", "iochaos", "timechaos", "dnschaos", "httpchaos",
-                    "kernelchaos", "jvmchaos", "blockchaos", "physicalmachinechaos", "awschaos", "azurechaos", "gcpchaos")
-SCHEDULES = "schedules"
-WORKFLOWS = "workflows"
 # A Schedule's pause also stops it starting new experiments.
-PAUSABLE = (*EXPERIMENT_KINDS, SCHEDULES)
+PAUSABLE = (*EXPERIMENT_RESOURCES, SCHEDULES)
 # What spawns new chaos objects: stopped first, so that the experiments listed next are all there are.
 SPAWNERS = (SCHEDULES, WORKFLOWS)
-ALL_KINDS = (*SPAWNERS, *EXPERIMENT_KINDS)
+ALL_KINDS = (*SPAWNERS, *EXPERIMENT_RESOURCES)
 # A Schedule's status has no conditions (only `active` and `time`): there is no recovery of its own to
 # wait for. The experiments it started are in the namespace, and are paused and waited for themselves.
 NO_STATUS = frozenset({SCHEDULES})
@@ -308,7 +303,7 @@ def issue_halt(api: Any, namespace: str, *, dry_run: bool = False, deadline_s: f
         while True:
             passes += 1
             not_listed, acted, failed, worth_another_pass = [], False, False, False
-            for kinds in ((SPAWNERS, EXPERIMENT_KINDS) if passes == 1 else (ALL_KINDS,)):
+            for kinds in ((SPAWNERS, EXPERIMENT_RESOURCES) if passes == 1 else (ALL_KINDS,)):
                 found, unlisted = _list(api, namespace, kinds, pool, deadline)
                 not_listed += unlisted
                 _forget_gone(rows, found, {kind for kind in kinds if kind not in {row.resource for row in unlisted}})

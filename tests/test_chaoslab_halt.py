@@ -34,7 +34,8 @@ from chaoslab.cli import Environment, main
 from chaoslab.cluster import HALT_ID_ANNOTATION, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, KubeAccess
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
-from chaoslab.halt import EXPERIMENT_KINDS, PAUSABLE, SCHEDULES, SPAWNERS, WORKFLOWS
+from chaoslab.halt import PAUSABLE, SPAWNERS
+from chaoslab.kinds import EXPERIMENT_RESOURCES as EXPERIMENT_KINDS, SCHEDULES, WORKFLOWS
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
 from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object

@@ -64,8 +64,9 @@ DEFAULT_INSTANCE_TYPES = ("t3.medium", "t3a.medium", "t2.medium")
 # Pulumi.yaml declares the same value, and a warning says when its support is running out.
 DEFAULT_KUBERNETES_VERSION = recommended_version(FACTS_AS_OF)
 DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
-# Namespaces chaos must never be fenced into: the control planes and the catch-all default.
-RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "chaos-mesh")
+# Namespaces chaos must never be fenced into: the control planes, the catch-all default, and the
+# in-cluster prober's (components/steady_state.py), which must keep watching while chaos runs.
+RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "chaos-mesh", "steady-state")
 DEFAULT_MAX_EXPERIMENT_DURATION = "10m"
 # A ceiling above an hour would defeat the point of a ceiling: game days are made of short runs.
 LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0

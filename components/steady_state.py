@@ -158,14 +158,14 @@ def install_command(lock_path: str) -> list[str]:
     ]  # fmt: skip
 
 
-def prober_command(url: str, settings: SteadyStateConfig, stack: str, cloudwatch: bool) -> list[str]:
+def prober_command(url: str, settings: SteadyStateConfig, stack: str, cloudwatch: bool, port: int = METRICS_PORT) -> list[str]:
     return [
         "python", "-m", "chaoslab.prober",
         "--url", url,
         "--rate", f"{settings.rate:g}",
         "--timeout", f"{settings.timeout_s:g}",
         "--stack", stack,
-        "--port", str(METRICS_PORT),
+        "--port", str(port),
         *(["--cloudwatch"] if cloudwatch else []),
     ]  # fmt: skip
 

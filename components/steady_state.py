@@ -61,6 +61,8 @@ DEPS_SIZE_LIMIT = "128Mi"
 # The prober judges its own staleness (chaoslab/prober/service.py); the kubelet only asks often.
 HEALTH_PERIOD_S = 5
 ALARM_NAME_PREFIX = "chaos-lab"
+# botocore reads the region from AWS_DEFAULT_REGION (AWS_REGION, which other SDKs read, it ignores).
+REGION_VARIABLE = "AWS_DEFAULT_REGION"
 
 
 @dataclass
@@ -146,14 +148,14 @@ def code_config_map_data(sources: Mapping[str, str], lock: str) -> dict[str, str
     return {**data, LOCK_FILE: lock}
 
 
-def install_command(lock_path: str) -> list[str]:
+def install_command(lock_path: str, target: str = DEPS_DIR) -> list[str]:
     """The init container's pip: exactly the locked files, wheels only (no build step runs code), no resolver."""
     return [
         "python", "-m", "pip", "install",
         "--require-hashes", "--no-deps", "--only-binary=:all:",
         "--no-cache-dir", "--disable-pip-version-check", "--no-input",
         "--index-url", PYPI_INDEX,
-        "--target", DEPS_DIR,
+        "--target", target,
         "-r", lock_path,
     ]  # fmt: skip
 
@@ -352,7 +354,7 @@ class SteadyState(pulumi.ComponentResource):
                                     # The code directory is read-only: no .pyc files to write.
                                     k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
                                     k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
-                                    *([k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.cloudwatch.region)] if args.cloudwatch else []),
+                                    *([k8s.core.v1.EnvVarArgs(name=REGION_VARIABLE, value=args.cloudwatch.region)] if args.cloudwatch else []),
                                 ],
                                 ports=[k8s.core.v1.ContainerPortArgs(container_port=METRICS_PORT, name="metrics")],
                                 liveness_probe=health[LIVENESS_PATH],

@@ -76,7 +76,8 @@ def period_values(rule: AlarmRule, points: Sequence[tuple[datetime, float]], end
     end_s = end.timestamp()
     buckets: list[list[float]] = [[] for _ in range(periods)]
     for timestamp, value in points:
-        back = math.floor((end_s - timestamp.timestamp()) / rule.period_s)
+        # Periods are [start, start + period): a datapoint at a period's start belongs to that period.
+        back = math.ceil((end_s - timestamp.timestamp()) / rule.period_s) - 1
         if 0 <= back < periods:
             buckets[periods - 1 - back].append(value)
     return [_STATISTICS[rule.statistic](bucket) if bucket else None for bucket in buckets]

@@ -35,7 +35,8 @@ INTERVAL_S = figures.PUBLISH_INTERVAL_S
 # Gentler than the default on a shared 2-core machine: every request forks a perl CGI in the backend.
 SETTINGS = SteadyStateConfig(rate=5.0, timeout_s=2.0)
 HEALTHY_INTERVALS = 2
-BROKEN_INTERVALS = 2
+# Enough fully broken periods for the success-rate alarm (three of three by default) on them alone.
+BROKEN_INTERVALS = SETTINGS.datapoints_to_alarm
 # Bounds a broken run, not a normal one: the first interval publishes within two intervals of start.
 PUBLISH_DEADLINE_S = (HEALTHY_INTERVALS + BROKEN_INTERVALS + 3) * INTERVAL_S
 INSTALL_TIMEOUT_S = 300
@@ -95,7 +96,9 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
             cloudwatch = client(endpoint)
             namespace = figures.cloudwatch_namespace(STACK)
             dims = figures.dimensions(STACK, target)
-            start = datetime.now(timezone.utc) - timedelta(seconds=INTERVAL_S)
+            # On a period boundary, as CloudWatch aligns periods: moto counts its periods from StartTime.
+            now = datetime.now(timezone.utc).replace(microsecond=0)
+            start = now - timedelta(seconds=now.second % INTERVAL_S + INTERVAL_S)
 
             def read(metric: str, stat: str, extra: dict[str, str] | None = None) -> list[tuple[datetime, float]]:
                 end = datetime.now(timezone.utc) + timedelta(seconds=INTERVAL_S)
@@ -133,6 +136,8 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
     assert values == sorted(values, reverse=True), f"the success rate did not fall once and stay down: {values}"
     last_broken = success[-1][0]
     assert server_errors[last_broken] == requests[last_broken] == SETTINGS.rate * INTERVAL_S
+    # One datapoint per period, each on a period boundary: the prober's intervals are CloudWatch's periods.
+    assert all(timestamp.timestamp() % INTERVAL_S == 0 for timestamp, _ in success)
     assert [later - earlier for (earlier, _), (later, _) in zip(success, success[1:])] == [timedelta(seconds=INTERVAL_S)] * (len(success) - 1)
 
     definitions = steady_state.alarm_definitions(STACK, target, SETTINGS)

@@ -5,6 +5,7 @@ moto stores metrics, alarms and dashboards; it does not evaluate alarms (tests/c
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -23,6 +24,8 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 @contextmanager
 def moto_server() -> Iterator[str]:
     """The endpoint URL of a fresh moto server, stopped afterwards."""
+    # moto's server logs every request through werkzeug; the prober sends one every 10 s.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()

@@ -22,6 +22,7 @@ from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import RESERVED_NAMESPACES, SteadyStateConfig, parse_config
 from chaoslab.config.topology import frontend_url
 from chaoslab.prober import figures
+from chaoslab.samples import ErrorKind
 from components import steady_state
 from components.demo_app.render import config_checksum
 from components.irsa import ROLE_ARN_ANNOTATION
@@ -391,3 +392,15 @@ def test_the_defaults_are_the_hypotheses_bounds():
     settings = parse_config({}, stack="dev", today=FACTS_AS_OF).steady_state
     assert (settings.min_success_percent, settings.max_p95_ms) == (SUCCESS_TARGET_PERCENT, RAMP_SLO_P95_MS)
     assert settings.enabled and not parse_config({"clusterProvider": "existing"}, stack="kind", today=FACTS_AS_OF).steady_state.enabled
+
+
+def test_the_readme_names_every_series_the_prober_publishes():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    section = readme[readme.index("## In-cluster steady state") :]
+    section = section[: section.index("\n## ", 1)]
+    everything = figures.IntervalFigures(0.0, 1, 1, 0, {rank: 1.0 for rank in figures.LATENCY_PERCENTILES}, {kind: 0 for kind in ErrorKind})
+    for datum in figures.metric_data(everything, "dev", TARGET):
+        assert f"`{datum['MetricName']}`" in section or datum["MetricName"] in section, datum["MetricName"]
+    for kind in ErrorKind:
+        assert kind.value in section
+    assert figures.cloudwatch_namespace("<stack>") in section and str(steady_state.METRICS_PORT) in section

@@ -251,6 +251,13 @@ def test_the_prober_probes_the_frontend_service_by_its_cluster_dns_name_at_the_c
     assert "--cloudwatch" in command
 
 
+def test_the_prober_finds_its_region_where_botocore_looks_and_its_packages_and_code_on_its_path(dev, kind):
+    environment = {item["name"]: item.get("value") for item in prober_container(dev)["env"]}
+    assert environment[steady_state.REGION_VARIABLE] == "us-east-1"
+    assert environment["PYTHONPATH"] == f"{steady_state.CODE_DIR}:{steady_state.DEPS_DIR}"
+    assert steady_state.REGION_VARIABLE not in {item["name"] for item in prober_container(kind)["env"]}
+
+
 def test_health_probes_ask_the_prober_about_its_own_publishing(dev):
     container = prober_container(dev)
     assert container["livenessProbe"]["httpGet"]["path"] == "/livez"

@@ -148,6 +148,11 @@ def code_config_map_data(sources: Mapping[str, str], lock: str) -> dict[str, str
     return {**data, LOCK_FILE: lock}
 
 
+def code_checksum(files: Mapping[str, str]) -> str:
+    """sha256 over every file's path and text, in path order."""
+    return config_checksum(*(part for path in sorted(files) for part in (path, files[path])))
+
+
 def install_command(lock_path: str, target: str = DEPS_DIR) -> list[str]:
     """The init container's pip: exactly the locked files, wheels only (no build step runs code), no resolver."""
     return [
@@ -245,13 +250,14 @@ class SteadyState(pulumi.ComponentResource):
             opts=child,
         )
         sources = prober_sources()
+        lock = (PROJECT_DIR / LOCK_FILE).read_text()
         code = k8s.core.v1.ConfigMap(
             f"{name}-prober-code",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-code", namespace=namespace_name, labels={"app": APP}),
-            data=code_config_map_data(sources, (PROJECT_DIR / LOCK_FILE).read_text()),
+            data=code_config_map_data(sources, lock),
             opts=child,
         )
-        self._deployment(namespace_name, service_account, code, sources)
+        self._deployment(namespace_name, service_account, code, sources, code_checksum({**sources, LOCK_FILE: lock}))
         service = k8s.core.v1.Service(
             f"{name}-prober-metrics",
             metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -280,10 +286,14 @@ class SteadyState(pulumi.ComponentResource):
         return topology.frontend_url(self._args.sandbox_namespace, self._args.settings.path)
 
     def _deployment(
-        self, namespace: pulumi.Output[str], service_account: k8s.core.v1.ServiceAccount, code: k8s.core.v1.ConfigMap, sources: Mapping[str, str]
+        self,
+        namespace: pulumi.Output[str],
+        service_account: k8s.core.v1.ServiceAccount,
+        code: k8s.core.v1.ConfigMap,
+        sources: Mapping[str, str],
+        checksum: str,
     ) -> k8s.apps.v1.Deployment:
         args = self._args
-        lock = (PROJECT_DIR / LOCK_FILE).read_text()
         restricted = k8s.core.v1.SecurityContextArgs(
             allow_privilege_escalation=False,
             read_only_root_filesystem=True,
@@ -313,9 +323,8 @@ class SteadyState(pulumi.ComponentResource):
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=labels,
-                        annotations={
-                            CHECKSUM_ANNOTATION: config_checksum(*(part for item in sorted({**sources, LOCK_FILE: lock}.items()) for part in item))
-                        },
+                        # A changed file changes this, which rolls the pod onto it.
+                        annotations={CHECKSUM_ANNOTATION: checksum},
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         service_account_name=service_account.metadata.name,

@@ -24,7 +24,6 @@ from chaoslab.config.topology import frontend_url
 from chaoslab.prober import figures
 from chaoslab.samples import ErrorKind
 from components import steady_state
-from components.demo_app.render import config_checksum
 from components.irsa import ROLE_ARN_ANNOTATION
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
 from pod_security import restricted_violations
@@ -230,12 +229,13 @@ def test_following_imports_finds_relative_absolute_and_from_package_imports(tmp_
 
 def test_a_changed_file_changes_the_checksum_that_rolls_the_pod(dev):
     annotations = manifest(dev.one(DEPLOYMENT, "steady-state-prober"))["spec"]["template"]["metadata"]["annotations"]
-    sources = {**steady_state.prober_sources(), steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text()}
-    flat = [part for item in sorted(sources.items()) for part in item]
-    assert annotations[steady_state.CHECKSUM_ANNOTATION] == config_checksum(*flat)
-    edited = dict(sources)
-    edited["chaoslab/probe.py"] += "\n"
-    assert config_checksum(*[part for item in sorted(edited.items()) for part in item]) != annotations[steady_state.CHECKSUM_ANNOTATION]
+    files = {**steady_state.prober_sources(), steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text()}
+    assert annotations[steady_state.CHECKSUM_ANNOTATION] == steady_state.code_checksum(files)
+    for path in ("chaoslab/probe.py", steady_state.LOCK_FILE):
+        assert steady_state.code_checksum({**files, path: files[path] + "\n"}) != annotations[steady_state.CHECKSUM_ANNOTATION]
+    # A file moved to another path is a change too.
+    moved = {("chaoslab/moved.py" if path == "chaoslab/probe.py" else path): text for path, text in files.items()}
+    assert steady_state.code_checksum(moved) != annotations[steady_state.CHECKSUM_ANNOTATION]
 
 
 # --- what it runs --------------------------------------------------------------------------------------

@@ -29,7 +29,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-CONTROL_PLANE_NAMESPACE = "chaos-mesh"
+from chaoslab.config.model import CHAOS_MESH_NAMESPACE
+
+CONTROL_PLANE_NAMESPACE = CHAOS_MESH_NAMESPACE
 RELEASE_NAME = "chaos-mesh"
 CHART = "chaos-mesh"
 CHART_REPOSITORY = "https://charts.chaos-mesh.org"

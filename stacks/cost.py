@@ -6,11 +6,64 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from chaoslab.config import topology
 from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES, PriceTable, SupportTier, support_tier
 from chaoslab.config.model import CapacityType, LabConfig, NatGateways, parse_config
+from chaoslab.prober import figures
+from chaoslab.samples import ErrorKind
+from components.steady_state import alarm_definitions
 
 # With no NAT gateway the lab has no private subnets; with `single` exactly one gateway serves both zones.
 NAT_GATEWAY_COUNT = {NatGateways.NONE: 0, NatGateways.SINGLE: 1}
+
+
+@dataclass(frozen=True)
+class SteadyStateCost:
+    """What the in-cluster steady state adds to the CloudWatch bill."""
+
+    metrics: int
+    high_resolution_alarms: int
+    composite_alarms: int
+    dashboards: int
+    put_metric_data_per_hour: float
+
+    def per_hour(self, prices: PriceTable) -> float:
+        monthly = (
+            self.metrics * prices.cloudwatch_metric_per_month
+            + self.high_resolution_alarms * prices.cloudwatch_high_resolution_alarm_per_month
+            + self.composite_alarms * prices.cloudwatch_composite_alarm_per_month
+            + self.dashboards * prices.cloudwatch_dashboard_per_month
+        )
+        return monthly / prices.hours_per_month + self.put_metric_data_per_hour * prices.cloudwatch_requests_per_thousand / 1000
+
+    def describe(self) -> str:
+        return (
+            f"{self.metrics} metrics, {self.high_resolution_alarms} high-res + {self.composite_alarms} composite alarms, "
+            f"{self.dashboards} dashboard, {self.put_metric_data_per_hour:g} PutMetricData/h"
+        )
+
+
+def steady_state_cost(config: LabConfig) -> SteadyStateCost | None:
+    """Counted from what the prober publishes and the stack declares, not typed in."""
+    if not config.steady_state.enabled:
+        return None
+    target = topology.frontend_url(config.sandbox_namespace, config.steady_state.path)
+    # Every series a prober publishes: each latency percentile and each error kind, all non-empty.
+    everything = figures.IntervalFigures(
+        started_at=0.0,
+        requests=1,
+        ok=1,
+        not_sent=0,
+        latency_ms={rank: 1.0 for rank in figures.LATENCY_PERCENTILES},
+        errors={kind: 0 for kind in ErrorKind},
+    )
+    return SteadyStateCost(
+        metrics=len(figures.metric_data(everything, config.stack, target)),
+        high_resolution_alarms=len(alarm_definitions(config.stack, target, config.steady_state)),
+        composite_alarms=1,
+        dashboards=1,
+        put_metric_data_per_hour=3600 / figures.PUBLISH_INTERVAL_S,
+    )
 
 
 @dataclass(frozen=True)
@@ -22,6 +75,7 @@ class CostInputs:
     disk_size_gib: int
     nat_gateway_count: int
     nodes_have_public_ips: bool
+    steady_state: SteadyStateCost | None = None
 
 
 @dataclass(frozen=True)
@@ -41,6 +95,8 @@ class CostEstimate:
 def estimate_hourly_cost(inputs: CostInputs, prices: PriceTable = PRICES) -> CostEstimate:
     """List-price estimate; spot is an estimate by construction, and says so in its notes."""
     notes = [f"us-east-1 list prices as of {prices.as_of.isoformat()}"]
+    if inputs.steady_state is not None:
+        notes.append("CloudWatch priced without its free tier (10 metrics, 10 standard alarms, 3 dashboards)")
     known = [prices.on_demand_per_hour[name] for name in inputs.instance_types if name in prices.on_demand_per_hour]
     unknown = [name for name in inputs.instance_types if name not in prices.on_demand_per_hour]
     if unknown:
@@ -64,6 +120,9 @@ def estimate_hourly_cost(inputs: CostInputs, prices: PriceTable = PRICES) -> Cos
         * inputs.disk_size_gib
         * prices.gp3_per_gib_month
         / prices.hours_per_month,
+        f"steadyState ({inputs.steady_state.describe() if inputs.steady_state else 'none'})": (
+            inputs.steady_state.per_hour(prices) if inputs.steady_state else 0.0
+        ),
     }
     return CostEstimate(total_per_hour=sum(breakdown.values()), breakdown_per_hour=breakdown, notes=tuple(notes))
 
@@ -79,6 +138,7 @@ def cost_inputs(config: LabConfig, today: date) -> CostInputs:
         disk_size_gib=config.nodes.disk_size_gib,
         nat_gateway_count=nat_gateways,
         nodes_have_public_ips=nat_gateways == 0,
+        steady_state=steady_state_cost(config),
     )
 
 

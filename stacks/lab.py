@@ -17,6 +17,7 @@ from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
 from components.network import Network, NetworkArgs
+from components.steady_state import CloudWatchArgs, SteadyState, SteadyStateArgs
 from experiments.errors import ConfigError
 from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
@@ -59,9 +60,10 @@ class Lab:
     chaos_mesh: ChaosMesh
     demo_app: DemoApp
     experiments: ChaosExperiments
+    steady_state: SteadyState | None
 
 
-def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
+def _build_eks(config: LabConfig, today: date) -> tuple[k8s.Provider, CloudWatchArgs]:
     name = cluster_name(config)
     network = Network("lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE))
     cluster = EksCluster(
@@ -84,11 +86,12 @@ def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
     )
     pulumi.export("clusterName", cluster.cluster_name)
     pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("region", pulumi.Config("aws").require("region"))
+    region = pulumi.Config("aws").require("region")
+    pulumi.export("region", region)
     pulumi.export("capacityType", config.nodes.capacity_type.value)
     pulumi.export("kubernetesVersion", config.kubernetes_version)
     pulumi.export("estimatedHourlyCost", estimate_hourly_cost(cost_inputs(config, today)).as_output())
-    return cluster.kubernetes_provider
+    return cluster.kubernetes_provider, CloudWatchArgs(region, cluster.oidc_provider_arn, cluster.oidc_issuer)
 
 
 def _build_existing(config: LabConfig) -> k8s.Provider:
@@ -102,7 +105,7 @@ def _build_existing(config: LabConfig) -> k8s.Provider:
 def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
-    provider = _build_eks(config, today or date.today()) if config.on_aws else _build_existing(config)
+    provider, cloudwatch = _build_eks(config, today or date.today()) if config.on_aws else (_build_existing(config), None)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
     in_cluster = pulumi.ResourceOptions(providers=[provider])
     fence = SandboxFence(
@@ -149,6 +152,26 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
+    steady_state = (
+        SteadyState(
+            "steady-state",
+            SteadyStateArgs(
+                stack=config.stack,
+                sandbox_namespace=config.sandbox_namespace,
+                settings=config.steady_state,
+                kubernetes_version=config.kubernetes_version,
+                cloudwatch=cloudwatch,
+            ),
+            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[demo_app]),
+        )
+        if config.steady_state.enabled
+        else None
+    )
+    if steady_state is not None:
+        pulumi.export("steadyStateMetricsUrl", steady_state.metrics_url)
+        if steady_state.alarm_arns is not None:
+            pulumi.export("steadyStateAlarmArns", steady_state.alarm_arns)
+            pulumi.export("steadyStateDashboardUrl", steady_state.dashboard_url)
     pulumi.export("sandboxNamespace", fence.namespace)
     pulumi.export("dashboardPortForwardCommand", chaos_mesh.dashboard_port_forward_command)
     pulumi.export("dashboardTokenCommand", fence.token_command)
@@ -165,4 +188,5 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         chaos_mesh=chaos_mesh,
         demo_app=demo_app,
         experiments=experiments,
+        steady_state=steady_state,
     )

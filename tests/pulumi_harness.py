@@ -27,6 +27,7 @@ from pulumi.runtime.proto import resource_pb2
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "chaos-lab"
 FAKE_ACCOUNT = "123456789012"
+FAKE_REGION = "us-east-1"
 FAKE_OIDC_ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 FAKE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
@@ -98,6 +99,9 @@ class LabMocks(pulumi.runtime.Mocks):
             }
         elif args.typ == "aws:iam/role:Role":
             outputs |= {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{args.name}", "name": args.name}
+        elif args.typ in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
+            alarm_name = args.inputs.get("name") or args.inputs["alarmName"]
+            outputs |= {"arn": f"arn:aws:cloudwatch:{FAKE_REGION}:{FAKE_ACCOUNT}:alarm:{alarm_name}"}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs |= {"latestVersion": 1}
         return f"{args.name}-id", outputs

@@ -7,7 +7,17 @@ import pytest
 from pulumi_harness import PROJECT_DIR
 from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES, SupportTier
 from chaoslab.config.model import parse_config
-from stacks.cost import WRITE_UP_SETUP, CostInputs, comparison_table, cost_inputs, estimate_hourly_cost
+from stacks.cost import WRITE_UP_SETUP, CostInputs, comparison_table, cost_inputs, estimate_hourly_cost, steady_state_cost
+
+
+# What the default prober publishes and the stack declares, as stacks/cost.py counts it from the code.
+STEADY_STATE = steady_state_cost(parse_config({}, stack="test", today=FACTS_AS_OF))
+STEADY_STATE_PER_HOUR = (
+    STEADY_STATE.metrics * PRICES.cloudwatch_metric_per_month
+    + STEADY_STATE.high_resolution_alarms * PRICES.cloudwatch_high_resolution_alarm_per_month
+    + STEADY_STATE.composite_alarms * PRICES.cloudwatch_composite_alarm_per_month
+    + STEADY_STATE.dashboards * PRICES.cloudwatch_dashboard_per_month
+) / PRICES.hours_per_month + STEADY_STATE.put_metric_data_per_hour * PRICES.cloudwatch_requests_per_thousand / 1000
 
 
 def estimate(raw: dict):
@@ -24,6 +34,7 @@ def test_default_lab_priced_item_by_item():
             "natGateways (0)": 0.0,
             "publicIpv4 (3)": 3 * PRICES.public_ipv4_per_hour,
             "nodeVolumes (3 x 20 GiB gp3)": 3 * 20 * PRICES.gp3_per_gib_month / PRICES.hours_per_month,
+            f"steadyState ({STEADY_STATE.describe()})": STEADY_STATE_PER_HOUR,
         }
     )
 
@@ -59,7 +70,8 @@ def test_unknown_instance_types_are_named_not_guessed():
 def test_write_up_setup_pays_for_a_version_past_extended_support_and_a_nat_gateway():
     write_up = estimate_hourly_cost(WRITE_UP_SETUP)
     assert write_up.breakdown_per_hour["controlPlane (ended support)"] == PRICES.control_plane_per_hour[SupportTier.EXTENDED]
-    assert write_up.total_per_hour > 4 * estimate({}).total_per_hour
+    # The write-up has no steady-state watcher: compare like with like.
+    assert write_up.total_per_hour > 4 * estimate({"steadyState": {"enabled": False}}).total_per_hour
 
 
 def test_readme_shows_the_figures_the_code_computes():

@@ -214,6 +214,7 @@ def test_stack_outputs(dev: Deployment):
         "natGateways",
         "publicIpv4",
         "nodeVolumes",
+        "steadyState",
     }
 
 

@@ -35,10 +35,12 @@ def test_builds_the_same_lab_as_eks_above_the_cluster(kind: Deployment):
     dev = run_lab("dev", {"experiments": {"basic-pod-kill": {"enabled": True}}})
 
     def kubernetes_side(deployment: Deployment) -> list[tuple[str, str]]:
+        # The in-cluster prober is on by default on EKS only (tests/test_steady_state_stack.py).
         return sorted(
             (item.type, item.name)
             for item in deployment.registrations
-            if item.type.startswith("kubernetes:") or item.type in KUBERNETES_COMPONENTS
+            if (item.type.startswith("kubernetes:") or item.type in KUBERNETES_COMPONENTS)
+            and "chaos-lab:steady_state:SteadyState" not in item.urn
         )
 
     assert kubernetes_side(kind) == kubernetes_side(dev)

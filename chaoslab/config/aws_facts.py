@@ -87,6 +87,13 @@ class PriceTable:
     public_ipv4_per_hour: float
     gp3_per_gib_month: float
     hours_per_month: float
+    # CloudWatch (https://aws.amazon.com/cloudwatch/pricing/, first tier, before the free tier): a
+    # custom metric costs the same at one-second resolution; what high resolution adds is the calls.
+    cloudwatch_metric_per_month: float
+    cloudwatch_high_resolution_alarm_per_month: float
+    cloudwatch_composite_alarm_per_month: float
+    cloudwatch_dashboard_per_month: float
+    cloudwatch_requests_per_thousand: float  # PutMetricData and the other metric API calls
 
 
 PRICES = PriceTable(
@@ -103,4 +110,9 @@ PRICES = PriceTable(
     public_ipv4_per_hour=0.005,
     gp3_per_gib_month=0.08,
     hours_per_month=730.0,
+    cloudwatch_metric_per_month=0.30,
+    cloudwatch_high_resolution_alarm_per_month=0.30,
+    cloudwatch_composite_alarm_per_month=0.50,
+    cloudwatch_dashboard_per_month=3.00,
+    cloudwatch_requests_per_thousand=0.01,
 )

@@ -64,8 +64,13 @@ DEFAULT_INSTANCE_TYPES = ("t3.medium", "t3a.medium", "t2.medium")
 # Pulumi.yaml declares the same value, and a warning says when its support is running out.
 DEFAULT_KUBERNETES_VERSION = recommended_version(FACTS_AS_OF)
 DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
-# Namespaces chaos must never be fenced into: the control planes and the catch-all default.
-RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", "chaos-mesh")
+# Namespaces chaos must never be fenced into: the control planes, the catch-all default, and the
+# in-cluster prober's (components/steady_state.py), which must keep watching while chaos runs.
+# The lab's own namespaces outside the sandbox: Chaos Mesh's control plane, and the in-cluster prober,
+# which must stay out of chaos's reach.
+CHAOS_MESH_NAMESPACE = "chaos-mesh"
+STEADY_STATE_NAMESPACE = "steady-state"
+RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", CHAOS_MESH_NAMESPACE, STEADY_STATE_NAMESPACE)
 DEFAULT_MAX_EXPERIMENT_DURATION = "10m"
 # A ceiling above an hour would defeat the point of a ceiling: game days are made of short runs.
 LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
@@ -114,6 +119,38 @@ class AppConfig:
     timeouts: Timeouts = Timeouts()
 
 
+# The in-cluster prober. Its pod's CPU request (components/steady_state.py) is sized and benchmarked
+# (benchmarks/prober_bench.py) for this rate at most.
+MAX_STEADY_STATE_RATE = 50.0
+# One request per 10-second interval at least, so every interval has a success rate.
+MIN_STEADY_STATE_RATE = 0.1
+# The write-up's curl loop gives each request 5 s (curl --max-time 5), and the demo app ends even its
+# worst request (nginx read + connect + read) within 5 s; longer would only delay each interval's figures.
+MAX_STEADY_STATE_TIMEOUT_S = 5.0
+MIN_STEADY_STATE_TIMEOUT_S = 0.1
+MAX_ALARM_EVALUATION_PERIODS = 30
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$")
+_PERCENT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+
+
+@dataclass(frozen=True)
+class SteadyStateConfig:
+    """The in-cluster prober and the alarms that say, from its figures, when the app is broken."""
+
+    # On EKS by default; on an existing cluster off by default, and when on it only serves Prometheus.
+    enabled: bool = True
+    rate: float = 10.0  # requests per second
+    timeout_s: float = 5.0  # per request
+    path: str = "/api/"  # on the frontend Service; /api/ goes through nginx and the backend to Redis
+    # The hypotheses' own bounds (chaoslab/hypotheses.py): at most one request in a hundred may fail,
+    # and a p95 above a second is an app users call broken.
+    min_success_percent: float = 99.0
+    max_p95_ms: float = 1000.0
+    # "M out of N" 10-second periods: three in a row, so one slow interval is not an outage.
+    evaluation_periods: int = 3
+    datapoints_to_alarm: int = 3
+
+
 @dataclass(frozen=True)
 class LabConfig:
     stack: str
@@ -131,6 +168,7 @@ class LabConfig:
     experiments: tuple[Experiment, ...] = ()
     halted: bool = False
     max_experiment_duration_s: float = parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
+    steady_state: SteadyStateConfig = SteadyStateConfig()
     # Things worth saying at `pulumi up` that are not errors (a version nearing the end of its support).
     warnings: tuple[str, ...] = ()
 
@@ -153,6 +191,7 @@ TOP_LEVEL_KEYS = (
     "experiments",
     "halted",
     "maxExperimentDuration",
+    "steadyState",
 )
 
 _E = TypeVar("_E", bound=Enum)
@@ -401,6 +440,80 @@ def _parse_app(problems: _Problems, raw: Any) -> AppConfig:
     )
 
 
+def _number(problems: _Problems, key: str, raw: Any, default: float, minimum: float, maximum: float, unit: str) -> float:
+    if raw is None:
+        return default
+    value: float | None = None
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value = float(raw)
+    elif isinstance(raw, str):
+        try:
+            value = float(raw)
+        except ValueError:
+            value = None
+    if value is None or not minimum <= value <= maximum:
+        problems.add(key, raw, f"a number from {minimum:g} to {maximum:g}{unit}")
+        return default
+    return value
+
+
+def _seconds(problems: _Problems, key: str, raw: Any, default_s: float, minimum_s: float, maximum_s: float) -> float:
+    if raw is None:
+        return default_s
+    try:
+        seconds = parse_duration(raw)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not minimum_s <= seconds <= maximum_s:
+        problems.add(key, raw, f"a duration from {format_duration(minimum_s)} to {format_duration(maximum_s)}, such as 2s or 500ms")
+        return default_s
+    return seconds
+
+
+def _percent(problems: _Problems, key: str, raw: Any, default: float) -> float:
+    if raw is None:
+        return default
+    match = _PERCENT.fullmatch(raw) if isinstance(raw, str) else None
+    if match is None or not 0 < float(match[1]) <= 100:
+        problems.add(key, raw, "a percent above 0 and at most 100, such as 99%")
+        return default
+    return float(match[1])
+
+
+def _check_url_path(raw: str) -> str | None:
+    return None if _URL_PATH.fullmatch(raw) else "an absolute URL path without spaces, query or fragment, such as /api/"
+
+
+def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> SteadyStateConfig:
+    defaults = SteadyStateConfig()
+    fields = ("enabled", "rate", "timeout", "path", "minSuccessRate", "maxP95Latency", "evaluationPeriods", "datapointsToAlarm")
+    values = _object(problems, "steadyState", raw, fields)
+    timeout_s = _seconds(
+        problems, "steadyState.timeout", values.get("timeout"), defaults.timeout_s, MIN_STEADY_STATE_TIMEOUT_S, MAX_STEADY_STATE_TIMEOUT_S
+    )
+    max_p95_s = _seconds(problems, "steadyState.maxP95Latency", values.get("maxP95Latency"), defaults.max_p95_ms / 1000, 0.001, 60.0)
+    if max_p95_s >= timeout_s:
+        problems.add(
+            "steadyState.maxP95Latency",
+            values.get("maxP95Latency", format_duration(max_p95_s)),
+            f"shorter than steadyState.timeout ({format_duration(timeout_s)}): no request's latency exceeds its timeout, so the alarm could never fire",
+        )
+    periods = _int(
+        problems, "steadyState.evaluationPeriods", values.get("evaluationPeriods"), defaults.evaluation_periods, 1, MAX_ALARM_EVALUATION_PERIODS
+    )
+    datapoints = _int(problems, "steadyState.datapointsToAlarm", values.get("datapointsToAlarm"), min(defaults.datapoints_to_alarm, periods), 1, periods)
+    return SteadyStateConfig(
+        enabled=_bool(problems, "steadyState.enabled", values.get("enabled"), cluster_provider is ClusterProvider.EKS),
+        rate=_number(problems, "steadyState.rate", values.get("rate"), defaults.rate, MIN_STEADY_STATE_RATE, MAX_STEADY_STATE_RATE, " per second"),
+        timeout_s=timeout_s,
+        path=_string(problems, "steadyState.path", values.get("path"), defaults.path, _check_url_path),
+        min_success_percent=_percent(problems, "steadyState.minSuccessRate", values.get("minSuccessRate"), defaults.min_success_percent),
+        max_p95_ms=max_p95_s * 1000,
+        evaluation_periods=periods,
+        datapoints_to_alarm=datapoints,
+    )
+
+
 def _parse_experiments(
     problems: _Problems, raw: Any, *, sandbox_namespace: str, max_duration_s: float, app: AppConfig
 ) -> tuple[Experiment, ...]:
@@ -494,6 +607,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         ),
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
         max_experiment_duration_s=max_experiment_duration_s,
+        steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster_provider),
         warnings=_version_warnings(kubernetes_version, today) if cluster_provider is ClusterProvider.EKS else (),
     )
     if problems.items:

@@ -20,14 +20,19 @@ from chaoslab.config.model import (
     AppConfig,
     CapacityType,
     ChaosMeshConfig,
+    ClusterAccessConfig,
     ClusterProvider,
     LabConfig,
     NatGateways,
     NetworkConfig,
     NodesConfig,
     access_entry_key,
+    kubernetes_version_step_problem,
     parse_config,
 )
+
+
+NARROW_ENDPOINT = {"endpointPublicAccessCidrs": ["203.0.113.0/24"], "endpointPrivateAccess": True}
 
 
 def parse(raw: dict, today: date = FACTS_AS_OF) -> LabConfig:
@@ -202,7 +207,7 @@ def test_reserved_namespaces_include_the_control_planes():
 
 
 def test_version_warnings_are_not_errors():
-    assert parse({"kubernetesVersion": "1.34"}).warnings == (
+    assert parse({"kubernetesVersion": "1.34", "cluster": NARROW_ENDPOINT}).warnings == (
         "Kubernetes 1.34 leaves EKS standard support on 2026-12-02: plan the upgrade",
     )
     assert "extended support" in parse({"kubernetesVersion": "1.33"}).warnings[0]
@@ -260,4 +265,57 @@ def test_a_later_day_never_breaks_the_program(stack):
     long_after = aws_facts.EKS_VERSIONS[-1].extended_support_ends + timedelta(days=1)
     config = parse_config(stack_raw(stack), stack=stack, today=long_after)
     assert config.kubernetes_version == DEFAULT_KUBERNETES_VERSION
-    assert config.warnings == (() if stack == "kind" else (f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it",))
+    version_warnings = [warning for warning in config.warnings if warning.startswith("Kubernetes")]
+    assert version_warnings == ([] if stack == "kind" else [f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it"])
+
+
+def test_the_public_endpoint_stays_open_by_default_with_a_warning():
+    config = parse({})
+    assert config.cluster == ClusterAccessConfig(endpoint_public_access_cidrs=("0.0.0.0/0",), endpoint_private_access=False)
+    assert any("chaos-lab:cluster.endpointPublicAccessCidrs" in warning for warning in config.warnings)
+    narrowed = parse({"cluster": json.dumps(NARROW_ENDPOINT)})
+    assert narrowed.cluster == ClusterAccessConfig(("203.0.113.0/24",), True)
+    assert not any("endpointPublicAccessCidrs" in warning for warning in narrowed.warnings)
+    assert parse({"clusterProvider": "existing"}).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("cluster", "key", "accepted"),
+    [
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/33"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.7/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "no host bits"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.7"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
+        ({"endpointPublicAccessCidrs": [], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
+        ({"endpointPublicAccessCidrs": "203.0.113.0/24", "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/24", "203.0.113.0/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "each CIDR once"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/24"]}, "cluster.endpointPublicAccessCidrs", "only with cluster.endpointPrivateAccess: true"),
+        ({"endpointPrivateAccess": "sometimes"}, "cluster.endpointPrivateAccess", "true or false"),
+        ({"publicAccess": False}, "cluster.publicAccess", "unknown key"),
+    ],
+)
+def test_bad_endpoint_access_names_the_key(cluster, key, accepted):
+    [problem] = problems_of({"cluster": json.dumps(cluster)})
+    assert problem.startswith(f"chaos-lab:{key}: ") and accepted in problem, problem
+
+
+def test_endpoint_access_is_an_eks_setting():
+    [problem] = problems_of({"clusterProvider": "existing", "cluster": NARROW_ENDPOINT})
+    assert problem.startswith("chaos-lab:cluster: ") and "only with clusterProvider: eks" in problem
+
+
+@pytest.mark.parametrize(
+    ("deployed", "requested", "problem"),
+    [
+        (None, "1.35", None),
+        ("1.34", "1.34", None),
+        ("1.34", "1.35", None),
+        ("1.33", "1.35", "accepted 1.33 (no change) or 1.34: the cluster runs 1.33 and EKS upgrades one minor version at a time"),
+        ("1.35", "1.34", "accepted 1.35 (no change) or 1.36: the cluster runs 1.35 and EKS cannot downgrade a control plane"),
+    ],
+)
+def test_kubernetes_version_moves_one_minor_version_up_at_a_time(deployed, requested, problem):
+    found = kubernetes_version_step_problem(deployed, requested)
+    if problem is None:
+        assert found is None
+    else:
+        assert found.startswith(f"chaos-lab:kubernetesVersion: got {requested!r}; ") and found.endswith(problem)

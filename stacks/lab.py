@@ -20,6 +20,7 @@ from components.network import Network, NetworkArgs
 from experiments.errors import ConfigError
 from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
+from stacks.preflight import preflight
 
 
 def _configured_keys() -> set[str]:
@@ -63,7 +64,10 @@ class Lab:
 
 def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
     name = cluster_name(config)
-    network = Network("lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE))
+    zones = preflight(config, name)
+    network = Network(
+        "lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE, zones=zones)
+    )
     cluster = EksCluster(
         "lab",
         EksClusterArgs(
@@ -80,6 +84,8 @@ def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
             max_size=config.nodes.max_size,
             disk_size_gib=config.nodes.disk_size_gib,
             admin_principal_arns=config.cluster_admin_arns,
+            endpoint_public_access_cidrs=config.cluster.endpoint_public_access_cidrs,
+            endpoint_private_access=config.cluster.endpoint_private_access,
         ),
     )
     pulumi.export("clusterName", cluster.cluster_name)

@@ -12,6 +12,7 @@ from experiments.errors import ConfigError
 from pulumi_harness import PROJECT_DIR, cli_config
 from chaoslab.config import aws_facts
 from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
+from chaoslab.config.zones import Zone, choose_zones
 from chaoslab.config.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_KUBERNETES_VERSION,
@@ -319,3 +320,32 @@ def test_kubernetes_version_moves_one_minor_version_up_at_a_time(deployed, reque
         assert found is None
     else:
         assert found.startswith(f"chaos-lab:kubernetesVersion: got {requested!r}; ") and found.endswith(problem)
+
+
+def test_zones_are_chosen_by_id_lowest_first_and_kept_once_the_cluster_runs():
+    zones = [Zone("us-east-1a", "use1-az4"), Zone("us-east-1b", "use1-az2"), Zone("us-east-1c", "use1-az3"), Zone("us-east-1d", "use1-az1")]
+    everything = {zone.zone_id: {"t3.medium"} for zone in zones}
+    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
+    # The same IDs elsewhere are not excluded: the table is per region.
+    assert [zone.zone_id for zone in choose_zones("eu-west-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
+    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"], ("use1-az2", "use1-az4"))] == [
+        "use1-az2",
+        "use1-az4",
+    ]
+
+
+def test_every_excluded_zone_in_the_table_is_a_zone_id_of_its_region():
+    prefixes = {"us-east-1": "use1", "us-west-1": "usw1", "ca-central-1": "cac1"}
+    for region, zone_ids in aws_facts.EKS_UNSUPPORTED_ZONE_IDS.items():
+        assert all(zone_id.startswith(prefixes[region] + "-az") for zone_id in zone_ids), region
+
+
+def test_a_zone_shortage_names_the_instance_types_and_every_excluded_zone():
+    zones = [Zone("us-east-1a", "use1-az3"), Zone("us-east-1b", "use1-az2"), Zone("us-east-1c", "use1-az1")]
+    offered = {"use1-az1": {"t3.medium"}, "use1-az2": {"t3.medium", "m7i.large"}, "use1-az3": {"m7i.large"}}
+    with pytest.raises(ConfigError) as raised:
+        choose_zones("us-east-1", zones, offered, ["m7i.large"])
+    [problem] = raised.value.problems
+    assert problem.startswith("chaos-lab:nodes.instanceTypes: got ['m7i.large']; accepted instance types that us-east-1 offers in at least 2")
+    assert "Usable: use1-az2" in problem
+    assert "use1-az3: EKS refuses cluster subnets there" in problem and "use1-az1: no m7i.large offered" in problem

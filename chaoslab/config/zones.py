@@ -3,7 +3,9 @@
 Zone names (`us-east-1a`) are shuffled per account; zone IDs (`use1-az4`) name the same physical zone
 everywhere, so both the exclusions and the choice are made by ID. A zone is usable when EKS accepts
 cluster subnets there (the dated table in `aws_facts.py`) and EC2 offers every configured instance
-type there. The lowest usable zone IDs are taken, so the choice is stable from one `up` to the next.
+type there. A new cluster takes the lowest usable zone IDs; a running one keeps its zones, because EKS
+accepts new cluster subnets only in the zones the cluster was created in (EKS user guide, "VPC and
+subnet requirements").
 """
 
 from __future__ import annotations
@@ -48,15 +50,32 @@ def _exclusion(zone: Zone, region: str, offered: Mapping[str, set[str]], instanc
 
 
 def choose_zones(
-    region: str, zones: Sequence[Zone], offered: Mapping[str, set[str]], instance_types: Sequence[str]
+    region: str,
+    zones: Sequence[Zone],
+    offered: Mapping[str, set[str]],
+    instance_types: Sequence[str],
+    cluster_zone_ids: Sequence[str] = (),
 ) -> tuple[Zone, ...]:
-    """The ZONE_COUNT usable zones with the lowest zone IDs; `offered` maps zone ID to its instance types.
+    """The zones to build in; `offered` maps zone ID to its instance types.
 
-    Raises ConfigError naming `nodes.instanceTypes` (the one key that moves the answer) when fewer remain.
+    `cluster_zone_ids` are the running cluster's zones (empty before it exists). Raises ConfigError
+    naming `nodes.instanceTypes`, the one key that moves the answer, when the zones do not do.
     """
     reasons = {zone.zone_id: _exclusion(zone, region, offered, instance_types) for zone in zones}
     usable = sorted((zone for zone in zones if reasons[zone.zone_id] is None), key=lambda zone: zone.slot)
     excluded = [reason for reason in reasons.values() if reason]
+    if cluster_zone_ids:
+        lost = [
+            why for zone_id in cluster_zone_ids if (why := reasons.get(zone_id, f"{zone_id}: not an available zone")) is not None
+        ]
+        if lost:
+            raise ConfigError(
+                [
+                    f"chaos-lab:nodes.instanceTypes: got {list(instance_types)!r}; accepted instance types offered in the "
+                    f"cluster's zones ({', '.join(cluster_zone_ids)}), which EKS fixes when it creates a cluster: {'; '.join(lost)}"
+                ]
+            )
+        return tuple(zone for zone in usable if zone.zone_id in cluster_zone_ids)
     if len(usable) < ZONE_COUNT:
         raise ConfigError(
             [

@@ -12,6 +12,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
+from components.chaos_mesh_crds import ChaosMeshCrds, ChaosMeshCrdsArgs
 from components.cluster import EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
@@ -122,6 +123,9 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
+    crds = ChaosMeshCrds(
+        "chaos-mesh-crds", ChaosMeshCrdsArgs(chart_version=config.chaos_mesh.version, depends_on=fence.admission), opts=in_cluster
+    )
     chaos_mesh = ChaosMesh(
         "chaos-mesh",
         ChaosMeshArgs(
@@ -129,7 +133,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             runtime=config.chaos_mesh.runtime.value,
             socket_path=config.chaos_mesh.socket_path,
             controller_replicas=config.chaos_mesh.controller_replicas,
-            depends_on=fence.admission,
+            depends_on=[*fence.admission, crds],
         ),
         opts=in_cluster,
     )
@@ -151,7 +155,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             halted=config.halted,
             # The fence layers too, explicitly: the release already waits for them, but a chaos object must
             # never be created without the policy that judges it, whatever the release's own ordering.
-            depends_on=[*fence.admission, chaos_mesh.release, demo_app],
+            depends_on=[*fence.admission, crds, chaos_mesh.release, demo_app],
         ),
         opts=in_cluster,
     )

@@ -73,13 +73,15 @@ LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
 # Chaos Mesh durations are whole seconds in practice; anything shorter cannot show an effect.
 SHORTEST_MAX_EXPERIMENT_DURATION_S = 1.0
 DEFAULT_CHAOS_MESH_VERSION = "2.8.3"
+# Chart versions whose CRDs the program carries (components/crds/): the CRDs are applied by the stack, not by
+# Helm, so a chart version is usable only with its own CRDs beside it. A test keeps this equal to the files.
+CHAOS_MESH_CRD_VERSIONS = ("2.8.3",)
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
 # EKS's own default for a public endpoint: reachable from anywhere, guarded only by IAM authentication.
 EVERYWHERE = ("0.0.0.0/0",)
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _MINOR_VERSION = re.compile(r"^\d+\.\d+$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
@@ -281,8 +283,13 @@ def _check_sandbox_namespace(raw: str) -> str | None:
     return None
 
 
-def _check_semver(raw: str) -> str | None:
-    return None if _SEMVER.fullmatch(raw) else "a chart version such as 2.8.3"
+def _check_chart_version(raw: str) -> str | None:
+    if raw in CHAOS_MESH_CRD_VERSIONS:
+        return None
+    return (
+        f"a chart version whose CRDs the lab carries: {', '.join(CHAOS_MESH_CRD_VERSIONS)} "
+        "(add another one's CRDs to components/crds/ first, as components/crds/SOURCE.md says)"
+    )
 
 
 def _check_socket_path(raw: str) -> str | None:
@@ -421,7 +428,7 @@ def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
     fields = ("version", "runtime", "socketPath", "controllerReplicas", "longLivedDashboardToken")
     values = _object(problems, "chaosMesh", raw, fields)
     return ChaosMeshConfig(
-        version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_semver),
+        version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_chart_version),
         runtime=_enum(problems, "chaosMesh.runtime", values.get("runtime"), ContainerRuntime, defaults.runtime),
         socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_socket_path),
         controller_replicas=_int(problems, "chaosMesh.controllerReplicas", values.get("controllerReplicas"), defaults.controller_replicas, 1, 5),

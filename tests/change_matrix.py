@@ -176,16 +176,29 @@ def _compared(deployment: Deployment) -> dict[str, Registration]:
     return {item.urn: item for item in deployment.registrations if item.custom or rule_for(item.type) is not None}
 
 
+def _forcing(was: Registration, now: Registration) -> tuple[list[str], list[str]]:
+    """(changed input paths, the force-new fields among them)."""
+    paths = changed_paths(was.inputs, now.inputs)
+    fields = (*_rule(now).force_new, *now.replace_on_changes)
+    return paths, sorted({field_path for path in paths for field_path in fields if _hits(path, field_path)})
+
+
+def _provider_urn(item: Registration) -> str:
+    # A provider reference is "<provider URN>::<provider ID>".
+    return item.provider.rsplit("::", 1)[0]
+
+
 def diff(before: Deployment, after: Deployment) -> tuple[Effect, ...]:
     old, new = _compared(before), _compared(after)
+    kept = sorted(old.keys() & new.keys())
+    # Pulumi replaces everything a replaced provider manages: it now lives in another cluster or account.
+    replaced_providers = {urn for urn in kept if new[urn].type.startswith("pulumi:providers:") and _forcing(old[urn], new[urn])[1]}
     effects: list[Effect] = []
-    for urn in sorted(old.keys() & new.keys()):
+    for urn in kept:
         was, now = old[urn], new[urn]
         rule = _rule(now)
-        paths = changed_paths(was.inputs, now.inputs)
-        forcing = sorted({field_path for path in paths for field_path in (*rule.force_new, *now.replace_on_changes) if _hits(path, field_path)})
-        if was.provider.split("::")[0] != now.provider.split("::")[0]:
-            # Another provider is another cluster or account: the object is made there and left behind here.
+        paths, forcing = _forcing(was, now)
+        if _provider_urn(was) != _provider_urn(now) or _provider_urn(now) in replaced_providers:
             effects.append(Effect(_label(now), "replaced", ("<provider>",)))
         elif forcing:
             deletes_first = now.delete_before_replace or rule.provider_deletes_first

@@ -105,3 +105,14 @@ def test_every_rule_names_its_upstream_source():
         assert rule.source.startswith(("hashicorp/terraform-provider-aws ", "pulumi/pulumi-kubernetes ")), type_token
         # A physical name that could change in place would not be an identity.
         assert set(rule.identity) <= set(rule.force_new), type_token
+
+
+def test_a_replaced_provider_replaces_what_it_manages():
+    provider = _registration("pulumi:providers:kubernetes", "cluster", {"context": "a"})
+    moved = _registration("pulumi:providers:kubernetes", "cluster", {"context": "b"})
+    namespace = {"metadata": {"name": "ns"}}
+    managed = _registration("kubernetes:core/v1:Namespace", "ns", namespace)
+    managed.provider = f"{provider.urn}::id"
+    effects = {effect.label: effect for effect in _diff([provider, managed], [moved, managed])}
+    assert effects["ns (Namespace)"].action == "replaced" and effects["ns (Namespace)"].fields == ("<provider>",)
+    assert effects["cluster (kubernetes)"].fields == ("context",)

@@ -32,13 +32,16 @@ def crd_file(chart_version: str) -> Path:
     return CRD_DIR / f"chaos-mesh-{chart_version}.yaml"
 
 
-@cache
 def crd_manifests(chart_version: str) -> tuple[dict[str, Any], ...]:
-    """The chart version's CRDs, as upstream publishes them, in file order. Read once: 3 MB of YAML."""
-    # libyaml when PyYAML has it: the pure-Python loader takes seconds over this file.
+    """The chart version's CRDs, as upstream publishes them, in file order."""
+    return _load(crd_file(chart_version))
+
+
+@cache
+def _load(path: Path) -> tuple[dict[str, Any], ...]:
+    """Read once per file: 3 MB of YAML. libyaml when PyYAML has it; the pure-Python loader takes seconds."""
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    documents = yaml.load_all(crd_file(chart_version).read_text(), Loader=loader)
-    return tuple(document for document in documents if document)
+    return tuple(document for document in yaml.load_all(path.read_text(), Loader=loader) if document)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from components.chaos_mesh_crds import CRD_DIR, crd_file, crd_manifests
 from pulumi_harness import CRD_TYPE, PROJECT_DIR, Deployment, ProgramFailed, run_lab
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+ADMISSION_POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
 TEST_DATA_CRDS = PROJECT_DIR / "tests" / "data" / "chaos-mesh-crds"
 ENABLED = {"experiments": {"basic-pod-kill": {"enabled": True}, "api-high-latency": {"enabled": True}}}
 
@@ -78,6 +79,17 @@ def test_crds_come_before_the_release_and_every_chaos_object_and_go_after_them(d
     assert len(chaos_objects) == len(ENABLED["experiments"])
     for item in chaos_objects:
         assert crd_urns <= set(item.dependencies) and release.urn in item.dependencies, item.name
+
+
+def test_crds_wait_for_the_admission_policy_that_judges_chaos_objects(dev: Deployment):
+    admission = {
+        item.urn
+        for type_token in (ADMISSION_POLICY, f"{ADMISSION_POLICY}Binding")
+        for item in dev.of_type(type_token)
+    }
+    assert admission
+    for item in dev.of_type(CRD_TYPE):
+        assert admission <= set(item.dependencies), item.name
 
 
 def test_crds_and_release_follow_the_chart_version(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):

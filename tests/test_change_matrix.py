@@ -35,11 +35,10 @@ def test_the_changes_that_used_to_collide_now_replace_safely(rows: list[Row]):
         replaced = [effect for effect in by_key[key].effects if effect.action == "replaced"]
         assert [effect.label for effect in replaced] == ["lab-workers (ManagedNodeGroup)"], key
     upgrade = {effect.label: effect for effect in by_key["kubernetesVersion"].effects}
-    assert {label: effect.action for label, effect in upgrade.items()} == {
-        "lab-eks (Cluster)": "updated",
-        "lab-vpc-cni (Addon)": "updated",
-        "lab-workers (ManagedNodeGroup)": "updated",
-    }
+    assert {effect.action for effect in upgrade.values()} == {"updated"}
+    assert upgrade["lab-eks (Cluster)"].fields == ("version",)
+    assert upgrade["lab-vpc-cni (Addon)"].fields == ("addonVersion",)
+    assert upgrade["lab-workers (ManagedNodeGroup)"].fields == ("version",)
 
 
 def _registration(type_token: str, name: str, inputs: dict, **options) -> Registration:

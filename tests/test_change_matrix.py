@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from change_matrix import CHANGES, DOC, README, Row, documented_keys, matrix, render
+from change_matrix import CHANGES, DOC, README, Row, diff, documented_keys, matrix, render
 from pulumi_harness import Deployment, Registration
 from replacement_rules import RULES, rule_for
-import change_matrix
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +57,7 @@ def _registration(type_token: str, name: str, inputs: dict, **options) -> Regist
 
 
 def _diff(before: list[Registration], after: list[Registration]):
-    return change_matrix.diff(Deployment(before, {}), Deployment(after, {}))
+    return diff(Deployment(before, {}), Deployment(after, {}))
 
 
 def test_a_fixed_name_with_a_force_new_change_is_flagged():

@@ -61,8 +61,8 @@ class ChaosMeshArgs:
     socket_path: str
     controller_replicas: int
     # Installed after these: the fence layers the API server enforces (the labelled sandbox, the admission
-    # policy and its binding). The chart brings the chaos-mesh.org CRDs, so no chaos object can be
-    # created before the policy judging it exists.
+    # policy and its binding) and the chaos-mesh.org CRDs, which the stack applies itself
+    # (chaos_mesh_crds.py) after that policy, so no chaos object can be created before the policy judging it exists.
     depends_on: Sequence[pulumi.Resource]
 
 
@@ -113,6 +113,8 @@ class ChaosMesh(pulumi.ComponentResource):
             values=chart_values(args),
             atomic=True,
             timeout=INSTALL_TIMEOUT_S,
+            # The stack applies the CRDs (chaos_mesh_crds.py): Helm installs crds/ once and never upgrades them.
+            skip_crds=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         self.dashboard_port_forward_command = pulumi.Output.format(

@@ -15,7 +15,9 @@ import pulumi_kubernetes as k8s
 from chaoslab.config.model import access_entry_key
 from components.irsa import IrsaRole, IrsaRoleArgs
 
-NODE_GROUP_NAME = "chaos-workers"
+# A prefix, not a name: EKS adds a unique suffix, so a replacement group (new instance types, capacity
+# type or subnets all force one) is created beside the old one before the old one is deleted.
+NODE_GROUP_NAME_PREFIX = "chaos-workers-"
 # Amazon Linux 2023 runs containerd, which Chaos Mesh's daemon must be pointed at.
 NODE_AMI_TYPE = "AL2023_x86_64_STANDARD"
 # Only what a node itself needs; the CNI policy goes to the CNI's own role below.
@@ -24,6 +26,7 @@ NODE_MANAGED_POLICY_ARNS = (
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryPullOnly",
 )
 CNI_POLICY_ARN = "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy"
+CNI_ADDON = "vpc-cni"
 CNI_NAMESPACE = "kube-system"
 CNI_SERVICE_ACCOUNT = "aws-node"
 # Hop limit 1: a metadata response cannot cross the extra network hop into a pod's namespace, so pods
@@ -106,6 +109,8 @@ class EksClusterArgs:
     disk_size_gib: int
     # IAM principals (roles or users) given cluster-admin besides the identity that deploys.
     admin_principal_arns: Sequence[str] = ()
+    endpoint_public_access_cidrs: Sequence[str] = ("0.0.0.0/0",)
+    endpoint_private_access: bool = False
 
 
 class EksCluster(pulumi.ComponentResource):
@@ -130,6 +135,9 @@ class EksCluster(pulumi.ComponentResource):
             public_subnet_ids=args.public_subnet_ids,
             private_subnet_ids=args.private_subnet_ids,
             authentication_mode=eks.AuthenticationMode.API,
+            endpoint_public_access=True,
+            public_access_cidrs=list(args.endpoint_public_access_cidrs),
+            endpoint_private_access=args.endpoint_private_access,
             access_entries={
                 access_entry_key(arn): eks.AccessEntryArgs(
                     principal_arn=arn,
@@ -161,11 +169,14 @@ class EksCluster(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Adopts the CNI EKS bootstraps and points its service account at the CNI's own role.
+        # Adopts the CNI EKS bootstraps and points its service account at the CNI's own role. Its version
+        # is EKS's default for the control plane's version, so a version bump upgrades the control plane,
+        # then (depending on it) the add-on, then (depending on the add-on) the nodes.
         cni_addon = aws.eks.Addon(
             f"{name}-vpc-cni",
             cluster_name=args.cluster_name,
-            addon_name="vpc-cni",
+            addon_name=CNI_ADDON,
+            addon_version=aws.eks.get_addon_version(addon_name=CNI_ADDON, kubernetes_version=args.kubernetes_version).version,
             service_account_role_arn=cni_role.role_arn,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
@@ -211,7 +222,12 @@ class EksCluster(pulumi.ComponentResource):
         node_group = eks.ManagedNodeGroup(
             f"{name}-workers",
             cluster=cluster,
-            node_group_name=NODE_GROUP_NAME,
+            node_group_name_prefix=NODE_GROUP_NAME_PREFIX,
+            # pulumi-eks takes the group's version from this argument only, never from the cluster
+            # (pulumi/pulumi-eks nodejs/eks/nodes/nodegroup.ts, createManagedNodeGroup): without it EKS keeps
+            # the nodes on the version they were created with. The launch template names no AMI, so EKS
+            # accepts a version with it and rolls the nodes onto that version's AMI in place.
+            version=args.kubernetes_version,
             node_role=node_role,
             ami_type=NODE_AMI_TYPE,
             capacity_type=args.capacity_type,

@@ -1,4 +1,4 @@
-"""A dedicated VPC for the lab, over two availability zones.
+"""A dedicated VPC for the lab, over two availability zones chosen by zone ID (`chaoslab.config.zones`).
 
 By default there is no NAT gateway: it would cost more per hour than three spot nodes. Nodes then sit
 in public subnets with public IPs; nothing from the internet reaches them because no security group the
@@ -8,26 +8,38 @@ behind one NAT gateway instead, the production layout.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 
+from chaoslab.config.zones import ZONE_SLOTS, Zone
+
 VPC_CIDR = "10.42.0.0/16"
-AVAILABILITY_ZONE_COUNT = 2
-# /20s leave room for the VPC CNI, which gives every pod an address from its node's subnet.
-PUBLIC_SUBNET_CIDRS = ("10.42.0.0/20", "10.42.16.0/20")
-PRIVATE_SUBNET_CIDRS = ("10.42.128.0/20", "10.42.144.0/20")
+# /20s leave room for the VPC CNI, which gives every pod an address from its node's subnet. The lower
+# half of the VPC holds the public subnets, the upper half the private ones, one /20 per zone slot.
+SUBNET_PREFIX = 20
 # Subnet tags the AWS load balancer integrations use to find where to put public and internal LBs.
 PUBLIC_ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
 ANYWHERE = "0.0.0.0/0"
 
 
+def subnet_cidr(zone: Zone, *, private: bool) -> str:
+    """The zone's own /20: a subnet keeps its CIDR whichever other zones are chosen."""
+    half = list(ipaddress.ip_network(VPC_CIDR).subnets(prefixlen_diff=1))[int(private)]
+    slots = list(half.subnets(new_prefix=SUBNET_PREFIX))
+    assert len(slots) == ZONE_SLOTS, "each half of the VPC holds one /20 per zone slot"
+    return str(slots[zone.slot])
+
+
 @dataclass
 class NetworkArgs:
     cluster_name: str
     private_nodes: bool
+    zones: Sequence[Zone]
 
 
 class Network(pulumi.ComponentResource):
@@ -39,11 +51,6 @@ class Network(pulumi.ComponentResource):
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:network:Network", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        zones = aws.get_availability_zones(state="available", opts=pulumi.InvokeOptions(parent=self)).names[
-            :AVAILABILITY_ZONE_COUNT
-        ]
-        if len(zones) < AVAILABILITY_ZONE_COUNT:
-            raise ValueError(f"EKS needs subnets in {AVAILABILITY_ZONE_COUNT} availability zones; the region offers {zones}")
         cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
 
         vpc = aws.ec2.Vpc(
@@ -65,16 +72,16 @@ class Network(pulumi.ComponentResource):
         )
         public_subnets = [
             self._subnet(
-                f"{name}-public-{zone}",
+                f"{name}-public-{zone.zone_id}",
                 vpc.id,
                 zone,
-                cidr,
+                subnet_cidr(zone, private=False),
                 public_routes.id,
                 # Without a NAT gateway, nodes need their own public address to pull images and reach AWS APIs.
                 map_public_ip=not args.private_nodes,
                 tags={**cluster_tag, PUBLIC_ELB_TAG: "1"},
             )
-            for zone, cidr in zip(zones, PUBLIC_SUBNET_CIDRS)
+            for zone in args.zones
         ]
         private_subnets: list[aws.ec2.Subnet] = []
         if args.private_nodes:
@@ -93,15 +100,15 @@ class Network(pulumi.ComponentResource):
             )
             private_subnets = [
                 self._subnet(
-                    f"{name}-private-{zone}",
+                    f"{name}-private-{zone.zone_id}",
                     vpc.id,
                     zone,
-                    cidr,
+                    subnet_cidr(zone, private=True),
                     private_routes.id,
                     map_public_ip=False,
                     tags={**cluster_tag, INTERNAL_ELB_TAG: "1"},
                 )
-                for zone, cidr in zip(zones, PRIVATE_SUBNET_CIDRS)
+                for zone in args.zones
             ]
 
         self.vpc_id = vpc.id
@@ -121,7 +128,7 @@ class Network(pulumi.ComponentResource):
         self,
         name: str,
         vpc_id: pulumi.Input[str],
-        zone: str,
+        zone: Zone,
         cidr: str,
         route_table_id: pulumi.Input[str],
         *,
@@ -131,7 +138,8 @@ class Network(pulumi.ComponentResource):
         subnet = aws.ec2.Subnet(
             name,
             vpc_id=vpc_id,
-            availability_zone=zone,
+            # By ID: the name behind an ID differs from account to account.
+            availability_zone_id=zone.zone_id,
             cidr_block=cidr,
             map_public_ip_on_launch=map_public_ip,
             tags={"Name": name, **tags},

@@ -12,6 +12,7 @@ from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
+from components.chaos_mesh_crds import ChaosMeshCrds, ChaosMeshCrdsArgs
 from components.cluster import EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
@@ -21,6 +22,7 @@ from components.steady_state import CloudWatchArgs, SteadyState, SteadyStateArgs
 from experiments.errors import ConfigError
 from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
+from stacks.preflight import preflight
 
 
 def _configured_keys() -> set[str]:
@@ -65,7 +67,10 @@ class Lab:
 
 def _build_eks(config: LabConfig, today: date) -> tuple[k8s.Provider, CloudWatchArgs]:
     name = cluster_name(config)
-    network = Network("lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE))
+    zones = preflight(config, name)
+    network = Network(
+        "lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE, zones=zones)
+    )
     cluster = EksCluster(
         "lab",
         EksClusterArgs(
@@ -82,6 +87,8 @@ def _build_eks(config: LabConfig, today: date) -> tuple[k8s.Provider, CloudWatch
             max_size=config.nodes.max_size,
             disk_size_gib=config.nodes.disk_size_gib,
             admin_principal_arns=config.cluster_admin_arns,
+            endpoint_public_access_cidrs=config.cluster.endpoint_public_access_cidrs,
+            endpoint_private_access=config.cluster.endpoint_private_access,
         ),
     )
     pulumi.export("clusterName", cluster.cluster_name)
@@ -119,6 +126,9 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
+    crds = ChaosMeshCrds(
+        "chaos-mesh-crds", ChaosMeshCrdsArgs(chart_version=config.chaos_mesh.version, depends_on=fence.admission), opts=in_cluster
+    )
     chaos_mesh = ChaosMesh(
         "chaos-mesh",
         ChaosMeshArgs(
@@ -126,7 +136,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             runtime=config.chaos_mesh.runtime.value,
             socket_path=config.chaos_mesh.socket_path,
             controller_replicas=config.chaos_mesh.controller_replicas,
-            depends_on=fence.admission,
+            depends_on=[*fence.admission, crds],
         ),
         opts=in_cluster,
     )
@@ -148,7 +158,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
             halted=config.halted,
             # The fence layers too, explicitly: the release already waits for them, but a chaos object must
             # never be created without the policy that judges it, whatever the release's own ordering.
-            depends_on=[*fence.admission, chaos_mesh.release, demo_app],
+            depends_on=[*fence.admission, crds, chaos_mesh.release, demo_app],
         ),
         opts=in_cluster,
     )

@@ -53,6 +53,7 @@ SCHEMA_CHECKED_TYPES = frozenset(
         "kubernetes:policy/v1:PodDisruptionBudget",
         "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy",
         "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding",
+        "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
     }
 )
 # Kubernetes-provider types with no core schema, skipped on purpose (see the module docstring).

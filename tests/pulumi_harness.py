@@ -28,8 +28,35 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 PROJECT = "chaos-lab"
 FAKE_ACCOUNT = "123456789012"
 FAKE_REGION = "us-east-1"
+CRD_TYPE = "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition"
 FAKE_OIDC_ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
-FAKE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# us-east-1 as one account might see it: names shuffled against IDs, use1-az3 (where EKS refuses
+# cluster subnets) present, and one zone that lacks an instance type the defaults ask for.
+FAKE_ZONES = {
+    "us-east-1a": "use1-az4",
+    "us-east-1b": "use1-az6",
+    "us-east-1c": "use1-az1",
+    "us-east-1d": "use1-az2",
+    "us-east-1e": "use1-az3",
+    "us-east-1f": "use1-az5",
+}
+FAKE_MISSING_OFFERINGS = {"use1-az1": {"t2.medium"}}
+# A type the fake account offers in one zone only, to run the region out of usable zones.
+RARE_INSTANCE_TYPE = "p5.48xlarge"
+FAKE_RARE_OFFERINGS = {RARE_INSTANCE_TYPE: ("use1-az4",)}
+
+
+@dataclass(frozen=True)
+class FakeCluster:
+    """An EKS cluster the fake account already runs under the stack's cluster name."""
+
+    name: str
+    version: str
+    zone_ids: tuple[str, ...]
+
+
+def fake_addon_version(addon_name: str, kubernetes_version: str) -> str:
+    return f"v1.{kubernetes_version.replace('.', '')}.0-eksbuild.1-{addon_name}"
 
 
 def _qualified(key: str) -> str:
@@ -87,9 +114,15 @@ class Registration:
 
 
 class LabMocks(pulumi.runtime.Mocks):
-    """Echo inputs, plus the few outputs the program reads from real providers."""
+    """Echo inputs, plus the few outputs the program reads from real providers and the account's answers."""
+
+    def __init__(self, running: FakeCluster | None = None) -> None:
+        self.running = running
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        if args.typ == CRD_TYPE:
+            # Nothing reads a CRD's outputs, and echoing 3 MB of schemas back would slow every run.
+            return f"{args.name}-id", {}
         outputs = dict(args.inputs)
         if args.typ == "eks:index:Cluster":
             outputs |= {
@@ -108,8 +141,29 @@ class LabMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": list(FAKE_ZONES), "zoneIds": [f"use1-az{index}" for index, _ in enumerate(FAKE_ZONES, 1)]}
-        return {}
+            return {"names": list(FAKE_ZONES), "zoneIds": list(FAKE_ZONES.values())}
+        if args.token == "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+            assert args.args["locationType"] == "availability-zone-id", args.args
+            [wanted] = [item["values"] for item in args.args["filters"] if item["name"] == "instance-type"]
+            offered = [
+                (name, zone_id)
+                for zone_id in FAKE_ZONES.values()
+                for name in wanted
+                if name not in FAKE_MISSING_OFFERINGS.get(zone_id, set())
+                and zone_id in FAKE_RARE_OFFERINGS.get(name, FAKE_ZONES.values())
+            ]
+            return {"instanceTypes": [name for name, _ in offered], "locations": [zone for _, zone in offered]}
+        if args.token == "aws:eks/getClusters:getClusters":
+            return {"names": [self.running.name] if self.running else []}
+        if args.token == "aws:eks/getCluster:getCluster":
+            assert self.running and args.args["name"] == self.running.name, args.args
+            subnets = [f"subnet-{zone_id}" for zone_id in self.running.zone_ids]
+            return {"name": self.running.name, "version": self.running.version, "vpcConfig": {"subnetIds": subnets}}
+        if args.token == "aws:ec2/getSubnet:getSubnet":
+            return {"id": args.args["id"], "availabilityZoneId": args.args["id"].removeprefix("subnet-")}
+        if args.token == "aws:eks/getAddonVersion:getAddonVersion":
+            return {"version": fake_addon_version(args.args["addonName"], args.args["kubernetesVersion"])}
+        raise AssertionError(f"the program calls {args.token}, which these mocks do not answer")
 
 
 class RecordingMonitor(MockMonitor):
@@ -188,15 +242,21 @@ class ProgramFailed(Exception):
         self.deployment = deployment
 
 
-def run_lab(stack: str = "dev", overrides: Mapping[str, Any] | None = None, today: date | None = None) -> Deployment:
+def run_lab(
+    stack: str = "dev",
+    overrides: Mapping[str, Any] | None = None,
+    today: date | None = None,
+    running: FakeCluster | None = None,
+) -> Deployment:
     """Evaluate __main__'s two steps for `stack` under mocks and return everything it declared.
 
-    Raises ProgramFailed when the program raises.
+    `running` is the cluster the fake account already runs (none: a first `up`). Raises ProgramFailed
+    when the program raises.
     """
     from chaoslab.config.aws_facts import FACTS_AS_OF
     from stacks.lab import build_lab, load_config
 
-    mocks = LabMocks()
+    mocks = LabMocks(running)
     monitor = RecordingMonitor(mocks)
     # set_mocks keeps an existing root Stack, and with it the previous run's exports.
     settings.set_root_resource(None)

@@ -156,11 +156,6 @@ def test_release_is_the_pinned_chart_from_the_official_repository_installed_atom
         assert fence_layer.urn in item.dependencies, f"{item.name}: not after {fence_layer.name} ({fence_layer.type})"
 
 
-def test_chart_version_follows_config():
-    item = release(run_lab("dev", {"chaosMesh.version": "2.7.2"}))
-    assert item.inputs["version"] == "2.7.2", f"{item.name}: version {item.inputs['version']!r}"
-
-
 @pytest.mark.parametrize("sandbox", [DEFAULT_SANDBOX_NAMESPACE, "game-day"])
 def test_values_fence_the_controller_and_close_what_the_chart_opens(sandbox):
     deployment = run_lab("dev", {} if sandbox == DEFAULT_SANDBOX_NAMESPACE else {"sandboxNamespace": sandbox})

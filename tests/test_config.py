@@ -12,6 +12,7 @@ from experiments.errors import ConfigError
 from pulumi_harness import PROJECT_DIR, cli_config
 from chaoslab.config import aws_facts
 from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
+from chaoslab.config.zones import Zone, choose_zones
 from chaoslab.config.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_KUBERNETES_VERSION,
@@ -20,14 +21,19 @@ from chaoslab.config.model import (
     AppConfig,
     CapacityType,
     ChaosMeshConfig,
+    ClusterAccessConfig,
     ClusterProvider,
     LabConfig,
     NatGateways,
     NetworkConfig,
     NodesConfig,
     access_entry_key,
+    kubernetes_version_step_problem,
     parse_config,
 )
+
+
+NARROW_ENDPOINT = {"endpointPublicAccessCidrs": ["203.0.113.0/24"], "endpointPrivateAccess": True}
 
 
 def parse(raw: dict, today: date = FACTS_AS_OF) -> LabConfig:
@@ -202,7 +208,7 @@ def test_reserved_namespaces_include_the_control_planes():
 
 
 def test_version_warnings_are_not_errors():
-    assert parse({"kubernetesVersion": "1.34"}).warnings == (
+    assert parse({"kubernetesVersion": "1.34", "cluster": NARROW_ENDPOINT}).warnings == (
         "Kubernetes 1.34 leaves EKS standard support on 2026-12-02: plan the upgrade",
     )
     assert "extended support" in parse({"kubernetesVersion": "1.33"}).warnings[0]
@@ -260,4 +266,92 @@ def test_a_later_day_never_breaks_the_program(stack):
     long_after = aws_facts.EKS_VERSIONS[-1].extended_support_ends + timedelta(days=1)
     config = parse_config(stack_raw(stack), stack=stack, today=long_after)
     assert config.kubernetes_version == DEFAULT_KUBERNETES_VERSION
-    assert config.warnings == (() if stack == "kind" else (f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it",))
+    version_warnings = [warning for warning in config.warnings if warning.startswith("Kubernetes")]
+    assert version_warnings == ([] if stack == "kind" else [f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it"])
+
+
+def test_the_public_endpoint_stays_open_by_default_with_a_warning():
+    config = parse({})
+    assert config.cluster == ClusterAccessConfig(endpoint_public_access_cidrs=("0.0.0.0/0",), endpoint_private_access=False)
+    assert any("chaos-lab:cluster.endpointPublicAccessCidrs" in warning for warning in config.warnings)
+    narrowed = parse({"cluster": json.dumps(NARROW_ENDPOINT)})
+    assert narrowed.cluster == ClusterAccessConfig(("203.0.113.0/24",), True)
+    assert not any("endpointPublicAccessCidrs" in warning for warning in narrowed.warnings)
+    assert parse({"clusterProvider": "existing"}).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("cluster", "key", "accepted"),
+    [
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/33"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.7/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "no host bits"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.7"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
+        ({"endpointPublicAccessCidrs": [], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
+        ({"endpointPublicAccessCidrs": "203.0.113.0/24", "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/24", "203.0.113.0/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "each CIDR once"),
+        ({"endpointPublicAccessCidrs": ["203.0.113.0/24"]}, "cluster.endpointPublicAccessCidrs", "only with cluster.endpointPrivateAccess: true"),
+        ({"endpointPrivateAccess": "sometimes"}, "cluster.endpointPrivateAccess", "true or false"),
+        ({"publicAccess": False}, "cluster.publicAccess", "unknown key"),
+    ],
+)
+def test_bad_endpoint_access_names_the_key(cluster, key, accepted):
+    [problem] = problems_of({"cluster": json.dumps(cluster)})
+    assert problem.startswith(f"chaos-lab:{key}: ") and accepted in problem, problem
+
+
+def test_endpoint_access_is_an_eks_setting():
+    [problem] = problems_of({"clusterProvider": "existing", "cluster": NARROW_ENDPOINT})
+    assert problem.startswith("chaos-lab:cluster: ") and "only with clusterProvider: eks" in problem
+
+
+@pytest.mark.parametrize(
+    ("deployed", "requested", "problem"),
+    [
+        (None, "1.35", None),
+        ("1.34", "1.34", None),
+        ("1.34", "1.35", None),
+        ("1.33", "1.35", "accepted 1.33 (no change) or 1.34: the cluster runs 1.33 and EKS upgrades one minor version at a time"),
+        ("1.35", "1.34", "accepted 1.35 (no change) or 1.36: the cluster runs 1.35 and EKS cannot downgrade a control plane"),
+    ],
+)
+def test_kubernetes_version_moves_one_minor_version_up_at_a_time(deployed, requested, problem):
+    found = kubernetes_version_step_problem(deployed, requested)
+    if problem is None:
+        assert found is None
+    else:
+        assert found.startswith(f"chaos-lab:kubernetesVersion: got {requested!r}; ") and found.endswith(problem)
+
+
+def test_zones_are_chosen_by_id_lowest_first_and_kept_once_the_cluster_runs():
+    zones = [Zone("us-east-1a", "use1-az4"), Zone("us-east-1b", "use1-az2"), Zone("us-east-1c", "use1-az3"), Zone("us-east-1d", "use1-az1")]
+    everything = {zone.zone_id: {"t3.medium"} for zone in zones}
+    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
+    # The same IDs elsewhere are not excluded: the table is per region.
+    assert [zone.zone_id for zone in choose_zones("eu-west-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
+    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"], ("use1-az2", "use1-az4"))] == [
+        "use1-az2",
+        "use1-az4",
+    ]
+
+
+def test_every_excluded_zone_in_the_table_is_a_zone_id_of_its_region():
+    prefixes = {"us-east-1": "use1", "us-west-1": "usw1", "ca-central-1": "cac1"}
+    for region, zone_ids in aws_facts.EKS_UNSUPPORTED_ZONE_IDS.items():
+        assert all(zone_id.startswith(prefixes[region] + "-az") for zone_id in zone_ids), region
+
+
+def test_a_zone_shortage_names_the_instance_types_and_every_excluded_zone():
+    zones = [Zone("us-east-1a", "use1-az3"), Zone("us-east-1b", "use1-az2"), Zone("us-east-1c", "use1-az1")]
+    offered = {"use1-az1": {"t3.medium"}, "use1-az2": {"t3.medium", "m7i.large"}, "use1-az3": {"m7i.large"}}
+    with pytest.raises(ConfigError) as raised:
+        choose_zones("us-east-1", zones, offered, ["m7i.large"])
+    [problem] = raised.value.problems
+    assert problem.startswith("chaos-lab:nodes.instanceTypes: got ['m7i.large']; accepted instance types that us-east-1 offers in at least 2")
+    assert "Usable: use1-az2" in problem
+    assert "use1-az3: EKS refuses cluster subnets there" in problem and "use1-az1: no m7i.large offered" in problem
+
+
+def test_the_readme_names_the_zone_table_as_it_stands():
+    readme = " ".join((PROJECT_DIR / "README.md").read_text().split())
+    excluded = [f"`{zone_id}`" for zone_ids in aws_facts.EKS_UNSUPPORTED_ZONE_IDS.values() for zone_id in zone_ids]
+    assert f"{', '.join(excluded)} as of {aws_facts.ZONES_AS_OF}" in readme

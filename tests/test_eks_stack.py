@@ -18,12 +18,13 @@ from components.cluster import (
     NETEM_USER_DATA,
     IMDS_HOP_LIMIT,
     NODE_AMI_TYPE,
-    NODE_GROUP_NAME,
+    NODE_GROUP_NAME_PREFIX,
     NODE_MANAGED_POLICY_ARNS,
 )
 from components.irsa import ROLE_ARN_ANNOTATION, STS_AUDIENCE, IrsaRole, IrsaRoleArgs
-from components.network import ANYWHERE, AVAILABILITY_ZONE_COUNT, INTERNAL_ELB_TAG, PUBLIC_ELB_TAG
-from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
+from chaoslab.config.zones import ZONE_COUNT
+from components.network import ANYWHERE, INTERNAL_ELB_TAG, PUBLIC_ELB_TAG
+from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, RARE_INSTANCE_TYPE, FakeCluster, ProgramFailed, fake_addon_version, run_lab
 from chaoslab.config.model import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
 
 
@@ -56,7 +57,7 @@ def test_components_have_typed_tokens_and_children_are_parented(dev: Deployment)
 
 def test_vpc_spans_two_zones_with_public_node_subnets_and_no_nat_by_default(dev: Deployment):
     subnets = dev.of_type("aws:ec2/subnet:Subnet")
-    assert len({subnet.inputs["availabilityZone"] for subnet in subnets}) == AVAILABILITY_ZONE_COUNT
+    assert len({subnet.inputs["availabilityZoneId"] for subnet in subnets}) == ZONE_COUNT
     for subnet in subnets:
         assert subnet.inputs["mapPublicIpOnLaunch"] is True
         assert subnet.inputs["tags"][PUBLIC_ELB_TAG] == "1"
@@ -79,7 +80,7 @@ def test_single_nat_gateway_puts_nodes_in_private_subnets(private_nodes: Deploym
     assert len(private_nodes.of_type("aws:ec2/natGateway:NatGateway")) == 1
     private = [item for item in private_nodes.of_type("aws:ec2/subnet:Subnet") if INTERNAL_ELB_TAG in item.inputs["tags"]]
     public = [item for item in private_nodes.of_type("aws:ec2/subnet:Subnet") if PUBLIC_ELB_TAG in item.inputs["tags"]]
-    assert len(private) == len(public) == AVAILABILITY_ZONE_COUNT
+    assert len(private) == len(public) == ZONE_COUNT
     assert all(item.inputs["mapPublicIpOnLaunch"] is False for item in private + public)
     node_group = private_nodes.one("eks:index:ManagedNodeGroup")
     assert sorted(node_group.inputs["subnetIds"]) == sorted(f"{item.name}-id" for item in private)
@@ -113,13 +114,19 @@ def test_more_cluster_admins_get_access_entries_keyed_by_principal():
         }
 
 
-def test_kubernetes_version_comes_from_config():
-    assert run_lab("dev", {"kubernetesVersion": "1.34"}).one("eks:index:Cluster").inputs["version"] == "1.34"
+def test_kubernetes_version_comes_from_config_for_the_control_plane_the_add_on_and_the_nodes():
+    deployment = run_lab("dev", {"kubernetesVersion": "1.34"})
+    assert deployment.one("eks:index:Cluster").inputs["version"] == "1.34"
+    assert deployment.one("eks:index:ManagedNodeGroup").inputs["version"] == "1.34"
+    assert deployment.one("aws:eks/addon:Addon").inputs["addonVersion"] == fake_addon_version("vpc-cni", "1.34")
 
 
 def test_one_spot_node_group_on_al2023_with_the_write_ups_scaling(dev: Deployment):
     node_group = dev.one("eks:index:ManagedNodeGroup").inputs
-    assert node_group["nodeGroupName"] == NODE_GROUP_NAME == "chaos-workers"
+    # A prefix, never a fixed name: a replacement group is created beside the old one (create-before-delete).
+    assert "nodeGroupName" not in node_group
+    assert node_group["nodeGroupNamePrefix"] == NODE_GROUP_NAME_PREFIX == "chaos-workers-"
+    assert node_group["version"] == DEFAULT_KUBERNETES_VERSION
     assert node_group["capacityType"] == "SPOT"
     assert node_group["instanceTypes"] == list(DEFAULT_INSTANCE_TYPES)
     assert node_group["amiType"] == NODE_AMI_TYPE == "AL2023_x86_64_STANDARD"
@@ -279,3 +286,74 @@ def test_irsa_with_managed_policies_attaches_each():
 def test_irsa_without_any_policy_is_refused():
     with pytest.raises(Exception, match="needs managed policy ARNs or policy statements"):
         _irsa()
+
+
+def test_an_upgrade_runs_control_plane_then_add_on_then_nodes(dev: Deployment):
+    """Pulumi updates a resource only after everything it depends on: this chain is the upgrade order."""
+    cluster = dev.one("eks:index:Cluster")
+    addon = dev.one("aws:eks/addon:Addon")
+    node_group = dev.one("eks:index:ManagedNodeGroup")
+    assert cluster.urn in addon.dependencies
+    assert addon.urn in node_group.dependencies
+    assert cluster.urn not in {*dev.one("aws:ec2/vpc:Vpc").dependencies}
+
+
+def test_subnets_sit_in_the_lowest_usable_zone_ids_with_a_cidr_per_zone(dev: Deployment):
+    # use1-az1 lacks t2.medium in the fake account and EKS refuses use1-az3: az2 and az4 remain lowest.
+    subnets = {item.inputs["availabilityZoneId"]: item.inputs["cidrBlock"] for item in dev.of_type("aws:ec2/subnet:Subnet")}
+    assert subnets == {"use1-az2": "10.42.16.0/20", "use1-az4": "10.42.48.0/20"}
+    assert all("availabilityZone" not in item.inputs for item in dev.of_type("aws:ec2/subnet:Subnet"))
+    one_type = run_lab("dev", {"nodes.instanceTypes": ["t3.medium"]})
+    assert sorted(item.inputs["availabilityZoneId"] for item in one_type.of_type("aws:ec2/subnet:Subnet")) == ["use1-az1", "use1-az2"]
+
+
+def test_private_subnets_take_the_same_zone_slot_in_the_upper_half(private_nodes: Deployment):
+    private = {
+        item.inputs["availabilityZoneId"]: item.inputs["cidrBlock"]
+        for item in private_nodes.of_type("aws:ec2/subnet:Subnet")
+        if INTERNAL_ELB_TAG in item.inputs["tags"]
+    }
+    assert private == {"use1-az2": "10.42.144.0/20", "use1-az4": "10.42.176.0/20"}
+
+
+def test_a_running_cluster_keeps_its_zones():
+    running = FakeCluster("chaos-lab-dev", DEFAULT_KUBERNETES_VERSION, ("use1-az4", "use1-az5"))
+    deployment = run_lab("dev", running=running)
+    assert sorted(item.inputs["availabilityZoneId"] for item in deployment.of_type("aws:ec2/subnet:Subnet")) == ["use1-az4", "use1-az5"]
+
+
+def test_instance_types_the_running_clusters_zones_lack_are_refused_before_anything_is_declared():
+    running = FakeCluster("chaos-lab-dev", DEFAULT_KUBERNETES_VERSION, ("use1-az1", "use1-az2"))
+    with pytest.raises(ProgramFailed) as failed:
+        run_lab("dev", running=running)
+    message = str(failed.value)
+    assert "chaos-lab:nodes.instanceTypes: got ['t3.medium', 't3a.medium', 't2.medium']" in message
+    assert "use1-az1: no t2.medium offered" in message and "EKS fixes when it creates a cluster" in message
+    assert failed.value.deployment.registrations == []
+
+
+def test_too_few_usable_zones_is_one_clear_error_before_anything_is_declared():
+    with pytest.raises(ProgramFailed) as failed:
+        run_lab("dev", {"nodes.instanceTypes": ["t3.medium", RARE_INSTANCE_TYPE]})
+    problems = str(failed.value).splitlines()
+    assert problems[0] == "invalid chaos-lab configuration (1 problem(s)):"
+    assert problems[1].startswith(f"  - chaos-lab:nodes.instanceTypes: got ['t3.medium', '{RARE_INSTANCE_TYPE}']; accepted instance types")
+    assert "Usable: use1-az4; excluded: " in problems[1] and "use1-az3: EKS refuses cluster subnets there" in problems[1]
+    assert failed.value.deployment.registrations == []
+
+
+@pytest.mark.parametrize(("running", "requested"), [("1.33", "1.35"), ("1.35", "1.34")])
+def test_an_unsafe_version_jump_is_refused_before_anything_is_declared(running, requested):
+    cluster = FakeCluster("chaos-lab-dev", running, ("use1-az2", "use1-az4"))
+    with pytest.raises(ProgramFailed) as failed:
+        run_lab("dev", {"kubernetesVersion": requested}, running=cluster)
+    assert f"chaos-lab:kubernetesVersion: got '{requested}'; accepted {running} (no change) or " in str(failed.value)
+    assert failed.value.deployment.registrations == []
+
+
+def test_the_public_endpoint_follows_the_access_keys(dev: Deployment):
+    cluster = dev.one("eks:index:Cluster").inputs
+    assert (cluster["endpointPublicAccess"], cluster["publicAccessCidrs"], cluster["endpointPrivateAccess"]) == (True, ["0.0.0.0/0"], False)
+    narrowed = run_lab("dev", {"cluster.endpointPublicAccessCidrs": ["203.0.113.0/24"], "cluster.endpointPrivateAccess": True})
+    cluster = narrowed.one("eks:index:Cluster").inputs
+    assert (cluster["publicAccessCidrs"], cluster["endpointPrivateAccess"]) == (["203.0.113.0/24"], True)

@@ -1,7 +1,8 @@
-"""Dated AWS facts the lab decides with: EKS support windows and us-east-1 list prices.
+"""Dated AWS facts the lab decides with: EKS support windows, zones EKS refuses, and us-east-1 list prices.
 
-Both change over time, so they live here, in one place, with the day they were read. Refresh them
-from the EKS Kubernetes version calendar and the AWS Price List API (`boto3.client("pricing")`).
+All change over time, so they live here, in one place, with the day they were read. Refresh them
+from the EKS Kubernetes version calendar, the EKS user guide's subnet requirements and the AWS Price
+List API (`boto3.client("pricing")`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ MIN_STANDARD_SUPPORT_LEFT_DAYS = 90
 
 # Versions before this one are past, or close to, the end of extended support and cost 6x when they run.
 OLDEST_ACCEPTED_VERSION = "1.33"
+
+
+# Zone IDs (the same physical zone in every account, unlike zone names) where EKS refuses cluster subnets,
+# by region. From the EKS User Guide, "View Amazon EKS networking requirements for VPC and subnets",
+# section "Subnet requirements for clusters" (awsdocs/amazon-eks-user-guide
+# latest/ug/networking/network-reqs.adoc, read on ZONES_AS_OF).
+ZONES_AS_OF = date(2026, 12, 1)
+EKS_UNSUPPORTED_ZONE_IDS: dict[str, tuple[str, ...]] = {
+    "us-east-1": ("use1-az3",),
+    "us-west-1": ("usw1-az2",),
+    "ca-central-1": ("cac1-az3",),
+}
 
 
 def version_key(minor: str) -> tuple[int, int]:

@@ -8,6 +8,7 @@ resource is declared.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import posixpath
 import re
@@ -77,11 +78,15 @@ LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
 # Chaos Mesh durations are whole seconds in practice; anything shorter cannot show an effect.
 SHORTEST_MAX_EXPERIMENT_DURATION_S = 1.0
 DEFAULT_CHAOS_MESH_VERSION = "2.8.3"
+# Chart versions whose CRDs the program carries (components/crds/): the CRDs are applied by the stack, not by
+# Helm, so a chart version is usable only with its own CRDs beside it. A test keeps this equal to the files.
+CHAOS_MESH_CRD_VERSIONS = ("2.8.3",)
 DEFAULT_CONTAINERD_SOCKET = "/run/containerd/containerd.sock"
+# EKS's own default for a public endpoint: reachable from anywhere, guarded only by IAM authentication.
+EVERYWHERE = ("0.0.0.0/0",)
 
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9]+$")
 _MINOR_VERSION = re.compile(r"^\d+\.\d+$")
-_SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 _IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 
 
@@ -94,6 +99,14 @@ class NodesConfig:
     min_size: int = 2
     max_size: int = 4
     disk_size_gib: int = 20
+
+
+@dataclass(frozen=True)
+class ClusterAccessConfig:
+    # Who may reach the public API endpoint; EKS still authenticates every request with IAM.
+    endpoint_public_access_cidrs: tuple[str, ...] = EVERYWHERE
+    # The private endpoint lets nodes and pods reach the API inside the VPC, whatever the CIDRs say.
+    endpoint_private_access: bool = False
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,7 @@ class LabConfig:
     kubeconfig_context: str | None = None
     # Cluster-admin for these IAM roles or users too, not only for the identity that deploys (e.g. CI).
     cluster_admin_arns: tuple[str, ...] = ()
+    cluster: ClusterAccessConfig = ClusterAccessConfig()
     nodes: NodesConfig = NodesConfig()
     network: NetworkConfig = NetworkConfig()
     sandbox_namespace: str = DEFAULT_SANDBOX_NAMESPACE
@@ -183,6 +197,7 @@ TOP_LEVEL_KEYS = (
     "kubernetesVersion",
     "kubeconfigContext",
     "clusterAdminArns",
+    "cluster",
     "nodes",
     "network",
     "sandboxNamespace",
@@ -307,8 +322,13 @@ def _check_sandbox_namespace(raw: str) -> str | None:
     return None
 
 
-def _check_semver(raw: str) -> str | None:
-    return None if _SEMVER.fullmatch(raw) else "a chart version such as 2.8.3"
+def _check_chart_version(raw: str) -> str | None:
+    if raw in CHAOS_MESH_CRD_VERSIONS:
+        return None
+    return (
+        f"a chart version whose CRDs the lab carries: {', '.join(CHAOS_MESH_CRD_VERSIONS)} "
+        "(add another one's CRDs to components/crds/ first, as components/crds/SOURCE.md says)"
+    )
 
 
 def _check_socket_path(raw: str) -> str | None:
@@ -384,6 +404,57 @@ def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
     )
 
 
+def _parse_cluster_access(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> ClusterAccessConfig:
+    defaults = ClusterAccessConfig()
+    values = _object(problems, "cluster", raw, ("endpointPublicAccessCidrs", "endpointPrivateAccess"))
+    private_access = _bool(problems, "cluster.endpointPrivateAccess", values.get("endpointPrivateAccess"), defaults.endpoint_private_access)
+    cidrs = values.get("endpointPublicAccessCidrs", list(defaults.endpoint_public_access_cidrs))
+    key = "cluster.endpointPublicAccessCidrs"
+    if not isinstance(cidrs, list) or not cidrs or not all(isinstance(cidr, str) and _is_network_cidr(cidr) for cidr in cidrs):
+        problems.add(key, cidrs, 'a non-empty list of network CIDRs with no host bits set, such as ["203.0.113.0/24"]')
+        return ClusterAccessConfig(endpoint_private_access=private_access)
+    if len(set(cidrs)) != len(cidrs):
+        problems.add(key, cidrs, "each CIDR once")
+    elif tuple(cidrs) != EVERYWHERE and not private_access:
+        # Nodes reach the API from addresses the stack creates (public IPs, the NAT gateway's), which no
+        # list written beforehand can name: without the private endpoint they could not join the cluster.
+        problems.add(
+            key, cidrs, "a restricted list only with cluster.endpointPrivateAccess: true, so the nodes reach the API inside the VPC"
+        )
+    access = ClusterAccessConfig(endpoint_public_access_cidrs=tuple(cidrs), endpoint_private_access=private_access)
+    # Pulumi.yaml declares the defaults for every stack, so only a changed value is a mistake here.
+    if access != defaults and cluster_provider is not ClusterProvider.EKS:
+        problems.add("cluster", values, "only with clusterProvider: eks (an existing cluster manages its own endpoint)")
+    return access
+
+
+def _is_network_cidr(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text, strict=True)
+    except ValueError:
+        return False
+    return "/" in text
+
+
+def kubernetes_version_step_problem(deployed: str | None, requested: str) -> str | None:
+    """Why EKS would refuse going from the running control plane's version to `requested`, if it would.
+
+    EKS upgrades one minor version at a time and never downgrades. `deployed` is None before the
+    cluster exists, when any accepted version can be created.
+    """
+    if deployed is None or deployed == requested:
+        return None
+    major, minor = version_key(deployed)
+    next_minor = f"{major}.{minor + 1}"
+    if version_key(requested) < version_key(deployed):
+        why = f"the cluster runs {deployed} and EKS cannot downgrade a control plane"
+    elif requested != next_minor:
+        why = f"the cluster runs {deployed} and EKS upgrades one minor version at a time"
+    else:
+        return None
+    return f"chaos-lab:kubernetesVersion: got {requested!r}; accepted {deployed} (no change) or {next_minor}: {why}"
+
+
 def _parse_network(problems: _Problems, raw: Any) -> NetworkConfig:
     values = _object(problems, "network", raw, ("natGateways",))
     return NetworkConfig(
@@ -396,7 +467,7 @@ def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
     fields = ("version", "runtime", "socketPath", "controllerReplicas", "longLivedDashboardToken")
     values = _object(problems, "chaosMesh", raw, fields)
     return ChaosMeshConfig(
-        version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_semver),
+        version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_chart_version),
         runtime=_enum(problems, "chaosMesh.runtime", values.get("runtime"), ContainerRuntime, defaults.runtime),
         socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_socket_path),
         controller_replicas=_int(problems, "chaosMesh.controllerReplicas", values.get("controllerReplicas"), defaults.controller_replicas, 1, 5),
@@ -552,6 +623,18 @@ def _version_warnings(version: str, today: date) -> tuple[str, ...]:
     return ()
 
 
+def _eks_warnings(version: str, access: ClusterAccessConfig, today: date) -> tuple[str, ...]:
+    endpoint = (
+        (
+            "the cluster's public API endpoint accepts connections from anywhere (0.0.0.0/0); IAM still authenticates "
+            "every request. Narrow it with chaos-lab:cluster.endpointPublicAccessCidrs and cluster.endpointPrivateAccess",
+        )
+        if EVERYWHERE[0] in access.endpoint_public_access_cidrs
+        else ()
+    )
+    return _version_warnings(version, today) + endpoint
+
+
 def lab_keys(stack_config: Mapping[str, Any]) -> dict[str, Any]:
     """The `chaos-lab:` values of a whole stack config (as `pulumi config --json` keys it), unprefixed.
 
@@ -582,6 +665,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
         problems.add("kubeconfigContext", kubeconfig_context, "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)")
     cluster_admin_arns = _parse_cluster_admins(problems, raw.get("clusterAdminArns"), cluster_provider)
+    cluster_access = _parse_cluster_access(problems, raw.get("cluster"), cluster_provider)
     sandbox_namespace = _string(
         problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
     )
@@ -593,6 +677,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         kubernetes_version=kubernetes_version,
         kubeconfig_context=kubeconfig_context,
         cluster_admin_arns=cluster_admin_arns,
+        cluster=cluster_access,
         nodes=_parse_nodes(problems, raw.get("nodes")),
         network=_parse_network(problems, raw.get("network")),
         sandbox_namespace=sandbox_namespace,
@@ -608,7 +693,7 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
         max_experiment_duration_s=max_experiment_duration_s,
         steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster_provider),
-        warnings=_version_warnings(kubernetes_version, today) if cluster_provider is ClusterProvider.EKS else (),
+        warnings=_eks_warnings(kubernetes_version, cluster_access, today) if cluster_provider is ClusterProvider.EKS else (),
     )
     if problems.items:
         raise ConfigError(problems.items)

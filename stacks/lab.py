@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
-from components.cluster import EksCluster, EksClusterArgs
+from components.cluster import NODE_GROUP_NAME, EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
+from components.fis import FisExperiments, FisExperimentsArgs, check_inputs
 from components.network import Network, NetworkArgs
 from experiments.errors import ConfigError
-from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
+from chaoslab.config.aws_facts import PRICES
+from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, fis_lab, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
 
 
@@ -59,9 +62,58 @@ class Lab:
     chaos_mesh: ChaosMesh
     demo_app: DemoApp
     experiments: ChaosExperiments
+    fis: FisExperiments | None  # None when no FIS entry is enabled
 
 
-def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
+@dataclass
+class AwsLab:
+    """What the in-cluster half needs from the AWS half: the provider, and what FIS targets."""
+
+    kubernetes_provider: k8s.Provider
+    cluster: EksCluster
+    network: Network
+
+
+def steady_state_alarm_arns() -> list[pulumi.Input[str]]:
+    """THE one place FIS's stop conditions come from: the steady-state CloudWatch alarms.
+
+    None exist yet, so every FIS entry is refused (components/fis.py names chaos-lab:steadyState).
+    Connect the steady-state component's alarm ARNs here (`steady_state.alarm_arns`) once it exists.
+    """
+    return []
+
+
+def _build_fis(config: LabConfig, aws_lab: AwsLab, fence: SandboxFence) -> FisExperiments:
+    cluster = aws_lab.cluster
+    after_cluster = pulumi.InvokeOutputOptions(depends_on=[cluster])
+    eks_cluster = aws.eks.get_cluster_output(name=cluster_name(config), opts=after_cluster)
+    node_group = aws.eks.get_node_group_output(
+        cluster_name=cluster_name(config), node_group_name=NODE_GROUP_NAME, opts=after_cluster
+    )
+    args = FisExperimentsArgs(
+        experiments=config.fis_experiments,
+        stop_condition_alarm_arns=steady_state_alarm_arns(),
+        stack=config.stack,
+        lab=replace(fis_lab(config.nodes), node_group=NODE_GROUP_NAME, zones=tuple(aws_lab.network.zones)),
+        cluster_name=cluster_name(config),
+        cluster_arn=eks_cluster.arn,
+        node_group_arn=node_group.arn,
+        vpc_id=aws_lab.network.vpc_id,
+        sandbox_namespace=fence.namespace,
+        price_per_action_minute=PRICES.fis_per_action_minute,
+        halted=config.halted,
+        depends_on=[cluster, fence],
+    )
+    if not config.halted:
+        try:
+            check_inputs(args)
+        except ValueError as error:
+            # Printed as a plain error, like a config problem; the FIS component raises the same on its own.
+            raise pulumi.RunError(str(error)) from error
+    return FisExperiments("fis", args, opts=pulumi.ResourceOptions(providers=[aws_lab.kubernetes_provider]))
+
+
+def _build_eks(config: LabConfig, today: date) -> AwsLab:
     name = cluster_name(config)
     network = Network("lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE))
     cluster = EksCluster(
@@ -88,7 +140,7 @@ def _build_eks(config: LabConfig, today: date) -> k8s.Provider:
     pulumi.export("capacityType", config.nodes.capacity_type.value)
     pulumi.export("kubernetesVersion", config.kubernetes_version)
     pulumi.export("estimatedHourlyCost", estimate_hourly_cost(cost_inputs(config, today)).as_output())
-    return cluster.kubernetes_provider
+    return AwsLab(kubernetes_provider=cluster.kubernetes_provider, cluster=cluster, network=network)
 
 
 def _build_existing(config: LabConfig) -> k8s.Provider:
@@ -102,7 +154,8 @@ def _build_existing(config: LabConfig) -> k8s.Provider:
 def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
-    provider = _build_eks(config, today or date.today()) if config.on_aws else _build_existing(config)
+    aws_lab = _build_eks(config, today or date.today()) if config.on_aws else None
+    provider = aws_lab.kubernetes_provider if aws_lab is not None else _build_existing(config)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
     in_cluster = pulumi.ResourceOptions(providers=[provider])
     fence = SandboxFence(
@@ -157,7 +210,15 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         pulumi.export("dashboardLongLivedToken", fence.long_lived_token)
     pulumi.export("frontendPortForwardCommand", demo_app.port_forward_command)
     pulumi.export("probeUrl", demo_app.probe_url)
-    pulumi.export("experiments", experiments.summary)
+    fis = _build_fis(config, aws_lab, fence) if aws_lab is not None and config.fis_experiments else None
+    if fis is None:
+        pulumi.export("experiments", experiments.summary)
+    else:
+        # One preview of everything enabled, whichever engine runs it; FIS entries carry their template IDs.
+        pulumi.export("experiments", pulumi.Output.all(experiments.summary, fis.summary).apply(
+            lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
+        ))
+        pulumi.export("fisTemplateIds", fis.template_ids)
     return Lab(
         config=config,
         kubernetes_provider=provider,
@@ -165,4 +226,5 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         chaos_mesh=chaos_mesh,
         demo_app=demo_app,
         experiments=experiments,
+        fis=fis,
     )

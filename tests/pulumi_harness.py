@@ -29,6 +29,16 @@ PROJECT = "chaos-lab"
 FAKE_ACCOUNT = "123456789012"
 FAKE_OIDC_ISSUER = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 FAKE_ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
+# What the AWS provider's lookups answer, for the program parts that read an account, region or ARN.
+FAKE_INVOKES: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": FAKE_ACCOUNT},
+    "aws:index/getRegion:getRegion": {"region": "us-east-1", "name": "us-east-1"},
+    "aws:index/getPartition:getPartition": {"partition": "aws"},
+    "aws:eks/getCluster:getCluster": {"arn": f"arn:aws:eks:us-east-1:{FAKE_ACCOUNT}:cluster/chaos-lab-dev"},
+    "aws:eks/getNodeGroup:getNodeGroup": {
+        "arn": f"arn:aws:eks:us-east-1:{FAKE_ACCOUNT}:nodegroup/chaos-lab-dev/chaos-workers/0cc7b2c1-0000-4000-8000-000000000000"
+    },
+}
 
 
 def _qualified(key: str) -> str:
@@ -98,6 +108,8 @@ class LabMocks(pulumi.runtime.Mocks):
             }
         elif args.typ == "aws:iam/role:Role":
             outputs |= {"arn": f"arn:aws:iam::{FAKE_ACCOUNT}:role/{args.name}", "name": args.name}
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs |= {"arn": f"arn:aws:logs:us-east-1:{FAKE_ACCOUNT}:log-group:{args.inputs['name']}"}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs |= {"latestVersion": 1}
         return f"{args.name}-id", outputs
@@ -105,7 +117,7 @@ class LabMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": list(FAKE_ZONES), "zoneIds": [f"use1-az{index}" for index, _ in enumerate(FAKE_ZONES, 1)]}
-        return {}
+        return FAKE_INVOKES.get(args.token, {})
 
 
 class RecordingMonitor(MockMonitor):

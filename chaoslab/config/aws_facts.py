@@ -87,6 +87,9 @@ class PriceTable:
     public_ipv4_per_hour: float
     gp3_per_gib_month: float
     hours_per_month: float
+    # AWS FIS bills each action's run time, rounded to the nearest minute, whatever it targets
+    # (https://aws.amazon.com/fis/pricing/).
+    fis_per_action_minute: float
 
 
 PRICES = PriceTable(
@@ -103,4 +106,5 @@ PRICES = PriceTable(
     public_ipv4_per_hour=0.005,
     gp3_per_gib_month=0.08,
     hours_per_month=730.0,
+    fis_per_action_minute=0.10,
 )

@@ -17,7 +17,7 @@ from . import values
 from .catalog import CATALOG, DEFAULT_HISTORY_LIMIT, MAX_HISTORY_LIMIT, CatalogEntry, Problem
 from .errors import ExperimentError
 from .fence import Fence
-from .fis import FIS_CATALOG, ChaosMeshThroughFis, Engine, FisCatalogEntry, FisExperiment, FisLab, FisPlan
+from .fis import FIS_CATALOG, ChaosMeshThroughFis, Engine, FisCatalogEntry, FisExperiment, FisLab, FisPlan, LabRefs
 from .model import Experiment
 from .values import Invalid, got, show
 
@@ -26,6 +26,8 @@ COMMON_KEYS = ("enabled", "namespace", "schedule", "historyLimit", "engine")
 # The FIS entries have no namespace (they act on AWS resources) and no schedule (FIS has none).
 FIS_COMMON_KEYS = ("enabled",)
 ALL_NAMES = (*CATALOG, *FIS_CATALOG)
+# Stop conditions are the stack's alarms, known only when it is declared; their presence is checked there.
+PLACEHOLDER_ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:steady-state"
 NOT_ON_AWS = (
     "FIS acts on AWS resources and this stack declares none; accepted only with chaos-lab:clusterProvider eks"
 )
@@ -118,10 +120,22 @@ def _read_fis_entry(
         return None, [("", NOT_ON_AWS)]
     plan = replace(entry.defaults, **overrides)
     assert isinstance(plan, FisPlan)
+    return _fis_experiment(entry.name, entry.simulates, plan, fence, fis_lab, is_enabled)
+
+
+def _fis_experiment(
+    name: str, simulates: str, plan: FisPlan, fence: Fence, fis_lab: FisLab, is_enabled: bool
+) -> tuple[FisExperiment | None, list[Problem]]:
+    """The lab's rules for the plan, then FIS's own for the template it renders (with stand-ins for ARNs)."""
     problems = plan.problems(fence, fis_lab)
     if problems:
         return None, problems
-    return (FisExperiment(name=entry.name, simulates=entry.simulates, plan=plan) if is_enabled else None), []
+    experiment = FisExperiment(name=name, simulates=simulates, plan=plan)
+    refs = LabRefs.placeholders("config", "chaos-lab", fis_lab.node_group)
+    problems = [("", problem) for problem in experiment.problems(refs, [PLACEHOLDER_ALARM_ARN])]
+    if problems:
+        return None, problems
+    return (experiment if is_enabled else None), []
 
 
 def _read_entry(
@@ -177,8 +191,5 @@ def _read_entry(
     if engine is Engine.FIS:
         assert fis_lab is not None
         plan = ChaosMeshThroughFis(experiment=experiment, workloads=fence.workloads)
-        problems = plan.problems(fence, fis_lab)
-        if problems:
-            return None, problems
-        return (FisExperiment(name=entry.name, simulates=entry.simulates, plan=plan) if is_enabled else None), []
+        return _fis_experiment(entry.name, entry.simulates, plan, fence, fis_lab, is_enabled)
     return (experiment if is_enabled else None), []

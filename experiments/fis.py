@@ -164,8 +164,12 @@ class SpotInterruptionParameters(Overridable, FisPlan):
             found.append(("instances", f"got {self.instances} of the {lab.nodes} nodes in {lab.node_group}; accepted at most "
                                        f"{lab.nodes - 1}, so a node is left to reschedule onto"))
         low, high = SPOT_NOTICE_RANGE_S
-        if not low <= parse_duration(self.notice) <= high:
+        notice_s = parse_duration(self.notice)
+        if not low <= notice_s <= high:
             found.append(("notice", f"got {show(self.notice)}; accepted {format_duration(low)} to {format_duration(high)} (FIS's range)"))
+        elif notice_s > fence.max_duration_s:
+            found.append(("notice", f"got {show(self.notice)}; accepted at most {format_duration(fence.max_duration_s)} "
+                                    "(chaos-lab:maxExperimentDuration): the notice is the action's run time"))
         return found
 
     def actions_and_targets(self, refs: LabRefs) -> tuple[dict[str, Any], dict[str, Any]]:

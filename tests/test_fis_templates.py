@@ -47,7 +47,7 @@ def one(name: str, **overrides: Any) -> FisExperiment:
 def every_fis_shape() -> list[tuple[str, dict[str, Any]]]:
     """Every FIS entry in its default and limit shapes, and every Chaos Mesh entry that fits through FIS."""
     shapes: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in FIS_CATALOG]
-    shapes += [("spot-interruption", {"instances": 2, "notice": "15m"}), ("node-group-loss", {"percentage": 66}),
+    shapes += [("spot-interruption", {"instances": 2, "notice": "10m"}), ("node-group-loss", {"percentage": 66}),
                ("zone-outage", {"duration": "10m", "zone": "use1-az2", "scope": "availability-zone"})]
     for name in CATALOG:
         if not fis_experiments({name: {"enabled": True, "engine": "fis"}})[1]:
@@ -170,6 +170,8 @@ def test_a_zone_given_by_id_is_matched_on_the_zone_id() -> None:
          "experiments.spot-interruption.notice: got '1m'; accepted 2m to 15m (FIS's range)"),
         ({"spot-interruption": {"enabled": True, "notice": "90s"}}, LAB,
          "experiments.spot-interruption.notice: got '90s' (FIS takes whole minutes here); accepted a whole number of minutes, at least 1m, such as 2m or 5m"),
+        ({"spot-interruption": {"enabled": True, "notice": "11m"}}, LAB,
+         "experiments.spot-interruption.notice: got '11m'; accepted at most 10m (chaos-lab:maxExperimentDuration): the notice is the action's run time"),
         ({"node-group-loss": {"enabled": True, "percentage": 100}}, LAB,
          "experiments.node-group-loss.percentage: got 100: that is every node of chaos-workers; accepted at most 66, so a node is left to reschedule onto"),
         ({"node-group-loss": {"enabled": True, "percentage": 20}}, LAB,

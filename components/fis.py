@@ -27,6 +27,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from components.chaos_experiments import unless_halted
 from components.fence import plural
 from experiments import admission
 from experiments.fis import (
@@ -120,13 +121,7 @@ class FisExperiments(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FisExperimentsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:fis:FisExperiments", name, None, opts)
-        declared = () if args.halted else tuple(args.experiments)
-        if args.halted and args.experiments:
-            pulumi.log.warn(
-                "chaos-lab:halted is true: no FIS experiment template is declared, whatever is enabled "
-                f"({', '.join(experiment.name for experiment in args.experiments)})",
-                resource=self,
-            )
+        declared: tuple[FisExperiment, ...] = unless_halted(self, args.halted, args.experiments, "FIS experiment template")
         check_inputs(replace(args, experiments=declared))
         self.role_arn = None
         self.log_group_name = None

@@ -96,6 +96,16 @@ class _Reader:
             self.problems.append((key, got(self.raw[key], error)))
             return None
 
+    def override(
+        self, key: str, readers: Mapping[str, tuple[str, Callable[[Any], Any]]], common_keys: tuple[str, ...], into: dict[str, Any]
+    ) -> None:
+        """Read a parameter override into `into` (by field name), or record the key as unknown."""
+        if key not in readers:
+            self.problems.append((key, f"unknown override; accepted {', '.join((*common_keys, *readers))}"))
+            return
+        name, read = readers[key]
+        into[name] = self.read(key, read)
+
 
 def _read_fis_entry(
     entry: FisCatalogEntry, raw: Any, fence: Fence, fis_lab: FisLab | None
@@ -109,11 +119,8 @@ def _read_fis_entry(
     for key in raw:
         if key == "enabled":
             is_enabled = reader.read(key, values.boolean)
-        elif key in readers:
-            name, read = readers[key]
-            overrides[name] = reader.read(key, read)
         else:
-            reader.problems.append((key, f"unknown override; accepted {', '.join((*FIS_COMMON_KEYS, *readers))}"))
+            reader.override(key, readers, FIS_COMMON_KEYS, overrides)
     if reader.problems:
         return None, reader.problems
     if fis_lab is None:
@@ -168,11 +175,8 @@ def _read_entry(
             history_limit = reader.read(key, values.whole_number(1, MAX_HISTORY_LIMIT))
         elif key == "engine":
             engine = reader.read(key, values.one_of(Engine))
-        elif key in readers:
-            name, read = readers[key]
-            overrides[name] = reader.read(key, read)
         else:
-            reader.problems.append((key, f"unknown override; accepted {', '.join((*COMMON_KEYS, *readers))}"))
+            reader.override(key, readers, COMMON_KEYS, overrides)
     if reader.problems:
         return None, reader.problems
     if engine is Engine.FIS and fis_lab is None:

@@ -96,14 +96,22 @@ def _pulumi_action(name: str, action: Mapping[str, Any]) -> aws.fis.ExperimentTe
     )
 
 
+def stop_conditions_problem(experiments: Sequence[FisExperiment], alarm_arns: Sequence[pulumi.Input[str]]) -> str | None:
+    """Why these experiments may not be declared with these stop conditions, or None."""
+    if not experiments or alarm_arns:
+        return None
+    names = ", ".join(experiment.name for experiment in experiments)
+    return (
+        f"{STEADY_STATE_KEY}: FIS experiments ({names}) need the steady-state CloudWatch alarms as stop conditions, "
+        "and this stack has none; accepted: configure the steady-state alarms, or disable these entries"
+    )
+
+
 def check_inputs(args: FisExperimentsArgs) -> None:
     """Raise ValueError naming the config key when a template could not be declared safely."""
-    if args.experiments and not args.stop_condition_alarm_arns:
-        names = ", ".join(experiment.name for experiment in args.experiments)
-        raise ValueError(
-            f"{STEADY_STATE_KEY}: FIS experiments ({names}) need the steady-state CloudWatch alarms as stop conditions, "
-            "and this stack has none; accepted: configure the steady-state alarms, or disable these entries"
-        )
+    problem = stop_conditions_problem(args.experiments, args.stop_condition_alarm_arns)
+    if problem is not None:
+        raise ValueError(problem)
     for experiment in args.experiments:
         plan = experiment.plan
         if isinstance(plan, ZoneOutageParameters) and plan.zone is not None and plan.zone not in args.lab.zones:

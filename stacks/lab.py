@@ -17,7 +17,7 @@ from components.cluster import NODE_GROUP_NAME, EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
-from components.fis import FisExperiments, FisExperimentsArgs, check_inputs
+from components.fis import FisExperiments, FisExperimentsArgs, check_inputs, stop_conditions_problem
 from components.network import Network, NetworkArgs
 from experiments.errors import ConfigError
 from chaoslab.config.aws_facts import PRICES
@@ -75,15 +75,18 @@ class AwsLab:
 
 
 def steady_state_alarm_arns() -> list[pulumi.Input[str]]:
-    """THE one place FIS's stop conditions come from: the steady-state CloudWatch alarms.
+    """THE one place FIS's stop conditions come from: the steady-state CloudWatch alarms' ARNs.
 
-    None exist yet, so every FIS entry is refused (components/fis.py names chaos-lab:steadyState).
-    Connect the steady-state component's alarm ARNs here (`steady_state.alarm_arns`) once it exists.
+    None exist yet, so every enabled FIS entry is refused, naming chaos-lab:steadyState. build_lab asks
+    for them first, before any resource, so that refusal declares nothing; the alarms depend on no other
+    resource of the lab, so whatever declares them can come first too.
     """
     return []
 
 
-def _build_fis(config: LabConfig, aws_lab: AwsLab, fence: SandboxFence) -> FisExperiments:
+def _build_fis(
+    config: LabConfig, aws_lab: AwsLab, fence: SandboxFence, alarm_arns: list[pulumi.Input[str]]
+) -> FisExperiments:
     cluster = aws_lab.cluster
     after_cluster = pulumi.InvokeOutputOptions(depends_on=[cluster])
     eks_cluster = aws.eks.get_cluster_output(name=cluster_name(config), opts=after_cluster)
@@ -92,7 +95,7 @@ def _build_fis(config: LabConfig, aws_lab: AwsLab, fence: SandboxFence) -> FisEx
     )
     args = FisExperimentsArgs(
         experiments=config.fis_experiments,
-        stop_condition_alarm_arns=steady_state_alarm_arns(),
+        stop_condition_alarm_arns=alarm_arns,
         stack=config.stack,
         lab=replace(fis_lab(config.nodes), node_group=NODE_GROUP_NAME, zones=tuple(aws_lab.network.zones)),
         cluster_name=cluster_name(config),
@@ -109,6 +112,7 @@ def _build_fis(config: LabConfig, aws_lab: AwsLab, fence: SandboxFence) -> FisEx
             check_inputs(args)
         except ValueError as error:
             # Printed as a plain error, like a config problem; the FIS component raises the same on its own.
+            # Only a zone outside the lab's gets here: the zones are known once the network is declared.
             raise pulumi.RunError(str(error)) from error
     return FisExperiments("fis", args, opts=pulumi.ResourceOptions(providers=[aws_lab.kubernetes_provider]))
 
@@ -154,6 +158,11 @@ def _build_existing(config: LabConfig) -> k8s.Provider:
 def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
+    alarm_arns = steady_state_alarm_arns()
+    # Before any resource: FIS experiments nothing could stop are never declared, nor anything around them.
+    problem = None if config.halted else stop_conditions_problem(config.fis_experiments, alarm_arns)
+    if problem is not None:
+        raise pulumi.RunError(problem)
     aws_lab = _build_eks(config, today or date.today()) if config.on_aws else None
     provider = aws_lab.kubernetes_provider if aws_lab is not None else _build_existing(config)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
@@ -210,7 +219,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         pulumi.export("dashboardLongLivedToken", fence.long_lived_token)
     pulumi.export("frontendPortForwardCommand", demo_app.port_forward_command)
     pulumi.export("probeUrl", demo_app.probe_url)
-    fis = _build_fis(config, aws_lab, fence) if aws_lab is not None and config.fis_experiments else None
+    fis = _build_fis(config, aws_lab, fence, alarm_arns) if aws_lab is not None and config.fis_experiments else None
     if fis is None:
         pulumi.export("experiments", experiments.summary)
     else:

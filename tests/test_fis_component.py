@@ -146,10 +146,10 @@ def test_the_preview_shows_targets_stop_conditions_and_price(everything: Deploym
     assert everything.exports["fisTemplateIds"] == {name: enabled[name]["templateId"] for name in ALL_FIS}
 
 
-def test_without_steady_state_alarms_no_fis_template_is_declared() -> None:
+def test_without_steady_state_alarms_nothing_is_declared() -> None:
     with pytest.raises(ProgramFailed, match="chaos-lab:steadyState: FIS experiments \\(zone-outage\\) need the steady-state CloudWatch alarms") as failed:
         run_lab("dev", {"experiments": {"zone-outage": {"enabled": True}}})
-    assert failed.value.deployment.of_type(TEMPLATE) == []
+    assert failed.value.deployment.registrations == []
 
 
 def test_a_zone_outside_the_lab_is_refused_naming_the_key(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -43,8 +43,6 @@ ENTRY_TAG = "chaos-lab:experiment"
 # FIS's shortest action and notice.
 MIN_FIS_DURATION_S = 60
 SPOT_NOTICE_RANGE_S = (120, 900)
-# FIS starts the custom resource's clock a little after it creates the object; the action's own watchdog
-# (maxDuration) gets the next whole minute past the chaos's bound, so the chaos always ends first.
 _AZ_NAME = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d[a-z]$")
 _AZ_ID = re.compile(r"^[a-z]{3,4}\d*-az\d+$")
 
@@ -276,6 +274,9 @@ class ChaosMeshThroughFis(FisPlan):
         return json.dumps(self.experiment.manifest()["spec"], separators=(",", ":"), sort_keys=True)
 
     def max_duration_s(self) -> int:
+        """The action's watchdog: the next whole minute past the chaos's own bound. A chaos duration that
+        does not end before maxDuration fails the action ("Action exceeded the specified maximum
+        duration", tae2089/fis-chaos README.md)."""
         bound = self.experiment.chaos.bound_s() or 0
         return (math.floor(bound / 60) + 1) * 60
 

@@ -53,6 +53,12 @@ class Snapshot:
     reason: str
     actions: Mapping[str, str]  # action name -> status
 
+    def line(self) -> str:
+        """One line for the terminal: `running (interrupt: running)`, with FIS's reason once it ends."""
+        actions = ", ".join(f"{name}: {status}" for name, status in sorted(self.actions.items()))
+        text = f"{self.status} ({actions})" if actions else self.status
+        return f"{text}: {self.reason}" if self.status in FINAL_STATES and self.reason else text
+
     @classmethod
     def of(cls, experiment: Mapping[str, Any]) -> Snapshot:
         state = experiment.get("state") or {}

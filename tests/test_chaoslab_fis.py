@@ -42,6 +42,9 @@ def test_a_run_is_followed_to_completed_with_each_state_shown(fis: Any) -> None:
     # moto moves the run one state per GetExperiment, starting from `pending`, so the first poll sees `initiating`.
     assert [snapshot.status for snapshot in shown] == ["initiating", "running", "completed"]
     assert shown[-1].actions == {"terminate": "completed"}
+    assert [snapshot.line() for snapshot in shown] == [
+        "initiating (terminate: pending)", "running (terminate: running)", "completed (terminate: completed): Experiment completed",
+    ]
     journal = outcome.to_journal()
     assert journal["fisExperimentId"] == experiment_id and journal["finalState"] == "completed"
     assert fis.get_experiment(id=experiment_id)["experiment"]["tags"][STACK_TAG] == "dev"

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from chaoslab.config.aws_facts import PRICES
 from chaoslab.config.topology import workloads
 from experiments import CATALOG, Fence
 from experiments.config import parse_all_experiments
@@ -232,3 +234,12 @@ def test_the_price_per_run_follows_the_action_minutes() -> None:
     assert (description["targets"], description["pricePerRunUsd"], description["stopConditions"]) == (
         "1 of 3 spot nodes in chaos-workers", 0.2, ["alarm"]
     )
+
+
+def test_the_readme_quotes_the_computed_prices() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for name in FIS_CATALOG:
+        minutes = one(name).action_minutes()
+        assert f"`{name}` {minutes} min (${minutes * PRICES.fis_per_action_minute:.2f})" in readme, name
+    minutes = one("basic-pod-kill", engine="fis").action_minutes()
+    assert f"(`basic-pod-kill`: {minutes} min, ${minutes * PRICES.fis_per_action_minute:.2f})" in readme

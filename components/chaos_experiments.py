@@ -32,18 +32,23 @@ class ChaosExperimentsArgs:
     depends_on: Sequence[pulumi.Resource]
 
 
+def unless_halted(component: pulumi.Resource, halted: bool, enabled: Sequence[Any], what: str) -> tuple[Any, ...]:
+    """The enabled experiments to declare: none when halted, which the log says, naming what was enabled."""
+    if halted and enabled:
+        pulumi.log.warn(
+            f"chaos-lab:halted is true: no {what} is declared, whatever is enabled "
+            f"({', '.join(experiment.name for experiment in enabled)})",
+            resource=component,
+        )
+    return () if halted else tuple(enabled)
+
+
 class ChaosExperiments(pulumi.ComponentResource):
     summary: pulumi.Output[dict[str, Any]]
 
     def __init__(self, name: str, args: ChaosExperimentsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:experiments:ChaosExperiments", name, None, opts)
-        declared = () if args.halted else tuple(args.experiments)
-        if args.halted and args.experiments:
-            pulumi.log.warn(
-                "chaos-lab:halted is true: no chaos object is declared, whatever is enabled "
-                f"({', '.join(experiment.name for experiment in args.experiments)})",
-                resource=self,
-            )
+        declared = unless_halted(self, args.halted, args.experiments, "chaos object")
         summary: dict[str, Any] = {}
         for experiment in declared:
             manifest = experiment.manifest()

@@ -13,6 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from chaoslab.config.model import access_entry_key
+from experiments.fis import LAB_NODE_GROUP_TAG
 from components.irsa import IrsaRole, IrsaRoleArgs
 
 # A prefix, not a name: EKS adds a unique suffix, so a replacement group (new instance types, capacity
@@ -223,6 +224,8 @@ class EksCluster(pulumi.ComponentResource):
             f"{name}-workers",
             cluster=cluster,
             node_group_name_prefix=NODE_GROUP_NAME_PREFIX,
+            # What FIS's node-group-loss finds the group by: its generated name changes on every replacement.
+            tags={LAB_NODE_GROUP_TAG: args.cluster_name},
             # pulumi-eks takes the group's version from this argument only, never from the cluster
             # (pulumi/pulumi-eks nodejs/eks/nodes/nodegroup.ts, createManagedNodeGroup): without it EKS keeps
             # the nodes on the version they were created with. The launch template names no AMI, so EKS

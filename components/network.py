@@ -43,6 +43,8 @@ class NetworkArgs:
 
 
 class Network(pulumi.ComponentResource):
+    # The zones the subnets are in, in order (plain: known when the program runs).
+    zones: list[Zone]
     vpc_id: pulumi.Output[str]
     public_subnet_ids: pulumi.Output[list[str]]
     private_subnet_ids: pulumi.Output[list[str]]
@@ -111,6 +113,7 @@ class Network(pulumi.ComponentResource):
                 for zone in args.zones
             ]
 
+        self.zones = list(args.zones)
         self.vpc_id = vpc.id
         self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
         self.private_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in private_subnets])

@@ -1,5 +1,6 @@
-"""Chaos experiments as data: a typed model of the Chaos Mesh objects, the lab's catalog, and the
-reader for the `chaos-lab:experiments` stack config. Pure Python: renders plain dicts, imports no Pulumi.
+"""Chaos experiments as data: a typed model of the Chaos Mesh objects, the lab's catalog, the AWS FIS
+entries and templates (`fis`, `fis_actions`), and the reader for the `chaos-lab:experiments` stack config.
+Pure Python: renders plain dicts, imports no Pulumi.
 """
 
 from .catalog import CATALOG, CatalogEntry, Parameters

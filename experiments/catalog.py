@@ -84,12 +84,8 @@ def _plain(value: Any) -> Any:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Parameters(ABC):
-    """Who is hit: pods labelled `app` in the sandbox, narrowed by `mode` and `value`."""
-
-    app: str = param("app", values.label_value)
-    mode: Mode = param("mode", values.one_of(Mode))
-    value: int | None = param("value", values.pod_count)
+class Overridable:
+    """Parameters whose every field is a `param`: stack config can override each one by its key."""
 
     @classmethod
     def readers(cls) -> dict[str, tuple[str, Callable[[Any], Any]]]:
@@ -98,6 +94,15 @@ class Parameters(ABC):
 
     def to_plain(self) -> dict[str, Any]:
         return {item.metadata["key"]: _plain(getattr(self, item.name)) for item in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Parameters(Overridable, ABC):
+    """Who is hit: pods labelled `app` in the sandbox, narrowed by `mode` and `value`."""
+
+    app: str = param("app", values.label_value)
+    mode: Mode = param("mode", values.one_of(Mode))
+    value: int | None = param("value", values.pod_count)
 
     def problems(self, fence: Fence) -> list[Problem]:
         """Rules spanning several fields or the fence; each single field was read already."""

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
 from components.chaos_mesh_crds import ChaosMeshCrds, ChaosMeshCrdsArgs
-from components.cluster import EksCluster, EksClusterArgs
+from components.cluster import NODE_GROUP_NAME_PREFIX, EksCluster, EksClusterArgs
 from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
+from components.fis import FisExperiments, FisExperimentsArgs, check_inputs, stop_conditions_problem
 from components.network import Network, NetworkArgs
 from components.steady_state import CloudWatchArgs, SteadyState, SteadyStateArgs
 from experiments.errors import ConfigError
-from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, parse_config
+from chaoslab.config.aws_facts import PRICES
+from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, fis_lab, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
 from stacks.preflight import preflight
 
@@ -63,9 +66,59 @@ class Lab:
     demo_app: DemoApp
     experiments: ChaosExperiments
     steady_state: SteadyState | None
+    fis: FisExperiments | None  # None when no FIS entry is enabled
 
 
-def _build_eks(config: LabConfig, today: date) -> tuple[k8s.Provider, CloudWatchArgs]:
+@dataclass
+class AwsLab:
+    """What the in-cluster half needs from the AWS half: the provider, and what FIS targets."""
+
+    kubernetes_provider: k8s.Provider
+    cluster: EksCluster
+    network: Network
+    cloudwatch: CloudWatchArgs
+
+
+def steady_state_alarms_declared(config: LabConfig) -> bool:
+    """Whether the stack declares the steady-state alarms: FIS's only stop conditions."""
+    return config.on_aws and config.steady_state.enabled
+
+
+def _zone_names_and_ids(network: Network) -> tuple[str, ...]:
+    """The lab's zones as FIS's zone-outage may name them: by zone ID first (the network chose by ID), then by name."""
+    return tuple(zone.zone_id for zone in network.zones) + tuple(zone.name for zone in network.zones)
+
+
+def _build_fis(
+    config: LabConfig, aws_lab: AwsLab, fence: SandboxFence, alarm_arns: list[pulumi.Input[str]]
+) -> FisExperiments:
+    cluster = aws_lab.cluster
+    after_cluster = pulumi.InvokeOutputOptions(depends_on=[cluster])
+    eks_cluster = aws.eks.get_cluster_output(name=cluster_name(config), opts=after_cluster)
+    args = FisExperimentsArgs(
+        experiments=config.fis_experiments,
+        stop_condition_alarm_arns=alarm_arns,
+        stack=config.stack,
+        lab=replace(fis_lab(config.nodes), node_group=NODE_GROUP_NAME_PREFIX.rstrip("-"), zones=_zone_names_and_ids(aws_lab.network)),
+        cluster_name=cluster_name(config),
+        cluster_arn=eks_cluster.arn,
+        vpc_id=aws_lab.network.vpc_id,
+        sandbox_namespace=fence.namespace,
+        price_per_action_minute=PRICES.fis_per_action_minute,
+        halted=config.halted,
+        depends_on=[cluster, fence],
+    )
+    if not config.halted:
+        try:
+            check_inputs(args)
+        except ValueError as error:
+            # Printed as a plain error, like a config problem; the FIS component raises the same on its own.
+            # Only a zone outside the lab's gets here: the zones are known once the network is declared.
+            raise pulumi.RunError(str(error)) from error
+    return FisExperiments("fis", args, opts=pulumi.ResourceOptions(providers=[aws_lab.kubernetes_provider]))
+
+
+def _build_eks(config: LabConfig, today: date) -> AwsLab:
     name = cluster_name(config)
     zones = preflight(config, name)
     network = Network(
@@ -98,7 +151,7 @@ def _build_eks(config: LabConfig, today: date) -> tuple[k8s.Provider, CloudWatch
     pulumi.export("capacityType", config.nodes.capacity_type.value)
     pulumi.export("kubernetesVersion", config.kubernetes_version)
     pulumi.export("estimatedHourlyCost", estimate_hourly_cost(cost_inputs(config, today)).as_output())
-    return cluster.kubernetes_provider, CloudWatchArgs(region, cluster.oidc_provider_arn, cluster.oidc_issuer)
+    return AwsLab(cluster.kubernetes_provider, cluster, network, CloudWatchArgs(region, cluster.oidc_provider_arn, cluster.oidc_issuer))
 
 
 def _build_existing(config: LabConfig) -> k8s.Provider:
@@ -112,7 +165,12 @@ def _build_existing(config: LabConfig) -> k8s.Provider:
 def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
-    provider, cloudwatch = _build_eks(config, today or date.today()) if config.on_aws else (_build_existing(config), None)
+    # Before any resource: FIS experiments nothing could stop are never declared, nor anything around them.
+    problem = None if config.halted or steady_state_alarms_declared(config) else stop_conditions_problem(config.fis_experiments, ())
+    if problem is not None:
+        raise pulumi.RunError(problem)
+    aws_lab = _build_eks(config, today or date.today()) if config.on_aws else None
+    provider = aws_lab.kubernetes_provider if aws_lab is not None else _build_existing(config)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
     in_cluster = pulumi.ResourceOptions(providers=[provider])
     fence = SandboxFence(
@@ -170,7 +228,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
                 sandbox_namespace=config.sandbox_namespace,
                 settings=config.steady_state,
                 kubernetes_version=config.kubernetes_version,
-                cloudwatch=cloudwatch,
+                cloudwatch=aws_lab.cloudwatch if aws_lab is not None else None,
             ),
             opts=pulumi.ResourceOptions(providers=[provider], depends_on=[demo_app]),
         )
@@ -190,7 +248,19 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         pulumi.export("dashboardLongLivedToken", fence.long_lived_token)
     pulumi.export("frontendPortForwardCommand", demo_app.port_forward_command)
     pulumi.export("probeUrl", demo_app.probe_url)
-    pulumi.export("experiments", experiments.summary)
+    fis = None
+    if aws_lab is not None and config.fis_experiments and steady_state is not None and steady_state.alarm_arns is not None:
+        # The two metric alarms, not the composite: each names what broke in FIS's stop reason.
+        alarm_arns = [steady_state.alarm_arns[key] for key in ("successRate", "p95Latency")]
+        fis = _build_fis(config, aws_lab, fence, alarm_arns)
+    if fis is None:
+        pulumi.export("experiments", experiments.summary)
+    else:
+        # One preview of everything enabled, whichever engine runs it; FIS entries carry their template IDs.
+        pulumi.export("experiments", pulumi.Output.all(experiments.summary, fis.summary).apply(
+            lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
+        ))
+        pulumi.export("fisTemplateIds", fis.template_ids)
     return Lab(
         config=config,
         kubernetes_provider=provider,
@@ -199,4 +269,5 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         demo_app=demo_app,
         experiments=experiments,
         steady_state=steady_state,
+        fis=fis,
     )

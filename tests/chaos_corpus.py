@@ -7,20 +7,27 @@ model, and everything the Chaos Mesh controller creates from them (a Schedule's 
 nodes and their chaos and status checks, NetworkChaos's per-pod records), built the way its v2.8.3
 source builds them (pkg/workflow/controllers/new_node.go, chaos_node_reconciler.go,
 statuscheck_reconciler.go; controllers/schedule/cron/controller.go).
+FIS: what AWS FIS creates, as the user `fis-experiment`, for each entry that runs through it
+(`engine: fis`, aws:eks:inject-kubernetes-custom-resource): the entry's own spec as the object's spec, in
+the namespace the template names. The object's name is FIS's to choose; the policy does not read it.
 Bad: for each rule, objects it must deny, each with the field the denial must name.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from components.chaos_mesh import CONTROLLER_USER
+from components.fis import FIS_KUBERNETES_USER
 from chaoslab.config import topology
 from experiments import CATALOG, Fence, parse_experiments
+from experiments.config import parse_all_experiments
+from experiments.fis import FisLab, LabRefs
 from experiments.admission import EMBED_KEYS, AdmissionFence
 from experiments.durations import format_duration, parse_duration
 
@@ -193,7 +200,31 @@ def controller_objects(manifest: Mapping[str, Any], lab: Lab) -> Iterator[dict[s
         yield pod_network_chaos(lab)
 
 
+def fis_objects(lab: Lab) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(entry, object) for every catalog entry that fits through FIS: the custom resource FIS creates from
+    the template's kubernetesApiVersion, kubernetesKind, kubernetesNamespace and kubernetesSpec."""
+    fis_lab = FisLab("chaos-workers", spot=True, nodes=3)
+    refs = LabRefs.placeholders("corpus", "chaos-lab-corpus")
+    for name in CATALOG:
+        parsed = parse_all_experiments({name: {"enabled": True, "engine": "fis"}}, lab.fence, fis_lab)
+        if parsed.problems:
+            continue  # too long for FIS's 1024-character parameter; it stays a stack resource
+        (experiment,) = parsed.fis
+        (action,) = experiment.template(refs, ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:corpus"])["actions"].values()
+        parameters = action["parameters"]
+        yield name, {
+            "apiVersion": parameters["kubernetesApiVersion"],
+            "kind": parameters["kubernetesKind"],
+            "metadata": {"name": f"fis-{name}-4k9z2", "namespace": parameters["kubernetesNamespace"]},
+            "spec": json.loads(parameters["kubernetesSpec"]),
+        }
+
+
 def good_requests(lab: Lab) -> Iterator[Request]:
+    for name, made in fis_objects(lab):
+        yield Request(f"{name} through FIS", made, user=FIS_KUBERNETES_USER, declared_by_a_stack=False)
+        for child in controller_objects(made, lab):
+            yield Request(f"{name} through FIS: the controller's {child['kind']}", child, user=CONTROLLER_USER, declared_by_a_stack=False)
     for label, manifest in lab_objects(lab):
         yield Request(label, manifest)
         for made in controller_objects(manifest, lab):
@@ -299,6 +330,17 @@ def bad_requests(lab: Lab) -> Iterator[Bad]:  # noqa: PLR0915 - one case per sta
         _edit(copy.deepcopy(node), lambda m: m["spec"].update(type="Task", task=TASK)),
         user=CONTROLLER_USER, declared_by_a_stack=False,
         rule="no-task-templates", field_path="spec", extra_rules=frozenset({"embedded-kinds-allowed"}),
+    )
+    # FIS is held to the same rules as anyone
+    fis_kill = dict(fis_objects(lab))["basic-pod-kill"]
+    yield Bad(
+        "an object FIS creates outside the sandbox",
+        _edit(copy.deepcopy(fis_kill), lambda m: m["metadata"].update(namespace=OUTSIDE)),
+        user=FIS_KUBERNETES_USER, declared_by_a_stack=False, rule="in-the-sandbox", field_path="metadata.namespace",
+    )
+    yield Bad(
+        "a controller kind FIS creates", pod_network_chaos(lab), user=FIS_KUBERNETES_USER, declared_by_a_stack=False,
+        rule="kind-allowed", field_path="kind",
     )
     # namespaces and selectors
     yield Bad(

@@ -57,6 +57,12 @@ class FakeCluster:
 
 def fake_addon_version(addon_name: str, kubernetes_version: str) -> str:
     return f"v1.{kubernetes_version.replace('.', '')}.0-eksbuild.1-{addon_name}"
+# What the AWS provider's lookups answer, for the program parts that read an account, region or ARN.
+FAKE_INVOKES: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": FAKE_ACCOUNT},
+    "aws:index/getRegion:getRegion": {"region": FAKE_REGION, "name": FAKE_REGION},
+    "aws:index/getPartition:getPartition": {"partition": "aws"},
+}
 
 
 def _qualified(key: str) -> str:
@@ -135,6 +141,8 @@ class LabMocks(pulumi.runtime.Mocks):
         elif args.typ in ("aws:cloudwatch/metricAlarm:MetricAlarm", "aws:cloudwatch/compositeAlarm:CompositeAlarm"):
             alarm_name = args.inputs.get("name") or args.inputs["alarmName"]
             outputs |= {"arn": f"arn:aws:cloudwatch:{FAKE_REGION}:{FAKE_ACCOUNT}:alarm:{alarm_name}"}
+        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
+            outputs |= {"arn": f"arn:aws:logs:{FAKE_REGION}:{FAKE_ACCOUNT}:log-group:{args.inputs['name']}"}
         elif args.typ == "aws:ec2/launchTemplate:LaunchTemplate":
             outputs |= {"latestVersion": 1}
         return f"{args.name}-id", outputs
@@ -156,13 +164,18 @@ class LabMocks(pulumi.runtime.Mocks):
         if args.token == "aws:eks/getClusters:getClusters":
             return {"names": [self.running.name] if self.running else []}
         if args.token == "aws:eks/getCluster:getCluster":
-            assert self.running and args.args["name"] == self.running.name, args.args
+            arn = f"arn:aws:eks:{FAKE_REGION}:{FAKE_ACCOUNT}:cluster/{args.args['name']}"
+            if self.running is None:  # looked up after the program's own cluster, for its ARN
+                return {"name": args.args["name"], "arn": arn}
+            assert args.args["name"] == self.running.name, args.args
             subnets = [f"subnet-{zone_id}" for zone_id in self.running.zone_ids]
-            return {"name": self.running.name, "version": self.running.version, "vpcConfig": {"subnetIds": subnets}}
+            return {"name": self.running.name, "arn": arn, "version": self.running.version, "vpcConfig": {"subnetIds": subnets}}
         if args.token == "aws:ec2/getSubnet:getSubnet":
             return {"id": args.args["id"], "availabilityZoneId": args.args["id"].removeprefix("subnet-")}
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
             return {"version": fake_addon_version(args.args["addonName"], args.args["kubernetesVersion"])}
+        if args.token in FAKE_INVOKES:
+            return FAKE_INVOKES[args.token]
         raise AssertionError(f"the program calls {args.token}, which these mocks do not answer")
 
 

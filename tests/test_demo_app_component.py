@@ -290,6 +290,20 @@ def test_image_is_a_pinned_version_from_ecr_public(dev, tier):
     assert match and match["tag"] != "latest", f"{tier.app}: image {image!r} is not a pinned ECR Public version tag"
 
 
+@pytest.mark.parametrize("tier", [FRONTEND, BACKEND], ids=lambda tier: tier.app)
+def test_replicated_tiers_spread_over_zones_then_nodes(dev, tier):
+    spec = pod_spec(workload(dev, tier))
+    assert [(item["topologyKey"], item["whenUnsatisfiable"], item["maxSkew"]) for item in spec["topologySpreadConstraints"]] == [
+        ("topology.kubernetes.io/zone", "ScheduleAnyway", 1),
+        ("kubernetes.io/hostname", "ScheduleAnyway", 1),
+    ]
+    assert all(item["labelSelector"] == {"matchLabels": {"app": tier.app}} for item in spec["topologySpreadConstraints"])
+
+
+def test_the_single_redis_has_nothing_to_spread(dev):
+    assert "topologySpreadConstraints" not in pod_spec(workload(dev, DATABASE))
+
+
 def test_backend_pod_disruption_budget_selects_the_backend_pods(dev):
     budget = named(dev, PDB, BACKEND.app)
     spec = budget.inputs["spec"]

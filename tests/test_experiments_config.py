@@ -151,7 +151,7 @@ def test_schedule_history_limit_defaults_to_three() -> None:
 
 
 def test_accepted_keys_are_the_common_ones_and_the_parameters() -> None:
-    assert COMMON_KEYS == ("enabled", "namespace", "schedule", "historyLimit")
+    assert COMMON_KEYS == ("enabled", "namespace", "schedule", "historyLimit", "engine")
     assert list(CATALOG["packet-loss-scenario"].defaults.readers()) == [
         "app", "mode", "value", "duration", "loss", "correlation", "direction",
     ]
@@ -202,11 +202,12 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
         (
             {"chaos-monkey": {"enabled": True}},
             "experiments.chaos-monkey: unknown experiment; accepted one of basic-pod-kill, api-high-latency, "
-            "packet-loss-scenario, database-partition, progressive-delay, backend-cpu-stress, backend-memory-stress",
+            "packet-loss-scenario, database-partition, progressive-delay, backend-cpu-stress, backend-memory-stress, "
+            "spot-interruption, node-group-loss, zone-outage",
         ),
         (
             {"packet-loss-scenario": {"enabled": True, "latency": "10ms"}},
-            "experiments.packet-loss-scenario.latency: unknown override; accepted enabled, namespace, schedule, historyLimit, "
+            "experiments.packet-loss-scenario.latency: unknown override; accepted enabled, namespace, schedule, historyLimit, engine, "
             "app, mode, value, duration, loss, correlation, direction",
         ),
         (
@@ -359,7 +360,7 @@ def test_the_experiments_value_must_be_an_object() -> None:
         [
             "experiments: got [\"basic-pod-kill\"]; accepted an object keyed by experiment name (basic-pod-kill, "
             "api-high-latency, packet-loss-scenario, database-partition, progressive-delay, backend-cpu-stress, "
-            "backend-memory-stress)"
+            "backend-memory-stress, spot-interruption, node-group-loss, zone-outage)"
         ],
     )
 

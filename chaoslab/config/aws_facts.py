@@ -107,6 +107,9 @@ class PriceTable:
     cloudwatch_composite_alarm_per_month: float
     cloudwatch_dashboard_per_month: float
     cloudwatch_requests_per_thousand: float  # PutMetricData and the other metric API calls
+    # AWS FIS bills each action's run time, rounded to the nearest minute, whatever it targets
+    # (https://aws.amazon.com/fis/pricing/).
+    fis_per_action_minute: float
 
 
 PRICES = PriceTable(
@@ -128,4 +131,5 @@ PRICES = PriceTable(
     cloudwatch_composite_alarm_per_month=0.50,
     cloudwatch_dashboard_per_month=3.00,
     cloudwatch_requests_per_thousand=0.01,
+    fis_per_action_minute=0.10,
 )

@@ -30,7 +30,9 @@ from chaoslab.config.aws_facts import (
     support_tier,
     version_key,
 )
-from experiments import Experiment, Fence, parse_experiments
+from experiments import Experiment, Fence
+from experiments.config import parse_all_experiments
+from experiments.fis import FisExperiment, FisLab
 from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 from experiments.values import is_dns_label
@@ -180,6 +182,8 @@ class LabConfig:
     app: AppConfig = AppConfig()
     # The enabled experiments, checked against the fence; empty when none is enabled.
     experiments: tuple[Experiment, ...] = ()
+    # The enabled experiments AWS FIS runs: its own entries, and Chaos Mesh entries with `engine: fis`.
+    fis_experiments: tuple[FisExperiment, ...] = ()
     halted: bool = False
     max_experiment_duration_s: float = parse_duration(DEFAULT_MAX_EXPERIMENT_DURATION)
     steady_state: SteadyStateConfig = SteadyStateConfig()
@@ -586,17 +590,22 @@ def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: Cluster
 
 
 def _parse_experiments(
-    problems: _Problems, raw: Any, *, sandbox_namespace: str, max_duration_s: float, app: AppConfig
-) -> tuple[Experiment, ...]:
+    problems: _Problems, raw: Any, *, sandbox_namespace: str, max_duration_s: float, app: AppConfig, fis_lab: FisLab | None
+) -> tuple[tuple[Experiment, ...], tuple[FisExperiment, ...]]:
     fence = Fence(
         namespace=sandbox_namespace,
         max_duration_s=max_duration_s,
         workloads=workloads(app.frontend_replicas, app.backend_replicas),
         probe_url=frontend_url(sandbox_namespace),
     )
-    experiments, experiment_problems = parse_experiments({} if raw is None else decode_value(raw), fence)
-    problems.items.extend(f"chaos-lab:{problem}" for problem in experiment_problems)
-    return tuple(experiments)
+    parsed = parse_all_experiments({} if raw is None else decode_value(raw), fence, fis_lab)
+    problems.items.extend(f"chaos-lab:{problem}" for problem in parsed.problems)
+    return tuple(parsed.chaos_mesh), tuple(parsed.fis)
+
+
+def fis_lab(nodes: NodesConfig) -> FisLab:
+    """What FIS entries act on in an EKS stack: its one managed node group, named once it is declared."""
+    return FisLab(node_group="the node group", spot=nodes.capacity_type is CapacityType.SPOT, nodes=nodes.desired_size)
 
 
 def _parse_max_duration(problems: _Problems, raw: Any) -> float:
@@ -671,6 +680,15 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     )
     max_experiment_duration_s = _parse_max_duration(problems, raw.get("maxExperimentDuration"))
     app = _parse_app(problems, raw.get("app"))
+    nodes = _parse_nodes(problems, raw.get("nodes"))
+    experiments, fis_experiments = _parse_experiments(
+        problems,
+        raw.get("experiments"),
+        sandbox_namespace=sandbox_namespace,
+        max_duration_s=max_experiment_duration_s,
+        app=app,
+        fis_lab=fis_lab(nodes) if cluster_provider is ClusterProvider.EKS else None,
+    )
     config = LabConfig(
         stack=stack,
         cluster_provider=cluster_provider,
@@ -678,18 +696,13 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         kubeconfig_context=kubeconfig_context,
         cluster_admin_arns=cluster_admin_arns,
         cluster=cluster_access,
-        nodes=_parse_nodes(problems, raw.get("nodes")),
+        nodes=nodes,
         network=_parse_network(problems, raw.get("network")),
         sandbox_namespace=sandbox_namespace,
         chaos_mesh=_parse_chaos_mesh(problems, raw.get("chaosMesh")),
         app=app,
-        experiments=_parse_experiments(
-            problems,
-            raw.get("experiments"),
-            sandbox_namespace=sandbox_namespace,
-            max_duration_s=max_experiment_duration_s,
-            app=app,
-        ),
+        experiments=experiments,
+        fis_experiments=fis_experiments,
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
         max_experiment_duration_s=max_experiment_duration_s,
         steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster_provider),

@@ -37,6 +37,10 @@ DATABASE_RESOURCES = {"requests": {"cpu": "25m", "memory": "32Mi"}, "limits": {"
 # One backend pod may be drained at a time; Chaos Mesh deletes pods directly, so this never blocks a pod-kill.
 BACKEND_MAX_UNAVAILABLE = 1
 PROBE_PERIOD_S = 5
+# Replicas of a tier spread over zones, then nodes, so losing one node, one spot instance or one zone (the
+# FIS experiments) takes only part of a tier. A preference (ScheduleAnyway), not a rule: a rule would
+# leave pods Pending while a lost node is still counted, which is exactly when they must reschedule.
+SPREAD_TOPOLOGY_KEYS = ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
 # Liveness waits longer than readiness: a slow pod should leave the Service before it is restarted.
 LIVENESS_FAILURE_THRESHOLD = 6
 READINESS_FAILURE_THRESHOLD = 2
@@ -89,6 +93,18 @@ def _tcp_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
         failure_threshold=failure_threshold,
         timeout_seconds=timeout_s,
     )
+
+
+def _spread(labels: Mapping[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
+    return [
+        k8s.core.v1.TopologySpreadConstraintArgs(
+            max_skew=1,
+            topology_key=key,
+            when_unsatisfiable="ScheduleAnyway",
+            label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(labels)),
+        )
+        for key in SPREAD_TOPOLOGY_KEYS
+    ]
 
 
 def _config_mount(file_name: str) -> k8s.core.v1.VolumeMountArgs:
@@ -251,6 +267,7 @@ class DemoApp(pulumi.ComponentResource):
                     ),
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
+                        topology_spread_constraints=_spread(labels) if tier.replicas > 1 else None,
                         security_context=k8s.core.v1.PodSecurityContextArgs(
                             run_as_non_root=True,
                             run_as_user=tier.uid,

@@ -15,6 +15,7 @@ from .chaos import (
     pod_kill_needs_replicas,
 )
 from .chaos_mesh_release import chaos_mesh_release_fenced
+from .fis import fis_durations_bounded, fis_role_trust_pinned, fis_stop_conditions_required, fis_targets_scoped
 from .iam import web_identity_trust_exact, web_identity_trust_pinned
 from .production import production_no_scheduled_chaos, production_on_demand_nodes
 from .rbac import rbac_least_privilege, rbac_no_broad_bindings, rbac_no_escalation_paths
@@ -32,6 +33,10 @@ POLICIES: tuple[ResourceValidationPolicy | StackValidationPolicy, ...] = (
     rbac_no_broad_bindings,
     web_identity_trust_pinned,
     web_identity_trust_exact,
+    fis_stop_conditions_required,
+    fis_targets_scoped,
+    fis_durations_bounded,
+    fis_role_trust_pinned,
     production_on_demand_nodes,
     production_no_scheduled_chaos,
 )

@@ -1,0 +1,104 @@
+"""Loopback AWS endpoints for the FIS flows: moto's server (FIS and CloudWatch) and, for the safety
+lever, which moto does not implement (moto 5.2: no `safetyLevers` route in moto/fis/urls.py), a small
+HTTP server answering the two lever operations in the shapes of botocore's FIS model.
+
+Each client is a real boto3 client, so requests are signed, serialised and parsed by botocore.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def client(service: str, endpoint: str) -> Any:
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
+                        aws_secret_access_key="testing")
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+def hold_experiments_running(endpoint: str, polls: int) -> None:
+    """Make each moto experiment move one state every `polls` GetExperiment calls (moto's state manager)."""
+    response = requests.post(
+        f"{endpoint}/moto-api/state-manager/set-transition",
+        json={"model_name": "fis::experiment", "transition": {"progression": "manual", "times": polls}},
+        timeout=5,
+    )
+    response.raise_for_status()
+
+
+def fis_template(fis: Any, stack: str, name: str) -> str:
+    """A template as the lab declares them, tagged with the stack (moto checks the shape, not the targets)."""
+    response = fis.create_experiment_template(
+        clientToken=f"{stack}-{name}",
+        description=f"chaos-lab {stack}: {name}",
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/fis-role",
+        stopConditions=[{"source": "aws:cloudwatch:alarm", "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{stack}-errors"}],
+        targets={"node-group": {"resourceType": "aws:eks:nodegroup", "selectionMode": "ALL",
+                                "resourceArns": [f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/chaos-lab-{stack}/chaos-workers/x"]}},
+        actions={"terminate": {"actionId": "aws:eks:terminate-nodegroup-instances",
+                               "parameters": {"instanceTerminationPercentage": "34"}, "targets": {"Nodegroups": "node-group"}}},
+        tags={"chaos-lab:stack": stack, "chaos-lab:experiment": name},
+    )
+    return response["experimentTemplate"]["id"]
+
+
+class _LeverHandler(BaseHTTPRequestHandler):
+    state: dict[str, str]
+    calls: list[tuple[str, str, Any]]
+
+    def _answer(self) -> None:
+        body = json.dumps({"safetyLever": {"id": "default", "arn": f"arn:aws:fis:{REGION}:{ACCOUNT}:safety-lever/default",
+                                           "state": dict(self.state)}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.calls.append(("GET", self.path, None))
+        self._answer()
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(("PATCH", self.path, sent))
+        self.state.update(sent["state"])
+        self._answer()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def lever_server(status: str = "disengaged", reason: str = "") -> Iterator[tuple[str, type[_LeverHandler]]]:
+    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    finally:
+        server.shutdown()
+        thread.join()

@@ -16,7 +16,8 @@ from typing import Any
 
 import boto3
 import requests
-from moto.server import ThreadedMotoServer
+
+from moto_cloudwatch import moto_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -25,17 +26,6 @@ ACCOUNT = "123456789012"  # moto's default account
 def client(service: str, endpoint: str) -> Any:
     return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
                         aws_secret_access_key="testing")
-
-
-@contextmanager
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def hold_experiments_running(endpoint: str, polls: int) -> None:

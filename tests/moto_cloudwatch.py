@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import boto3
+import requests
 from moto.server import ThreadedMotoServer
 
 from demo_app_stack import LOOPBACK, free_port
@@ -23,14 +24,20 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    """The endpoint URL of a fresh moto server, stopped afterwards."""
+    """The endpoint URL of a fresh moto server, stopped afterwards.
+
+    moto keeps its emulated accounts in process-wide memory that outlives a server, so each server starts
+    from a reset: one test's alarms or experiments never show up in another's.
+    """
     # moto's server logs every request through werkzeug; the prober sends one every 10 s.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     port = free_port()
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
+    endpoint = f"http://{LOOPBACK}:{port}"
     try:
-        yield f"http://{LOOPBACK}:{port}"
+        requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
+        yield endpoint
     finally:
         server.stop()
 

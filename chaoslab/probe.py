@@ -1,17 +1,17 @@
 """Open-loop, constant-rate HTTP probing.
 
-Request i is due at i / rate seconds. A dispatcher starts each one at its time on a bounded set of
-worker threads whether or not earlier ones have answered, so a slow target cannot slow the probe
-down and hide its own slowness (coordinated omission). When every worker is busy at a request's
-time, the request is recorded as not sent instead of waiting for a free worker, which would shift
-the schedule.
+Request i is due at i / rate seconds. It starts at its time on one of a bounded set of worker
+threads whether or not earlier ones have answered, so a slow target cannot slow the probe down and
+hide its own slowness (coordinated omission). When every worker is busy at a request's time, the
+request is recorded as not sent instead of waiting for a free worker, which would shift the
+schedule.
 
 Memory stays bounded at any duration: each finished request goes into a fixed-size Tally (the
 summary) and to the sinks the caller gives (a file, or a list for a run's verdict); the probe
 itself keeps only the requests in flight.
 
 With abort conditions, an AbortWatch judges every finished request on its own thread; when one holds,
-the dispatcher stops scheduling, and the requests in flight are still waited for and kept.
+the probe stops scheduling, and the requests in flight are still waited for and kept.
 
 Ctrl-C stops the schedule at once and waits at most INTERRUPT_GRACE_S for the requests in flight
 (a second Ctrl-C cuts that short); those still unanswered are counted as `interrupted`. The workers

@@ -262,7 +262,7 @@ class _Prober:
             first = self._hold_next()
             self._workers += 1
         self._start_worker(first)
-        end = self._start + self._settings.request_count / self._settings.rate
+        end = self._start + (self._settings.request_count - 1) / self._settings.rate  # the last due time
         next_progress = self._start + PROGRESS_INTERVAL_S
         try:
             while (now := time.monotonic()) < end:

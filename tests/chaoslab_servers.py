@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -86,13 +87,18 @@ class _AppHandler(BaseHTTPRequestHandler):
 
 
 class AppServer:
-    def __init__(self, behaviour: Answer | Reset) -> None:
+    """Serves HTTP, or HTTPS with `tls` (a server context holding its certificate)."""
+
+    def __init__(self, behaviour: Answer | Reset, tls: ssl.SSLContext | None = None) -> None:
         self._server = _Server((LOOPBACK, 0), _AppHandler)
+        if tls is not None:
+            # The handshake happens on accept; one that fails is an OSError, which the server ignores.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.behaviour = behaviour
         self._server.received = threading.Event()
         self.received = self._server.received
         self.port = self._server.server_address[1]
-        self.url = f"http://{LOOPBACK}:{self.port}/api/"
+        self.url = f"{'http' if tls is None else 'https'}://{LOOPBACK}:{self.port}/api/"
         threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True).start()
 
     @property
@@ -109,8 +115,8 @@ class AppServer:
 
 
 @contextmanager
-def app_server(behaviour: Answer | Reset = Answer()) -> Iterator[AppServer]:
-    server = AppServer(behaviour)
+def app_server(behaviour: Answer | Reset = Answer(), tls: ssl.SSLContext | None = None) -> Iterator[AppServer]:
+    server = AppServer(behaviour, tls)
     try:
         yield server
     finally:

@@ -2,8 +2,9 @@
 statuses, dripped bodies and resets, and the demo app's real three tiers (Debian nginx, apache2,
 redis-server via tests/demo_app_stack.py).
 
-Not covered: TLS, proxies, IPv6, a remote network (every server here is on loopback), and rates
-beyond a few dozen per second (benchmarks/probe_bench.py measures those).
+Not covered: an HTTPS answer from a trusted certificate (only the refusal of an untrusted one),
+proxies, IPv6, a remote network (every server here is on loopback), and rates beyond a few dozen per
+second (benchmarks/probe_bench.py measures those).
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import base64
 import math
 import random
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,6 +195,21 @@ def test_requests_carry_the_user_agent_and_basic_auth_from_the_urls_userinfo() -
     assert summary.ok == 1
     assert headers["User-Agent"] == USER_AGENT
     assert headers["Authorization"] == "Basic " + base64.b64encode(b"probe:s@cret").decode()
+
+
+def test_a_certificate_requests_ca_bundle_does_not_vouch_for_fails_every_request(tmp_path: Path) -> None:
+    """TLS is verified as requests verifies it: a self-signed certificate (made by the real openssl) is refused."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={LOOPBACK}",
+                    "-addext", f"subjectAltName=IP:{LOOPBACK}", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    with app_server(tls=context) as server:
+        summary = _probe(server.url).summary
+
+    assert summary.errors == {ErrorKind.OTHER.value: QUICK_REQUESTS}
+    assert not server.received.is_set()
 
 
 @pytest.mark.parametrize("url", ["http://.com/", "http://exa\u00admple.com/"])

@@ -1,6 +1,6 @@
 """Benchmark: chaoslab's open-loop probe against `hey` on the same local nginx.
 
-    ./venv/bin/python benchmarks/probe_bench.py [--duration 10s] [--rates 50,200,500]
+    ./venv/bin/python benchmarks/probe_bench.py [--duration 10s] [--rates 50,200,500,1000]
 
 Starts nginx on loopback with a tiny config (a fixed 200 "ok"), then for each rate runs our probe
 and hey (Debian package `hey`) for the same time and prints: achieved rate, p99 lateness of request
@@ -32,11 +32,11 @@ from chaoslab.probe import ProbeSettings, default_concurrency, probe  # noqa: E4
 from experiments.durations import parse_duration  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
-DEFAULT_RATES = (50, 200, 500)
+DEFAULT_RATES = (50, 200, 500, 1000)
 TIMEOUT_S = 5.0
 # hey workers for a total rate: enough that each worker's share stays a whole number per second,
 # few enough that each one is kept busy.
-HEY_WORKERS = {50: 5, 200: 10, 500: 10}
+HEY_WORKERS = {50: 5, 200: 10, 500: 10, 1000: 20}
 REQUESTS_PER_UNIT = 1000
 NGINX_CONFIG = """\
 worker_processes 1;
@@ -145,7 +145,7 @@ def _cell(value: float | None, digits: int = 2) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", default="10s", help="per tool and rate, e.g. 10s")
-    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)), help="requests per second, e.g. 50,200,500")
+    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)), help="requests per second, e.g. 50,200,500,1000")
     args = parser.parse_args()
     duration_s = parse_duration(args.duration)
     rates = [int(rate) for rate in args.rates.split(",")]

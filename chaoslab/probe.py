@@ -1,17 +1,17 @@
 """Open-loop, constant-rate HTTP probing.
 
-Request i is due at i / rate seconds. A dispatcher starts each one at its time on a bounded set of
-worker threads whether or not earlier ones have answered, so a slow target cannot slow the probe
-down and hide its own slowness (coordinated omission). When every worker is busy at a request's
-time, the request is recorded as not sent instead of waiting for a free worker, which would shift
-the schedule.
+Request i is due at i / rate seconds. It starts at its time on one of a bounded set of worker
+threads whether or not earlier ones have answered, so a slow target cannot slow the probe down and
+hide its own slowness (coordinated omission). When every worker is busy at a request's time, the
+request is recorded as not sent instead of waiting for a free worker, which would shift the
+schedule.
 
 Memory stays bounded at any duration: each finished request goes into a fixed-size Tally (the
 summary) and to the sinks the caller gives (a file, or a list for a run's verdict); the probe
 itself keeps only the requests in flight.
 
 With abort conditions, an AbortWatch judges every finished request on its own thread; when one holds,
-the dispatcher stops scheduling, and the requests in flight are still waited for and kept.
+the probe stops scheduling, and the requests in flight are still waited for and kept.
 
 Ctrl-C stops the schedule at once and waits at most INTERRUPT_GRACE_S for the requests in flight
 (a second Ctrl-C cuts that short); those still unanswered are counted as `interrupted`. The workers
@@ -24,19 +24,18 @@ from __future__ import annotations
 
 import http.client
 import math
-import queue
 import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 import requests
+import requests.certs
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from .abort import Abort, AbortWatch
 from .display import Display, NullDisplay, Progress
@@ -108,6 +107,11 @@ def url_problem(url: str) -> str | None:
         return f"URL: got {shown}; {accepted}"
     if port is not None and not 1 <= port <= HIGHEST_PORT:
         return f"URL: got {shown}: port {port} is out of range; {accepted}"
+    try:
+        urllib3.util.parse_url(_prepared(url).url)
+    except ValueError as error:  # requests' InvalidURL and urllib3's LocationParseError both are
+        # Named by type only: the message may quote the URL with its credentials.
+        return f"URL: got {shown}, which requests cannot prepare ({type(error).__name__}); {accepted}"
     return None
 
 
@@ -177,54 +181,53 @@ def probe(
     return _Prober(settings, display or NullDisplay(), label, watch, sinks, keep_samples).run()
 
 
-def _session(pool_size: int) -> requests.Session:
+def _prepared(url: str) -> requests.PreparedRequest:
+    """Raises ValueError for a URL requests cannot send."""
     session = requests.Session()
-    # One pool of exactly `concurrency` connections: every worker can keep its connection alive,
-    # and none is ever opened and thrown away. No retries: a failure is a result, not a nuisance.
-    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0, pool_block=False)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
-    # The probe measures the target itself: no proxy or .netrc from the environment, which would
-    # also cost a lookup of both on every request.
+    # The probe measures the target itself: no proxy, .netrc or CA bundle from the environment.
     session.trust_env = False
-    return session
+    return session.prepare_request(requests.Request("GET", url))
 
 
-class _Workers:
-    """At most `size` daemon threads running jobs from a queue, started as they are needed.
+@dataclass(frozen=True)
+class _Target:
+    """One GET, prepared once and sent as often as the schedule says."""
 
-    Not a ThreadPoolExecutor: its threads are joined when the interpreter exits, so a request left
-    hanging by Ctrl-C would keep the process alive until its timeout.
+    pool: urllib3.HTTPConnectionPool
+    path: str  # path and query, as sent on the request line
+    headers: Mapping[str, str]
+
+
+def _target(url: str, pool_size: int) -> _Target:
+    """requests prepares the request, once: URL normalisation (IDNA host, quoted path), Basic auth from
+    the URL's userinfo, default headers. Each request then goes to urllib3, the transport requests is
+    built on, with the arguments HTTPAdapter.send passes it (psf/requests src/requests/adapters.py,
+    v2.34.2). Profiled at 1000 requests a second, requests' own per-request work (merging settings,
+    cookies, hooks, a Response object) cost about as much CPU as urllib3's whole exchange underneath.
     """
-
-    def __init__(self, size: int, name: str) -> None:
-        self._size = size
-        self._name = name
-        self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._started = 0
-
-    def submit(self, job: Callable[[], None]) -> None:
-        if not self._idle.acquire(blocking=False) and self._started < self._size:
-            self._started += 1
-            threading.Thread(target=self._work, name=f"{self._name}-{self._started}", daemon=True).start()
-        self._jobs.put(job)
-
-    def stop(self) -> None:
-        """Each thread ends once it is done with its job; none is waited for."""
-        for _ in range(self._started):
-            self._jobs.put(None)
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            try:
-                job()
-            finally:
-                self._idle.release()
+    prepared = _prepared(url)
+    # One pool of exactly `concurrency` connections: every worker can keep its connection alive, and
+    # none is ever opened and thrown away. TLS verified against requests' CA bundle, as requests does.
+    manager = urllib3.PoolManager(num_pools=1, maxsize=pool_size, block=False, cert_reqs="CERT_REQUIRED",
+                                  ca_certs=requests.certs.where())
+    return _Target(manager.connection_from_url(prepared.url), prepared.path_url, dict(prepared.headers))
 
 
 class _Prober:
+    """Workers that each hold the next request of the schedule, sleep until it is due, then send it.
+
+    Every request costs one thread wake-up, the worker's own at the due time: no dispatcher hands it
+    over. A worker takes its next request in the same step, under the lock, as it finishes the last
+    one, so a request nobody holds when it falls due is one that came due while every worker was
+    busy: it is recorded as not sent (by the next worker to finish, or by the main thread's next
+    look, at most PROGRESS_INTERVAL_S later). Workers are started as they are needed, up to the
+    concurrency: a new one whenever a worker leaves to send and none is left holding the next request.
+
+    The main thread keeps the clock for the progress display and the end of the schedule, and is the
+    one Ctrl-C lands on.
+    """
+
     def __init__(self, settings: ProbeSettings, display: Display, label: str, watch: AbortWatch | None,
                  sinks: Sequence[SampleSink], keep_samples: bool) -> None:
         self._settings = settings
@@ -233,55 +236,57 @@ class _Prober:
         self._watch = watch
         self._sinks = tuple(sinks)
         self._kept: list[Sample] | None = [] if keep_samples else None
-        # The dispatcher sleeps on this, so an abort wakes it at once.
+        # Workers sleep on this until their request is due, and the main thread until its next look,
+        # so an abort or Ctrl-C wakes them all at once.
         self._stopped = watch.tripped if watch is not None else threading.Event()
         self._tally = Tally()
-        # Requests submitted and not yet finished: index -> (due, actual start once started).
-        self._in_flight: dict[int, tuple[float, float | None]] = {}
+        self._target = _target(settings.url, settings.concurrency)
+        self._start = 0.0
+        # All below under the lock.
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
+        self._next = 0  # the first request of the schedule no worker holds yet
+        self._limit = settings.request_count  # lowered to _next when the probe stops early
+        self._held = 0  # workers holding a request that is not due yet
+        self._workers = 0  # started
+        self._sent = 0
+        # Requests sent and not yet finished: index -> (due, actual start), both relative to the start.
+        self._in_flight: dict[int, tuple[float, float]] = {}
         self._closed = False  # set once the result is taken: a late answer then changes nothing
-        self._slots = threading.BoundedSemaphore(settings.concurrency)
-        self._session = _session(settings.concurrency)
-        self._workers = _Workers(settings.concurrency, "chaoslab-probe")
-        self._start = 0.0
-        self._submitted = 0  # written by the dispatcher only
 
     def run(self) -> ProbeResult:
         self._start = time.monotonic()
         if self._watch is not None:
             self._watch.start(self._start)
+        with self._lock:
+            first = self._hold_next()
+            self._workers += 1
+        self._start_worker(first)
+        end = self._start + (self._settings.request_count - 1) / self._settings.rate  # the last due time
         next_progress = self._start + PROGRESS_INTERVAL_S
-        scheduled = 0
         try:
-            for index in range(self._settings.request_count):
-                due_s = index / self._settings.rate
-                wait_s = self._start + due_s - time.monotonic()
-                if (self._stopped.wait(wait_s) if wait_s > 0 else self._stopped.is_set()):
+            while (now := time.monotonic()) < end:
+                if self._stopped.wait(min(next_progress, end) - now):
                     break
-                if self._slots.acquire(blocking=False):
-                    with self._lock:
-                        self._in_flight[index] = (due_s, None)
-                    self._workers.submit(lambda index=index, due_s=due_s: self._send(index, due_s))
-                    self._submitted += 1
-                else:
-                    self._record(None, Sample(due_s, None, None, None, None))
-                scheduled = index + 1
                 if time.monotonic() >= next_progress:
+                    self._tell_watch(self._not_sent_until(time.monotonic()))
                     self._show_progress()
                     next_progress += PROGRESS_INTERVAL_S
+            if self._stopped.is_set():
+                self._stop_schedule()
             # After an abort too: the halt is out already, and the requests in flight finish within
             # their timeout, so the summary has every request that was sent.
             with self._drained:
-                self._drained.wait_for(lambda: not self._in_flight)
+                self._drained.wait_for(self._is_drained)
         except KeyboardInterrupt:
             self._stopped.set()
-            raise ProbeInterrupted(self._finish(scheduled, interrupted=True)) from None
+            self._stop_schedule()
+            raise ProbeInterrupted(self._finish(interrupted=True)) from None
         finally:
             self._display.done()
-        return self._finish(scheduled, interrupted=False)
+        return self._finish(interrupted=False)
 
-    def _finish(self, scheduled: int, *, interrupted: bool) -> ProbeResult:
+    def _finish(self, *, interrupted: bool) -> ProbeResult:
         if interrupted:
             try:
                 with self._drained:
@@ -293,26 +298,118 @@ class _Prober:
                 self._add(Sample(due_s, started_s, None, None, ErrorKind.INTERRUPTED))
             self._in_flight.clear()
             self._closed = True
-        self._workers.stop()
         if not interrupted:
-            self._session.close()  # interrupted, a worker may still be using it: left to the process's end
+            self._target.pool.close()  # interrupted, a worker may still be using it: left to the process's end
         abort = None if self._watch is None else self._watch.close()
         samples = () if self._kept is None else tuple(sorted(self._kept, key=lambda sample: sample.scheduled_s))
+        scheduled = self._tally.scheduled
         summary = self._tally.summary(self._settings.rate, scheduled / self._settings.rate, interrupted=interrupted)
         return ProbeResult(summary, samples, abort)
 
-    def _record(self, index: int | None, sample: Sample) -> None:
-        """A request finished (index: it was in flight) or could not be sent (index None)."""
+    def _stop_schedule(self) -> None:
+        """No request is sent from now on; those that came due while every worker was busy are not sent."""
+        not_sent = self._not_sent_until(time.monotonic())
+        with self._lock:
+            self._limit = min(self._limit, self._next)
+            if self._is_drained():
+                self._drained.notify_all()
+        self._tell_watch(not_sent)
+
+    def _not_sent_until(self, now: float) -> list[Sample]:
+        """Record the requests due before `now` that no worker holds, if every worker is busy."""
+        with self._lock:
+            return self._not_sent_locked(now)
+
+    def _not_sent_locked(self, now: float) -> list[Sample]:
+        not_sent = []
+        if self._closed or len(self._in_flight) < self._settings.concurrency:
+            return not_sent
+        while self._next < self._limit and self._start + (due_s := self._next / self._settings.rate) < now:
+            self._next += 1
+            sample = Sample(due_s, None, None, None, None)
+            self._add(sample)
+            not_sent.append(sample)
+        return not_sent
+
+    def _hold_next(self) -> int | None:
+        """The next request of the schedule for a free worker, or None once there is none. Under the lock."""
+        if self._closed or self._next >= self._limit:
+            return None
+        self._next += 1
+        self._held += 1
+        return self._next - 1
+
+    def _is_drained(self) -> bool:
+        return self._next >= self._limit and not self._held and not self._in_flight
+
+    def _start_worker(self, index: int | None) -> None:
+        if index is not None:
+            threading.Thread(target=self._work, args=(index,), name=f"chaoslab-probe-{self._workers}", daemon=True).start()
+
+    def _work(self, index: int | None) -> None:
+        """Send each request this worker holds at its time until the schedule has none left for it.
+
+        A daemon thread: one still waiting on a socket after Ctrl-C does not hold the process open.
+        """
+        rate, start = self._settings.rate, self._start
+        while index is not None:
+            due_s = index / rate
+            wait_s = start + due_s - time.monotonic()
+            if wait_s > 0 and self._stopped.wait(wait_s):
+                with self._lock:
+                    self._give_up_held()
+                return
+            started = self._begin(index, due_s)
+            if started is None:
+                return
+            status, error = fetch(self._target, self._settings.timeout_s)
+            ended = time.monotonic()
+            index = self._end(index, Sample(due_s, started - start, (ended - started) * MS_PER_S, status, error), ended)
+
+    def _give_up_held(self) -> None:
+        """The probe stopped before this worker's request was due. Under the lock."""
+        self._held -= 1
+        if self._is_drained():
+            self._drained.notify_all()
+
+    def _begin(self, index: int, due_s: float) -> float | None:
+        """The request's actual start; None when the probe stopped meanwhile and it is not sent."""
+        spare = None
+        with self._lock:
+            if self._closed or self._stopped.is_set():
+                self._give_up_held()
+                return None
+            started = time.monotonic()
+            self._held -= 1
+            self._in_flight[index] = (due_s, started - self._start)
+            self._sent += 1
+            if not self._held and self._workers < self._settings.concurrency:
+                spare = self._hold_next()
+                if spare is not None:
+                    self._workers += 1
+        self._start_worker(spare)
+        return started
+
+    def _end(self, index: int, sample: Sample, ended: float) -> int | None:
+        """Record the finished request; the next one this worker holds, or None when it is done."""
         with self._lock:
             if self._closed:
-                return
-            if index is not None:
-                del self._in_flight[index]
+                return None
+            # Before this worker counts as free: what came due while it was busy too.
+            finished = self._not_sent_locked(ended)
+            del self._in_flight[index]
             self._add(sample)
-            if not self._in_flight:
+            finished.append(sample)
+            following = self._hold_next()
+            if self._is_drained():
                 self._drained.notify_all()
+        self._tell_watch(finished)
+        return following
+
+    def _tell_watch(self, samples: list[Sample]) -> None:
         if self._watch is not None:
-            self._watch.completed(sample)
+            for sample in samples:
+                self._watch.completed(sample)
 
     def _add(self, sample: Sample) -> None:
         """Called with the lock held."""
@@ -324,50 +421,42 @@ class _Prober:
 
     def _show_progress(self) -> None:
         with self._lock:
-            answered, ok, p95_ms = self._tally.sent, self._tally.ok, self._tally.latency.percentile(95)
+            answered, ok, p95_ms, sent = self._tally.sent, self._tally.ok, self._tally.latency.percentile(95), self._sent
         self._display.progress(
             self._label,
-            Progress(elapsed_s=time.monotonic() - self._start, duration_s=self._settings.duration_s, sent=self._submitted,
+            Progress(elapsed_s=time.monotonic() - self._start, duration_s=self._settings.duration_s, sent=sent,
                      answered=answered, ok=ok, p95_ms=p95_ms),
         )
 
-    def _send(self, index: int, due_s: float) -> None:
-        try:
-            started = time.monotonic()
-            with self._lock:
-                if index in self._in_flight:
-                    self._in_flight[index] = (due_s, started - self._start)
-            status, error = fetch(self._session, self._settings.url, self._settings.timeout_s)
-            latency_ms = (time.monotonic() - started) * MS_PER_S
-            self._record(index, Sample(due_s, started - self._start, latency_ms, status, error))
-        finally:
-            self._slots.release()
 
+def fetch(target: _Target, timeout_s: float) -> tuple[int | None, ErrorKind | None]:
+    """GET the target and read the whole body within `timeout_s`; the status and the error kind (None: ok).
 
-def fetch(session: requests.Session, url: str, timeout_s: float) -> tuple[int | None, ErrorKind | None]:
-    """GET `url` and read the whole body within `timeout_s`; the status and the error kind (None: ok).
-
-    Never raises: every failure is an error kind. requests' timeout bounds each socket read, not the request, so the body is read here and the
-    total deadline checked between reads.
+    Never raises: every failure is an error kind. urllib3's timeout bounds each socket read, not the
+    request, so the body is read here and the total deadline checked between reads.
     """
     deadline = time.monotonic() + timeout_s
-    # Every exception ends the request as a failure of some kind: one that requests or urllib3 do
-    # not wrap must not escape into the worker thread and take the sample with it.
+    # Every exception ends the request as a failure of some kind: one that urllib3 does not wrap must
+    # not escape into the worker thread and take the sample with it.
     try:
-        response = session.get(url, timeout=timeout_s, stream=True, allow_redirects=False)
+        response = target.pool.urlopen(
+            "GET", target.path, headers=target.headers, redirect=False, assert_same_host=False, preload_content=False,
+            decode_content=False, retries=False, timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+        )
     except Exception as error:
         return None, classify(error)
     try:
         while time.monotonic() <= deadline:
-            if not response.raw.read1(READ_CHUNK_BYTES, decode_content=False):
-                return response.status_code, status_error(response.status_code)
-        return response.status_code, ErrorKind.TIMEOUT
+            if not response.read1(READ_CHUNK_BYTES, decode_content=False):
+                return response.status, status_error(response.status)
+        return response.status, ErrorKind.TIMEOUT
     except Exception as error:
-        return response.status_code, classify(error)
+        return response.status, classify(error)
     finally:
-        # Fully read, the connection is back in the pool already; cut short, it is closed here
-        # rather than reused with the rest of a body still on the wire.
+        # Fully read, the connection is back in the pool already; cut short, it is closed here and
+        # its place in the pool returned, rather than reused with the rest of a body still on the wire.
         response.close()
+        response.release_conn()
 
 
 # Checked in this order over the error and everything it wraps, most specific first: urllib3's
@@ -376,17 +465,17 @@ def fetch(session: requests.Session, url: str, timeout_s: float) -> tuple[int | 
 _KINDS: tuple[tuple[ErrorKind, tuple[type[BaseException], ...]], ...] = (
     (ErrorKind.DNS, (urllib3.exceptions.NameResolutionError, socket.gaierror)),
     (ErrorKind.CONNECTION_REFUSED, (ConnectionRefusedError,)),
-    (ErrorKind.TIMEOUT, (requests.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError)),
+    (ErrorKind.TIMEOUT, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
     (
         ErrorKind.CONNECTION_RESET,
         (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.IncompleteRead,
-         urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError),
+         urllib3.exceptions.ProtocolError),
     ),
 )
 
 
 def classify(error: BaseException) -> ErrorKind:
-    """The error kind of a failed request, looking through the exceptions requests and urllib3 wrap."""
+    """The error kind of a failed request, looking through the exceptions urllib3 wraps."""
     chain = list(_wrapped(error))
     for kind, types in _KINDS:
         if any(isinstance(cause, types) for cause in chain):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import json
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -27,12 +28,14 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)
 
 @dataclass(frozen=True)
 class Answer:
-    """Answer with `status` after `delay_s`; a body of `body_bytes`, dripped one byte per `drip_s` if set."""
+    """Answer with `status` after `delay_s`, or as soon as `early` is set; a body of `body_bytes`, dripped
+    one byte per `drip_s` if set."""
 
     status: int = 200
     delay_s: float = 0.0
     body_bytes: int = 2
     drip_s: float | None = None
+    early: threading.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a test ends without waiting for handlers still sleeping
     behaviour: Answer | Reset
     received: threading.Event  # set at the first request
+    last_headers: Mapping[str, str]  # of the latest request
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or reset are what these tests are about, not server errors.
@@ -57,13 +61,17 @@ class _AppHandler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        self.server.last_headers = dict(self.headers)
         self.server.received.set()
         behaviour = self.server.behaviour
         if isinstance(behaviour, Reset):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
             self.close_connection = True
             return
-        time.sleep(behaviour.delay_s)
+        if behaviour.early is None:
+            time.sleep(behaviour.delay_s)
+        else:
+            behaviour.early.wait(behaviour.delay_s)
         self.send_response(behaviour.status)
         self.send_header("Content-Length", str(behaviour.body_bytes))
         self.end_headers()
@@ -79,14 +87,24 @@ class _AppHandler(BaseHTTPRequestHandler):
 
 
 class AppServer:
-    def __init__(self, behaviour: Answer | Reset) -> None:
+    """Serves HTTP, or HTTPS with `tls` (a server context holding its certificate)."""
+
+    def __init__(self, behaviour: Answer | Reset, tls: ssl.SSLContext | None = None) -> None:
         self._server = _Server((LOOPBACK, 0), _AppHandler)
+        if tls is not None:
+            # The handshake happens on accept; one that fails is an OSError, which the server ignores.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.behaviour = behaviour
         self._server.received = threading.Event()
         self.received = self._server.received
         self.port = self._server.server_address[1]
-        self.url = f"http://{LOOPBACK}:{self.port}/api/"
+        self.url = f"{'http' if tls is None else 'https'}://{LOOPBACK}:{self.port}/api/"
         threading.Thread(target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), daemon=True).start()
+
+    @property
+    def last_headers(self) -> Mapping[str, str]:
+        """The headers of the latest request received."""
+        return self._server.last_headers
 
     def behave(self, behaviour: Answer | Reset) -> None:
         self._server.behaviour = behaviour
@@ -97,8 +115,8 @@ class AppServer:
 
 
 @contextmanager
-def app_server(behaviour: Answer | Reset = Answer()) -> Iterator[AppServer]:
-    server = AppServer(behaviour)
+def app_server(behaviour: Answer | Reset = Answer(), tls: ssl.SSLContext | None = None) -> Iterator[AppServer]:
+    server = AppServer(behaviour, tls)
     try:
         yield server
     finally:

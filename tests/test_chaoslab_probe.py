@@ -2,23 +2,30 @@
 statuses, dripped bodies and resets, and the demo app's real three tiers (Debian nginx, apache2,
 redis-server via tests/demo_app_stack.py).
 
-Not covered: TLS, proxies, IPv6, a remote network (every server here is on loopback), and rates
-beyond a few dozen per second (benchmarks/probe_bench.py measures those).
+Not covered: an HTTPS answer from a trusted certificate (only the refusal of an untrusted one),
+proxies, IPv6, a remote network (every server here is on loopback), and rates beyond a few dozen per
+second (benchmarks/probe_bench.py measures those).
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import random
 import socket
+import ssl
+import subprocess
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from chaoslab.probe import ProbeSettings, probe
-from chaoslab.samples import RELATIVE_ERROR, SMALLEST_MS, ErrorKind, LogHistogram, percentile, summarize
-from chaoslab_servers import Answer, Reset, app_server, closed_port_url
+from chaoslab.errors import UsageError
+from chaoslab.probe import USER_AGENT, ProbeSettings, probe
+from chaoslab.samples import RELATIVE_ERROR, SMALLEST_MS, ErrorKind, LogHistogram, Sample, percentile, summarize
+from chaoslab_servers import LOOPBACK, Answer, Reset, app_server, closed_port_url
 from chaoslab.config.topology import Timeouts
 from demo_app_stack import DemoLab
 
@@ -119,6 +126,96 @@ def test_a_server_that_resets_is_connection_reset() -> None:
         summary = _probe(server.url).summary
 
     assert summary.errors == {ErrorKind.CONNECTION_RESET.value: QUICK_REQUESTS}
+
+
+def test_a_target_that_never_accepts_the_connection_is_a_timeout() -> None:
+    """A listening socket whose accept queue is full: the kernel drops further SYNs, so connecting hangs."""
+    with socket.socket() as listener:
+        listener.bind((LOOPBACK, 0))
+        listener.listen(0)
+        address = listener.getsockname()
+        queued = []
+        try:
+            with pytest.raises(TimeoutError):  # the queue is full once connecting no longer succeeds
+                while True:
+                    queued.append(socket.create_connection(address, timeout=TIMEOUT_S))
+            result = _probe(f"http://{LOOPBACK}:{address[1]}/api/", timeout_s=TIMEOUT_S)
+        finally:
+            for connection in queued:
+                connection.close()
+
+    assert result.summary.errors == {ErrorKind.TIMEOUT.value: QUICK_REQUESTS}
+    assert all(sample.status is None for sample in result.samples)
+
+
+def test_requests_due_while_every_worker_is_busy_are_not_sent_and_no_more_are_in_flight() -> None:
+    concurrency = 3
+    with app_server(Answer(delay_s=SLOW_SERVER_DELAY_S)) as server:
+        result = _probe(server.url, rate=2 * QUICK_RATE, concurrency=concurrency)
+
+    # Every answer takes longer than the whole schedule: the first `concurrency` requests are sent,
+    # each on a worker of its own, and every later one falls due while all of them are busy.
+    scheduled = math.floor(2 * QUICK_RATE * QUICK_DURATION_S)
+    assert [sample.sent for sample in result.samples] == [True] * concurrency + [False] * (scheduled - concurrency)
+    assert result.summary.ok == concurrency
+
+
+class AnswerOnFirstNotSent:
+    """A sink that lets the server answer once a request not sent reaches it."""
+
+    def __init__(self) -> None:
+        self.released = threading.Event()
+
+    def add(self, sample: Sample) -> None:
+        if not sample.sent:
+            self.released.set()
+
+
+def test_requests_not_sent_reach_the_sinks_while_every_worker_is_still_busy() -> None:
+    """So an abort condition on the success rate sees them without waiting for a slow answer."""
+    sink = AnswerOnFirstNotSent()
+    timeout_s = 2.0
+    with app_server(Answer(delay_s=10 * timeout_s, early=sink.released)) as server:
+        result = probe(ProbeSettings(server.url, QUICK_RATE, 1.0, timeout_s, 1), sinks=[sink], keep_samples=True)
+
+    # The one worker waits on the first request; the requests due meanwhile are not sent, and only
+    # their reaching the sink makes the server answer. Counted once the worker was free, they would
+    # have come after the first request's timeout.
+    first, second, *_ = result.samples
+    assert first.ok and not second.sent
+
+
+def test_requests_carry_the_user_agent_and_basic_auth_from_the_urls_userinfo() -> None:
+    """As requests prepares them: the credentials leave the URL for an Authorization header."""
+    with app_server() as server:
+        url = server.url.replace("//", "//probe:s%40cret@")
+        summary = _probe(url, rate=QUICK_RATE, duration_s=1 / QUICK_RATE).summary
+        headers = server.last_headers
+
+    assert summary.ok == 1
+    assert headers["User-Agent"] == USER_AGENT
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"probe:s@cret").decode()
+
+
+def test_a_certificate_requests_ca_bundle_does_not_vouch_for_fails_every_request(tmp_path: Path) -> None:
+    """TLS is verified as requests verifies it: a self-signed certificate (made by the real openssl) is refused."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={LOOPBACK}",
+                    "-addext", f"subjectAltName=IP:{LOOPBACK}", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    with app_server(tls=context) as server:
+        summary = _probe(server.url).summary
+
+    assert summary.errors == {ErrorKind.OTHER.value: QUICK_REQUESTS}
+    assert not server.received.is_set()
+
+
+@pytest.mark.parametrize("url", ["http://.com/", "http://exa\u00admple.com/"])
+def test_a_url_requests_cannot_prepare_is_refused_before_any_request(url: str) -> None:
+    with pytest.raises(UsageError, match=r"^URL: got .* which requests cannot prepare \(InvalidURL\)"):
+        ProbeSettings(url)
 
 
 @pytest.fixture

@@ -117,6 +117,8 @@ class Registration:
     delete_before_replace: bool
     replace_on_changes: list[str]
     custom_timeouts: dict[str, str]
+    # The URN each of the resource's aliases stands for: what the engine matches against an existing stack.
+    alias_urns: list[str]
 
 
 class LabMocks(pulumi.runtime.Mocks):
@@ -207,9 +209,19 @@ class RecordingMonitor(MockMonitor):
                         "update": request.customTimeouts.update,
                         "delete": request.customTimeouts.delete,
                     },
+                    alias_urns=[self._alias_urn(request, alias) for alias in request.aliases],
                 )
             )
         return response
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """The URN an alias spec stands for, built the way this monitor builds URNs; an empty field means the resource's own."""
+        if alias.HasField("urn"):
+            return alias.urn
+        spec = alias.spec
+        assert not (spec.stack or spec.project), f"{request.name}: an alias into another stack or project"
+        parent = "" if spec.noParent else spec.parentUrn or request.parent
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
         # A resource passed to a remote component (the eks.Cluster given to ManagedNodeGroup) would be

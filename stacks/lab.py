@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -9,7 +11,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
@@ -27,14 +28,19 @@ from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGatew
 from stacks.cost import cost_inputs, estimate_hourly_cost
 from stacks.preflight import preflight
 
+CONFIG_ENV = "PULUMI_CONFIG"
+
 
 def _configured_keys() -> set[str]:
     """Every `chaos-lab:` key the stack sets, so a misspelt key is reported instead of silently ignored.
 
-    The language host hands config over either as the runtime's config map or as PULUMI_CONFIG.
+    pulumi.Config reads a key but cannot list them. The Python language host hands the program the stack's
+    whole config as PULUMI_CONFIG, one JSON object keyed `<namespace>:<key>` (pulumi/pulumi
+    sdk/python/cmd/pulumi-language-python/main.go, Run), which is what `pulumi up`, `preview` and the
+    Automation API's local workspaces run through.
     """
     prefix = f"{NAMESPACE}:"
-    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    everything = json.loads(os.environ.get(CONFIG_ENV) or "{}")
     return {key.removeprefix(prefix) for key in everything if key.startswith(prefix)}
 
 

@@ -12,6 +12,7 @@ validation, Helm rendering, and the inside of remote components such as eks.Clus
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -279,14 +280,13 @@ def run_lab(
     when the program raises.
     """
     from chaoslab.config.aws_facts import FACTS_AS_OF
-    from stacks.lab import build_lab, load_config
+    from stacks.lab import CONFIG_ENV, build_lab, load_config
 
     mocks = LabMocks(running)
     monitor = RecordingMonitor(mocks)
     # set_mocks keeps an existing root Stack, and with it the previous run's exports.
     settings.set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(cli_config(stack, overrides))
     deployment = Deployment(monitor.registrations, monitor.registered_outputs)
 
     @pulumi.runtime.test
@@ -302,8 +302,17 @@ def run_lab(
 
         return pulumi.Output.all(pulumi.Output.all(**values), pulumi.Output.all(**secrets)).apply(keep)
 
+    previous = os.environ.get(CONFIG_ENV)
+    # As the Python language host hands a program its config: one JSON object in PULUMI_CONFIG
+    # (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go, Run).
+    os.environ[CONFIG_ENV] = json.dumps(cli_config(stack, overrides))
     try:
         program()
     except Exception as error:
         raise ProgramFailed(error, deployment) from error
+    finally:
+        if previous is None:
+            del os.environ[CONFIG_ENV]
+        else:
+            os.environ[CONFIG_ENV] = previous
     return deployment

@@ -124,126 +124,19 @@ class EksCluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:cluster:EksCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
 
-        # pulumi-eks always bootstraps cluster-admin for the identity that creates the cluster, so that
-        # identity needs no access entry of its own (declaring one fails as a duplicate: pulumi-eks#2373).
-        cluster = eks.Cluster(
-            f"{name}-eks",
-            name=args.cluster_name,
-            version=args.kubernetes_version,
-            vpc_id=args.vpc_id,
-            public_subnet_ids=args.public_subnet_ids,
-            private_subnet_ids=args.private_subnet_ids,
-            authentication_mode=eks.AuthenticationMode.API,
-            endpoint_public_access=True,
-            public_access_cidrs=list(args.endpoint_public_access_cidrs),
-            endpoint_private_access=args.endpoint_private_access,
-            access_entries={
-                access_entry_key(arn): eks.AccessEntryArgs(
-                    principal_arn=arn,
-                    access_policies={
-                        "cluster-admin": eks.AccessPolicyAssociationArgs(
-                            policy_arn=CLUSTER_ADMIN_POLICY_ARN,
-                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-                        )
-                    },
-                )
-                for arn in args.admin_principal_arns
-            },
-            create_oidc_provider=True,
-            skip_default_node_group=True,
-            # EKS's own self-managed CNI, which the add-on below adopts; without this pulumi-eks may
-            # create a vpc-cni add-on of its own and the second one would be refused.
-            use_default_vpc_cni=True,
-            opts=child,
-        )
-
-        cni_role = IrsaRole(
-            f"{name}-vpc-cni",
-            IrsaRoleArgs(
-                oidc_provider_arn=cluster.oidc_provider_arn,
-                oidc_issuer=cluster.oidc_issuer,
-                namespace=CNI_NAMESPACE,
-                service_account=CNI_SERVICE_ACCOUNT,
-                managed_policy_arns=(CNI_POLICY_ARN,),
-            ),
-            opts=child,
-        )
-        # Adopts the CNI EKS bootstraps and points its service account at the CNI's own role. Its version
-        # is EKS's default for the control plane's version, so a version bump upgrades the control plane,
-        # then (depending on it) the add-on, then (depending on the add-on) the nodes.
-        cni_addon = aws.eks.Addon(
-            f"{name}-vpc-cni",
-            cluster_name=args.cluster_name,
-            addon_name=CNI_ADDON,
-            addon_version=aws.eks.get_addon_version(addon_name=CNI_ADDON, kubernetes_version=args.kubernetes_version).version,
-            service_account_role_arn=cni_role.role_arn,
-            resolve_conflicts_on_create="OVERWRITE",
-            resolve_conflicts_on_update="OVERWRITE",
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
-        )
-
-        node_role = aws.iam.Role(
-            f"{name}-node-role",
-            assume_role_policy=json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
-                    ],
-                }
-            ),
-            opts=child,
-        )
-        node_policies = [
-            aws.iam.RolePolicyAttachment(
-                f"{name}-node-{policy_arn.rsplit('/', 1)[-1]}", role=node_role.name, policy_arn=policy_arn, opts=child
-            )
-            for policy_arn in NODE_MANAGED_POLICY_ARNS
-        ]
-        launch_template = aws.ec2.LaunchTemplate(
-            f"{name}-nodes",
-            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
-                http_endpoint="enabled",
-                http_tokens="required",
-                http_put_response_hop_limit=IMDS_HOP_LIMIT,
-            ),
-            block_device_mappings=[
-                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
-                    device_name=ROOT_DEVICE_NAME,
-                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=args.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
-                    ),
-                )
-            ],
-            user_data=base64.b64encode(NETEM_USER_DATA.encode()).decode(),
-            opts=child,
-        )
-        node_group = eks.ManagedNodeGroup(
-            f"{name}-workers",
-            cluster=cluster,
-            node_group_name_prefix=NODE_GROUP_NAME_PREFIX,
-            # What FIS's node-group-loss finds the group by: its generated name changes on every replacement.
-            tags={LAB_NODE_GROUP_TAG: args.cluster_name},
-            # pulumi-eks takes the group's version from this argument only, never from the cluster
-            # (pulumi/pulumi-eks nodejs/eks/nodes/nodegroup.ts, createManagedNodeGroup): without it EKS keeps
-            # the nodes on the version they were created with. The launch template names no AMI, so EKS
-            # accepts a version with it and rolls the nodes onto that version's AMI in place.
-            version=args.kubernetes_version,
-            node_role=node_role,
-            ami_type=NODE_AMI_TYPE,
-            capacity_type=args.capacity_type,
-            instance_types=list(args.instance_types),
-            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
-                desired_size=args.desired_size, min_size=args.min_size, max_size=args.max_size
-            ),
-            subnet_ids=args.node_subnet_ids,
-            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
-                id=launch_template.id, version=launch_template.latest_version.apply(str)
-            ),
+        cluster = self._control_plane()
+        cni_addon = self._vpc_cni_addon(cluster)
+        node_role, node_policies = self._node_role()
+        node_group = self._node_group(
+            cluster,
+            node_role,
+            self._launch_template(),
             # Nodes that join before the CNI has its role would run it on credentials they no longer hold.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[cni_addon, *node_policies]),
+            depends_on=[cni_addon, *node_policies],
         )
 
         self.cluster_name = pulumi.Output.from_input(args.cluster_name)
@@ -266,3 +159,148 @@ class EksCluster(pulumi.ComponentResource):
                 "oidc_issuer": self.oidc_issuer,
             }
         )
+
+    def _control_plane(self) -> eks.Cluster:
+        args = self._args
+        # pulumi-eks always bootstraps cluster-admin for the identity that creates the cluster, so that
+        # identity needs no access entry of its own (declaring one fails as a duplicate: pulumi-eks#2373).
+        return eks.Cluster(
+            f"{self._name}-eks",
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            vpc_id=args.vpc_id,
+            public_subnet_ids=args.public_subnet_ids,
+            private_subnet_ids=args.private_subnet_ids,
+            authentication_mode=eks.AuthenticationMode.API,
+            endpoint_public_access=True,
+            public_access_cidrs=list(args.endpoint_public_access_cidrs),
+            endpoint_private_access=args.endpoint_private_access,
+            access_entries=_cluster_admin_entries(args.admin_principal_arns),
+            create_oidc_provider=True,
+            skip_default_node_group=True,
+            # EKS's own self-managed CNI, which the add-on below adopts; without this pulumi-eks may
+            # create a vpc-cni add-on of its own and the second one would be refused.
+            use_default_vpc_cni=True,
+            opts=self._child,
+        )
+
+    def _vpc_cni_addon(self, cluster: eks.Cluster) -> aws.eks.Addon:
+        """The VPC CNI as an EKS add-on, under its own IRSA role instead of the node role."""
+        args = self._args
+        cni_role = IrsaRole(
+            f"{self._name}-vpc-cni",
+            IrsaRoleArgs(
+                oidc_provider_arn=cluster.oidc_provider_arn,
+                oidc_issuer=cluster.oidc_issuer,
+                namespace=CNI_NAMESPACE,
+                service_account=CNI_SERVICE_ACCOUNT,
+                managed_policy_arns=(CNI_POLICY_ARN,),
+            ),
+            opts=self._child,
+        )
+        # Adopts the CNI EKS bootstraps and points its service account at the CNI's own role. Its version
+        # is EKS's default for the control plane's version, so a version bump upgrades the control plane,
+        # then (depending on it) the add-on, then (depending on the add-on) the nodes.
+        return aws.eks.Addon(
+            f"{self._name}-vpc-cni",
+            cluster_name=args.cluster_name,
+            addon_name=CNI_ADDON,
+            addon_version=aws.eks.get_addon_version(addon_name=CNI_ADDON, kubernetes_version=args.kubernetes_version).version,
+            service_account_role_arn=cni_role.role_arn,
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+        )
+
+    def _node_role(self) -> tuple[aws.iam.Role, list[aws.iam.RolePolicyAttachment]]:
+        """The role the nodes run as, with only the managed policies a node itself needs."""
+        role = aws.iam.Role(
+            f"{self._name}-node-role",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    ],
+                }
+            ),
+            opts=self._child,
+        )
+        policies = [
+            aws.iam.RolePolicyAttachment(
+                f"{self._name}-node-{policy_arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=policy_arn, opts=self._child
+            )
+            for policy_arn in NODE_MANAGED_POLICY_ARNS
+        ]
+        return role, policies
+
+    def _launch_template(self) -> aws.ec2.LaunchTemplate:
+        """IMDSv2 out of pods' reach, an encrypted gp3 root volume, and netem loaded at first boot."""
+        return aws.ec2.LaunchTemplate(
+            f"{self._name}-nodes",
+            metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+                http_endpoint="enabled",
+                http_tokens="required",
+                http_put_response_hop_limit=IMDS_HOP_LIMIT,
+            ),
+            block_device_mappings=[
+                aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                    device_name=ROOT_DEVICE_NAME,
+                    ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                        volume_size=self._args.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                    ),
+                )
+            ],
+            user_data=base64.b64encode(NETEM_USER_DATA.encode()).decode(),
+            opts=self._child,
+        )
+
+    def _node_group(
+        self,
+        cluster: eks.Cluster,
+        node_role: aws.iam.Role,
+        launch_template: aws.ec2.LaunchTemplate,
+        *,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> eks.ManagedNodeGroup:
+        args = self._args
+        return eks.ManagedNodeGroup(
+            f"{self._name}-workers",
+            cluster=cluster,
+            node_group_name_prefix=NODE_GROUP_NAME_PREFIX,
+            # What FIS's node-group-loss finds the group by: its generated name changes on every replacement.
+            tags={LAB_NODE_GROUP_TAG: args.cluster_name},
+            # pulumi-eks takes the group's version from this argument only, never from the cluster
+            # (pulumi/pulumi-eks nodejs/eks/nodes/nodegroup.ts, createManagedNodeGroup): without it EKS keeps
+            # the nodes on the version they were created with. The launch template names no AMI, so EKS
+            # accepts a version with it and rolls the nodes onto that version's AMI in place.
+            version=args.kubernetes_version,
+            node_role=node_role,
+            ami_type=NODE_AMI_TYPE,
+            capacity_type=args.capacity_type,
+            instance_types=list(args.instance_types),
+            scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+                desired_size=args.desired_size, min_size=args.min_size, max_size=args.max_size
+            ),
+            subnet_ids=args.node_subnet_ids,
+            launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+                id=launch_template.id, version=launch_template.latest_version.apply(str)
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+
+def _cluster_admin_entries(principal_arns: Sequence[str]) -> dict[str, eks.AccessEntryArgs]:
+    """An access entry granting cluster-admin to each principal, keyed by a name derived from its ARN."""
+    return {
+        access_entry_key(arn): eks.AccessEntryArgs(
+            principal_arn=arn,
+            access_policies={
+                "cluster-admin": eks.AccessPolicyAssociationArgs(
+                    policy_arn=CLUSTER_ADMIN_POLICY_ARN,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                )
+            },
+        )
+        for arn in principal_arns
+    }

@@ -52,66 +52,22 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:network:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        cluster_tag = {f"kubernetes.io/cluster/{args.cluster_name}": "shared"}
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
 
-        vpc = aws.ec2.Vpc(
-            f"{name}-vpc",
-            cidr_block=VPC_CIDR,
-            enable_dns_hostnames=True,
-            enable_dns_support=True,
-            tags={"Name": f"{name}-vpc"},
-            opts=child,
+        vpc = self._vpc()
+        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=self._child)
+        public_routes = self._route_table("public", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, gateway_id=gateway.id))
+        # Without a NAT gateway, nodes need their own public address to pull images and reach AWS APIs.
+        public_subnets = self._subnets_per_zone(
+            vpc, public_routes, private=False, map_public_ip=not args.private_nodes, elb_tag=PUBLIC_ELB_TAG
         )
-        # Taking over the VPC's default security group with no rules leaves nothing that admits traffic by accident.
-        aws.ec2.DefaultSecurityGroup(f"{name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=child)
-        gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
-        public_routes = aws.ec2.RouteTable(
-            f"{name}-public",
-            vpc_id=vpc.id,
-            routes=[aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, gateway_id=gateway.id)],
-            opts=child,
-        )
-        public_subnets = [
-            self._subnet(
-                f"{name}-public-{zone.zone_id}",
-                vpc.id,
-                zone,
-                subnet_cidr(zone, private=False),
-                public_routes.id,
-                # Without a NAT gateway, nodes need their own public address to pull images and reach AWS APIs.
-                map_public_ip=not args.private_nodes,
-                tags={**cluster_tag, PUBLIC_ELB_TAG: "1"},
-            )
-            for zone in args.zones
-        ]
         private_subnets: list[aws.ec2.Subnet] = []
         if args.private_nodes:
-            nat_address = aws.ec2.Eip(f"{name}-nat", domain="vpc", opts=child)
-            nat = aws.ec2.NatGateway(
-                f"{name}-nat",
-                allocation_id=nat_address.id,
-                subnet_id=public_subnets[0].id,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
-            )
-            private_routes = aws.ec2.RouteTable(
-                f"{name}-private",
-                vpc_id=vpc.id,
-                routes=[aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=nat.id)],
-                opts=child,
-            )
-            private_subnets = [
-                self._subnet(
-                    f"{name}-private-{zone.zone_id}",
-                    vpc.id,
-                    zone,
-                    subnet_cidr(zone, private=True),
-                    private_routes.id,
-                    map_public_ip=False,
-                    tags={**cluster_tag, INTERNAL_ELB_TAG: "1"},
-                )
-                for zone in args.zones
-            ]
+            nat = self._nat_gateway(public_subnets[0], gateway)
+            private_routes = self._route_table("private", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=nat.id))
+            private_subnets = self._subnets_per_zone(vpc, private_routes, private=True, map_public_ip=False, elb_tag=INTERNAL_ELB_TAG)
 
         self.zones = list(args.zones)
         self.vpc_id = vpc.id
@@ -127,28 +83,51 @@ class Network(pulumi.ComponentResource):
             }
         )
 
-    def _subnet(
-        self,
-        name: str,
-        vpc_id: pulumi.Input[str],
-        zone: Zone,
-        cidr: str,
-        route_table_id: pulumi.Input[str],
-        *,
-        map_public_ip: bool,
-        tags: dict[str, str],
-    ) -> aws.ec2.Subnet:
-        subnet = aws.ec2.Subnet(
-            name,
-            vpc_id=vpc_id,
-            # By ID: the name behind an ID differs from account to account.
-            availability_zone_id=zone.zone_id,
-            cidr_block=cidr,
-            map_public_ip_on_launch=map_public_ip,
-            tags={"Name": name, **tags},
-            opts=pulumi.ResourceOptions(parent=self),
+    def _vpc(self) -> aws.ec2.Vpc:
+        vpc = aws.ec2.Vpc(
+            f"{self._name}-vpc",
+            cidr_block=VPC_CIDR,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={"Name": f"{self._name}-vpc"},
+            opts=self._child,
         )
-        aws.ec2.RouteTableAssociation(
-            name, subnet_id=subnet.id, route_table_id=route_table_id, opts=pulumi.ResourceOptions(parent=self)
+        # Taking over the VPC's default security group with no rules leaves nothing that admits traffic by accident.
+        aws.ec2.DefaultSecurityGroup(f"{self._name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=self._child)
+        return vpc
+
+    def _route_table(self, kind: str, vpc: aws.ec2.Vpc, default_route: aws.ec2.RouteTableRouteArgs) -> aws.ec2.RouteTable:
+        return aws.ec2.RouteTable(f"{self._name}-{kind}", vpc_id=vpc.id, routes=[default_route], opts=self._child)
+
+    def _nat_gateway(self, public_subnet: aws.ec2.Subnet, gateway: aws.ec2.InternetGateway) -> aws.ec2.NatGateway:
+        """One NAT gateway, in the first public subnet: the private subnets' way out."""
+        address = aws.ec2.Eip(f"{self._name}-nat", domain="vpc", opts=self._child)
+        return aws.ec2.NatGateway(
+            f"{self._name}-nat",
+            allocation_id=address.id,
+            subnet_id=public_subnet.id,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
         )
-        return subnet
+
+    def _subnets_per_zone(
+        self, vpc: aws.ec2.Vpc, routes: aws.ec2.RouteTable, *, private: bool, map_public_ip: bool, elb_tag: str
+    ) -> list[aws.ec2.Subnet]:
+        """One subnet per zone, each with its zone's own /20 and associated with `routes`."""
+        kind = "private" if private else "public"
+        tags = {f"kubernetes.io/cluster/{self._args.cluster_name}": "shared", elb_tag: "1"}
+        subnets = []
+        for zone in self._args.zones:
+            name = f"{self._name}-{kind}-{zone.zone_id}"
+            subnet = aws.ec2.Subnet(
+                name,
+                vpc_id=vpc.id,
+                # By ID: the name behind an ID differs from account to account.
+                availability_zone_id=zone.zone_id,
+                cidr_block=subnet_cidr(zone, private=private),
+                map_public_ip_on_launch=map_public_ip,
+                tags={"Name": name, **tags},
+                opts=self._child,
+            )
+            aws.ec2.RouteTableAssociation(name, subnet_id=subnet.id, route_table_id=routes.id, opts=self._child)
+            subnets.append(subnet)
+        return subnets

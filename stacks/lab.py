@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -9,7 +11,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
-from pulumi.runtime import config as runtime_config
 
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
@@ -27,14 +28,19 @@ from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGatew
 from stacks.cost import cost_inputs, estimate_hourly_cost
 from stacks.preflight import preflight
 
+CONFIG_ENV = "PULUMI_CONFIG"
+
 
 def _configured_keys() -> set[str]:
     """Every `chaos-lab:` key the stack sets, so a misspelt key is reported instead of silently ignored.
 
-    The language host hands config over either as the runtime's config map or as PULUMI_CONFIG.
+    pulumi.Config reads a key but cannot list them. The Python language host hands the program the stack's
+    whole config as PULUMI_CONFIG, one JSON object keyed `<namespace>:<key>` (pulumi/pulumi
+    sdk/python/cmd/pulumi-language-python/main.go, Run), which is what `pulumi up`, `preview` and the
+    Automation API's local workspaces run through.
     """
     prefix = f"{NAMESPACE}:"
-    everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    everything = json.loads(os.environ.get(CONFIG_ENV) or "{}")
     return {key.removeprefix(prefix) for key in everything if key.startswith(prefix)}
 
 
@@ -173,7 +179,39 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     provider = aws_lab.kubernetes_provider if aws_lab is not None else _build_existing(config)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
     in_cluster = pulumi.ResourceOptions(providers=[provider])
-    fence = SandboxFence(
+    fence = _build_fence(config, in_cluster)
+    crds, chaos_mesh = _build_chaos_mesh(config, fence, in_cluster)
+    demo_app = _build_demo_app(config, fence, in_cluster)
+    experiments = ChaosExperiments(
+        "chaos",
+        ChaosExperimentsArgs(
+            experiments=config.experiments,
+            workloads=topology.workloads(config.app.frontend_replicas, config.app.backend_replicas),
+            halted=config.halted,
+            # The fence layers too, explicitly: the release already waits for them, but a chaos object must
+            # never be created without the policy that judges it, whatever the release's own ordering.
+            depends_on=[*fence.admission, crds, chaos_mesh.release, demo_app],
+        ),
+        opts=in_cluster,
+    )
+    steady_state = _build_steady_state(config, provider, aws_lab, demo_app) if config.steady_state.enabled else None
+    _export_access(fence, chaos_mesh, demo_app)
+    fis = _build_fis_if_enabled(config, aws_lab, fence, steady_state)
+    _export_experiments(experiments, fis)
+    return Lab(
+        config=config,
+        kubernetes_provider=provider,
+        fence=fence,
+        chaos_mesh=chaos_mesh,
+        demo_app=demo_app,
+        experiments=experiments,
+        steady_state=steady_state,
+        fis=fis,
+    )
+
+
+def _build_fence(config: LabConfig, in_cluster: pulumi.ResourceOptions) -> SandboxFence:
+    return SandboxFence(
         "sandbox",
         SandboxFenceArgs(
             namespace=config.sandbox_namespace,
@@ -184,6 +222,12 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
+
+
+def _build_chaos_mesh(
+    config: LabConfig, fence: SandboxFence, in_cluster: pulumi.ResourceOptions
+) -> tuple[ChaosMeshCrds, ChaosMesh]:
+    """Chaos Mesh's CRDs, then its release; both only once the fence's admission policy is in place."""
     crds = ChaosMeshCrds(
         "chaos-mesh-crds", ChaosMeshCrdsArgs(chart_version=config.chaos_mesh.version, depends_on=fence.admission), opts=in_cluster
     )
@@ -198,7 +242,11 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
-    demo_app = DemoApp(
+    return crds, chaos_mesh
+
+
+def _build_demo_app(config: LabConfig, fence: SandboxFence, in_cluster: pulumi.ResourceOptions) -> DemoApp:
+    return DemoApp(
         "demo",
         DemoAppArgs(
             namespace=fence.namespace,
@@ -208,38 +256,29 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         ),
         opts=in_cluster,
     )
-    experiments = ChaosExperiments(
-        "chaos",
-        ChaosExperimentsArgs(
-            experiments=config.experiments,
-            workloads=topology.workloads(config.app.frontend_replicas, config.app.backend_replicas),
-            halted=config.halted,
-            # The fence layers too, explicitly: the release already waits for them, but a chaos object must
-            # never be created without the policy that judges it, whatever the release's own ordering.
-            depends_on=[*fence.admission, crds, chaos_mesh.release, demo_app],
+
+
+def _build_steady_state(config: LabConfig, provider: k8s.Provider, aws_lab: AwsLab | None, demo_app: DemoApp) -> SteadyState:
+    steady_state = SteadyState(
+        "steady-state",
+        SteadyStateArgs(
+            stack=config.stack,
+            sandbox_namespace=config.sandbox_namespace,
+            settings=config.steady_state,
+            kubernetes_version=config.kubernetes_version,
+            cloudwatch=aws_lab.cloudwatch if aws_lab is not None else None,
         ),
-        opts=in_cluster,
+        opts=pulumi.ResourceOptions(providers=[provider], depends_on=[demo_app]),
     )
-    steady_state = (
-        SteadyState(
-            "steady-state",
-            SteadyStateArgs(
-                stack=config.stack,
-                sandbox_namespace=config.sandbox_namespace,
-                settings=config.steady_state,
-                kubernetes_version=config.kubernetes_version,
-                cloudwatch=aws_lab.cloudwatch if aws_lab is not None else None,
-            ),
-            opts=pulumi.ResourceOptions(providers=[provider], depends_on=[demo_app]),
-        )
-        if config.steady_state.enabled
-        else None
-    )
-    if steady_state is not None:
-        pulumi.export("steadyStateMetricsUrl", steady_state.metrics_url)
-        if steady_state.alarm_arns is not None:
-            pulumi.export("steadyStateAlarmArns", steady_state.alarm_arns)
-            pulumi.export("steadyStateDashboardUrl", steady_state.dashboard_url)
+    pulumi.export("steadyStateMetricsUrl", steady_state.metrics_url)
+    if steady_state.alarm_arns is not None:
+        pulumi.export("steadyStateAlarmArns", steady_state.alarm_arns)
+        pulumi.export("steadyStateDashboardUrl", steady_state.dashboard_url)
+    return steady_state
+
+
+def _export_access(fence: SandboxFence, chaos_mesh: ChaosMesh, demo_app: DemoApp) -> None:
+    """The outputs an operator reaches the lab by: the sandbox, the dashboard and its tokens, the app."""
     pulumi.export("sandboxNamespace", fence.namespace)
     pulumi.export("dashboardPortForwardCommand", chaos_mesh.dashboard_port_forward_command)
     pulumi.export("dashboardTokenCommand", fence.token_command)
@@ -248,26 +287,25 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
         pulumi.export("dashboardLongLivedToken", fence.long_lived_token)
     pulumi.export("frontendPortForwardCommand", demo_app.port_forward_command)
     pulumi.export("probeUrl", demo_app.probe_url)
-    fis = None
-    if aws_lab is not None and config.fis_experiments and steady_state is not None and steady_state.alarm_arns is not None:
-        # The two metric alarms, not the composite: each names what broke in FIS's stop reason.
-        alarm_arns = [steady_state.alarm_arns[key] for key in ("successRate", "p95Latency")]
-        fis = _build_fis(config, aws_lab, fence, alarm_arns)
+
+
+def _build_fis_if_enabled(
+    config: LabConfig, aws_lab: AwsLab | None, fence: SandboxFence, steady_state: SteadyState | None
+) -> FisExperiments | None:
+    """FIS experiments, on AWS only and only with the steady-state alarms to stop them."""
+    if aws_lab is None or not config.fis_experiments or steady_state is None or steady_state.alarm_arns is None:
+        return None
+    # The two metric alarms, not the composite: each names what broke in FIS's stop reason.
+    alarm_arns = [steady_state.alarm_arns[key] for key in ("successRate", "p95Latency")]
+    return _build_fis(config, aws_lab, fence, alarm_arns)
+
+
+def _export_experiments(experiments: ChaosExperiments, fis: FisExperiments | None) -> None:
     if fis is None:
         pulumi.export("experiments", experiments.summary)
-    else:
-        # One preview of everything enabled, whichever engine runs it; FIS entries carry their template IDs.
-        pulumi.export("experiments", pulumi.Output.all(experiments.summary, fis.summary).apply(
-            lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
-        ))
-        pulumi.export("fisTemplateIds", fis.template_ids)
-    return Lab(
-        config=config,
-        kubernetes_provider=provider,
-        fence=fence,
-        chaos_mesh=chaos_mesh,
-        demo_app=demo_app,
-        experiments=experiments,
-        steady_state=steady_state,
-        fis=fis,
-    )
+        return
+    # One preview of everything enabled, whichever engine runs it; FIS entries carry their template IDs.
+    pulumi.export("experiments", pulumi.Output.all(experiments.summary, fis.summary).apply(
+        lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
+    ))
+    pulumi.export("fisTemplateIds", fis.template_ids)

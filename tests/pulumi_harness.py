@@ -12,6 +12,7 @@ validation, Helm rendering, and the inside of remote components such as eks.Clus
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -117,6 +118,8 @@ class Registration:
     delete_before_replace: bool
     replace_on_changes: list[str]
     custom_timeouts: dict[str, str]
+    # The URN each of the resource's aliases stands for: what the engine matches against an existing stack.
+    alias_urns: list[str]
 
 
 class LabMocks(pulumi.runtime.Mocks):
@@ -207,9 +210,19 @@ class RecordingMonitor(MockMonitor):
                         "update": request.customTimeouts.update,
                         "delete": request.customTimeouts.delete,
                     },
+                    alias_urns=[self._alias_urn(request, alias) for alias in request.aliases],
                 )
             )
         return response
+
+    def _alias_urn(self, request: Any, alias: Any) -> str:
+        """The URN an alias spec stands for, built the way this monitor builds URNs; an empty field means the resource's own."""
+        if alias.HasField("urn"):
+            return alias.urn
+        spec = alias.spec
+        assert not (spec.stack or spec.project), f"{request.name}: an alias into another stack or project"
+        parent = "" if spec.noParent else spec.parentUrn or request.parent
+        return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
         # A resource passed to a remote component (the eks.Cluster given to ManagedNodeGroup) would be
@@ -267,14 +280,13 @@ def run_lab(
     when the program raises.
     """
     from chaoslab.config.aws_facts import FACTS_AS_OF
-    from stacks.lab import build_lab, load_config
+    from stacks.lab import CONFIG_ENV, build_lab, load_config
 
     mocks = LabMocks(running)
     monitor = RecordingMonitor(mocks)
     # set_mocks keeps an existing root Stack, and with it the previous run's exports.
     settings.set_root_resource(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    pulumi.runtime.set_all_config(cli_config(stack, overrides))
     deployment = Deployment(monitor.registrations, monitor.registered_outputs)
 
     @pulumi.runtime.test
@@ -290,8 +302,17 @@ def run_lab(
 
         return pulumi.Output.all(pulumi.Output.all(**values), pulumi.Output.all(**secrets)).apply(keep)
 
+    previous = os.environ.get(CONFIG_ENV)
+    # As the Python language host hands a program its config: one JSON object in PULUMI_CONFIG
+    # (pulumi/pulumi sdk/python/cmd/pulumi-language-python/main.go, Run).
+    os.environ[CONFIG_ENV] = json.dumps(cli_config(stack, overrides))
     try:
         program()
     except Exception as error:
         raise ProgramFailed(error, deployment) from error
+    finally:
+        if previous is None:
+            del os.environ[CONFIG_ENV]
+        else:
+            os.environ[CONFIG_ENV] = previous
     return deployment

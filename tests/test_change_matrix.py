@@ -53,6 +53,7 @@ def _registration(type_token: str, name: str, inputs: dict, **options) -> Regist
         delete_before_replace=options.get("delete_before_replace", False),
         replace_on_changes=options.get("replace_on_changes", []),
         custom_timeouts={},
+        alias_urns=[],
     )
 
 

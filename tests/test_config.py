@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from experiments.errors import ConfigError
-from pulumi_harness import PROJECT_DIR, cli_config
+from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 from chaoslab.config import aws_facts
 from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
 from chaoslab.config.zones import Zone, choose_zones
@@ -355,3 +355,11 @@ def test_the_readme_names_the_zone_table_as_it_stands():
     readme = " ".join((PROJECT_DIR / "README.md").read_text().split())
     excluded = [f"`{zone_id}`" for zone_ids in aws_facts.EKS_UNSUPPORTED_ZONE_IDS.values() for zone_id in zone_ids]
     assert f"{', '.join(excluded)} as of {aws_facts.ZONES_AS_OF}" in readme
+
+
+def test_a_misspelt_top_level_key_stops_the_program_naming_it():
+    """The program lists the stack's keys from PULUMI_CONFIG, as the language host passes them, not from Pulumi internals."""
+    with pytest.raises(ProgramFailed) as failed:
+        run_lab("dev", {"halt": "true"})
+    assert "chaos-lab:halt: unknown key; known keys are clusterProvider" in str(failed.value), str(failed.value)
+    assert failed.value.deployment.registrations == []

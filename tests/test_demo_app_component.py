@@ -21,6 +21,7 @@ import pytest
 import k8s_schema
 from chaoslab.config import topology
 from components.demo_app import component, render
+from components.demo_app import tier as demo_tier
 from experiments_support import WORKLOADS
 from pulumi_harness import Deployment, Registration, cli_config, run_lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
@@ -31,6 +32,7 @@ SERVICE = "kubernetes:core/v1:Service"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 DEMO_COMPONENT = "chaos-lab:demoapp:DemoApp"
+TIER_COMPONENT = "chaos-lab:demoapp:Tier"
 SERVING_PORT_NAME = "serve"
 
 
@@ -120,7 +122,7 @@ def config_map_of(deployment: Deployment, item: Registration) -> Registration:
 
 
 def checksum(item: Registration) -> str:
-    return item.inputs["spec"]["template"]["metadata"]["annotations"][component.CHECKSUM_ANNOTATION]
+    return item.inputs["spec"]["template"]["metadata"]["annotations"][demo_tier.CHECKSUM_ANNOTATION]
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -161,7 +163,32 @@ def test_tier_names_labels_and_replicas_are_the_write_ups(dev, tier):
     service = named(dev, SERVICE, tier.service)
     assert service.inputs["spec"]["selector"] == labels, f"{service.name}: selector {service.inputs['spec']['selector']}"
     assert service.inputs["metadata"]["namespace"] == DEFAULT_SANDBOX_NAMESPACE, f"{service.name}: namespace"
-    assert {item.parent, service.parent} == {dev.one(DEMO_COMPONENT).urn}, f"{item.name}/{service.name}: not in DemoApp"
+    assert {item.parent, service.parent} == {tier_component(dev, tier).urn}, f"{item.name}/{service.name}: not in its Tier"
+
+
+def tier_component(deployment: Deployment, tier: Tier) -> Registration:
+    return deployment.one(TIER_COMPONENT, f"demo-{tier.app}")
+
+
+def demo_objects(deployment: Deployment) -> list[Registration]:
+    """The demo app's Kubernetes objects: the children of its tiers."""
+    demo = deployment.one(DEMO_COMPONENT).urn
+    tiers = {item.urn for item in deployment.of_type(TIER_COMPONENT) if item.parent == demo}
+    return [item for item in deployment.registrations if item.parent in tiers]
+
+
+def test_each_tier_is_a_component_under_the_demo_app(dev):
+    """The preview tree: DemoApp, then one Tier per app tier, each holding its own objects and outputs."""
+    demo = dev.one(DEMO_COMPONENT).urn
+    tiers = {tier.app: tier_component(dev, tier) for tier in TIERS}
+    assert {item.parent for item in tiers.values()} == {demo}
+    assert len(dev.of_type(TIER_COMPONENT)) == len(TIERS)
+    for app, item in tiers.items():
+        children = {child.type for child in dev.registrations if child.parent == item.urn}
+        assert {DEPLOYMENT, CONFIG_MAP, SERVICE} <= children, app
+        assert dev.registered_outputs[item.urn]["service_name"] == next(tier.service for tier in TIERS if tier.app == app)
+    backend_children = [child for child in dev.registrations if child.parent == tiers[BACKEND.app].urn]
+    assert sorted(child.type for child in backend_children) == sorted([CONFIG_MAP, DEPLOYMENT, SERVICE, SERVICE, PDB])
 
 
 def test_default_replicas_come_from_the_config_defaults():
@@ -330,7 +357,7 @@ def test_config_map_holds_exactly_the_rendered_files_and_the_pod_mounts_them(tie
     # Every file the container is told to read is mounted from this ConfigMap.
     mounts = {mount["mountPath"]: mount for mount in only_container(item)["volumeMounts"]}
     for argument in only_container(item)["command"]:
-        if argument.startswith(component.CONFIG_DIR + "/"):
+        if argument.startswith(demo_tier.CONFIG_DIR + "/"):
             mount = mounts.get(argument)
             assert mount and mount["name"] == "config" and mount["subPath"] in files, f"{item.name}: {argument} is not mounted"
 
@@ -339,8 +366,8 @@ def test_cgi_script_is_mounted_executable_where_httpd_runs_it(dev):
     item = workload(dev, BACKEND)
     (cgi,) = [volume for volume in pod_spec(item)["volumes"] if volume["name"] == "cgi"]
     assert cgi["configMap"]["name"] == config_map_of(dev, item).inputs["metadata"]["name"], f"{item.name}: cgi volume"
-    assert cgi["configMap"]["items"] == [{"key": "api.cgi", "path": "api.cgi", "mode": component.CGI_FILE_MODE}]
-    assert component.CGI_FILE_MODE & 0o111 and not component.CGI_FILE_MODE & 0o222, oct(component.CGI_FILE_MODE)
+    assert cgi["configMap"]["items"] == [{"key": "api.cgi", "path": "api.cgi", "mode": demo_tier.CGI_FILE_MODE}]
+    assert demo_tier.CGI_FILE_MODE & 0o111 and not demo_tier.CGI_FILE_MODE & 0o222, oct(demo_tier.CGI_FILE_MODE)
     (mount,) = [mount for mount in only_container(item)["volumeMounts"] if mount["name"] == "cgi"]
     assert mount["mountPath"] == render.IMAGE_HTTPD_PATHS.cgi_dir and mount.get("readOnly") is True, mount
 
@@ -377,8 +404,7 @@ def test_outputs_port_forward_to_the_frontend_and_probe_through_it(sandbox):
     assert exports["probeUrl"] == f"http://localhost:{component.LOCAL_PORT}/api/"
     local_port = exports["frontendPortForwardCommand"].rsplit(" ", 1)[-1].split(":")[0]
     assert exports["probeUrl"].startswith(f"http://localhost:{local_port}/"), "probeUrl is not the forwarded port"
-    demo = deployment.one(DEMO_COMPONENT).urn
-    outside = [item.name for item in deployment.registrations if item.parent == demo and item.inputs["metadata"].get("namespace") != sandbox]
+    outside = [item.name for item in demo_objects(deployment) if item.inputs["metadata"].get("namespace") != sandbox]
     assert outside == [], f"demo resources outside the sandbox {sandbox!r}: {outside}"
 
 
@@ -388,8 +414,7 @@ def test_outputs_port_forward_to_the_frontend_and_probe_through_it(sandbox):
 @pytest.mark.parametrize("overrides", [{}, SCALED], ids=["defaults", "scaled"])
 def test_demo_app_manifests_pass_the_kubernetes_schema(overrides):
     deployment = run_lab("dev", overrides)
-    demo = deployment.one(DEMO_COMPONENT).urn
-    children = [item for item in deployment.registrations if item.parent == demo]
+    children = demo_objects(deployment)
     checked, errors = k8s_schema.check_registrations(children)
     assert errors == []
     assert sorted(checked) == sorted([CONFIG_MAP] * 3 + [DEPLOYMENT] * 3 + [SERVICE] * 4 + [PDB])

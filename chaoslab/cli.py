@@ -22,12 +22,15 @@ from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from experiments import CATALOG
+from experiments.fis import FIS_CATALOG
 from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 from experiments.values import is_dns_label
 
 from . import __version__
+from . import fis as fis_ops
 from .abort import GRAMMAR, MIN_WINDOW_REQUESTS, AbortCondition, AbortWatch, Breach, Halted, check_conditions, parse_condition
+from .aws import ConnectAws, boto3_client, stack_region, template_ids
 from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objects_api, kube_access
 from .display import Display, StderrDisplay
 from .errors import UsageError
@@ -42,7 +45,7 @@ from .portforward import forwarded_frontend
 from .probe import (DEFAULT_CONCURRENCY_MAX, DEFAULT_RATE, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_TIMEOUT_S, ProbeInterrupted,
                     ProbeResult, ProbeSettings, default_concurrency, probe, redact_url)
 from .report import write_report
-from .run import execute
+from .run import FisTiming, execute
 from .samples import MS_PER_S, RELATIVE_ERROR, ErrorKind, SampleFile, Summary
 from .stack import AutomationStack, StackDriver
 
@@ -65,6 +68,9 @@ class Environment:
     connect_cluster: Callable[[KubeAccess], ClusterWatcher] = _connect_cluster
     # The CustomObjectsApi `halt`, `resume` and a probe's abort use.
     connect_kube: Callable[[KubeAccess], Any] = custom_objects_api
+    # AWS clients (FIS, CloudWatch) in the stack's Region, from its `region` output: (service, region) -> client.
+    connect_aws: ConnectAws = boto3_client
+    fis_timing: FisTiming = FisTiming()
     # None: notes on stderr, and the live progress line when stderr is a terminal.
     display: Display | None = None
 
@@ -302,12 +308,23 @@ def _add_run(commands: Any, env: Environment) -> None:
         With --abort-if, a condition that holds during the chaos pauses the chaos object at once
         (Kubernetes API), then disables the experiment: status aborted, exit 4.
 
+        A FIS entry (spot-interruption, node-group-loss, zone-outage, or a Chaos Mesh entry with
+        engine: fis) is enabled the same way: `pulumi up` declares its experiment template. Then
+        `run` starts the template from the stack's fisTemplateIds output (AWS credentials from
+        boto3's usual chain, the Region from the stack's region output), shows each state of the
+        experiment and its actions on stderr, probes during it and until it ends, and records the
+        FIS experiment ID, states and stop reason in the journal and report. Ctrl-C, a failure, an
+        --abort-if condition or (with --abort-on-alarm) a steady-state alarm in ALARM sends
+        StopExperiment and waits for `stopped`; a stop that does not finish in time exits 5 after an
+        abort.
+
         example:
           python -m chaoslab run api-high-latency --stack dev --baseline 1m --rate 20
+          python -m chaoslab run node-group-loss --stack dev --abort-on-alarm
           python -m chaoslab run basic-pod-kill --stack dev --abort-if 'success<90%/10s'
           python -m chaoslab run basic-pod-kill --stack dev --dry-run""")
-    command.add_argument("experiment", metavar="EXPERIMENT", choices=list(CATALOG), help=_help(
-        "A catalog experiment.", f"One of {', '.join(CATALOG)}; see `chaoslab hypotheses`."))
+    command.add_argument("experiment", metavar="EXPERIMENT", choices=[*CATALOG, *FIS_CATALOG], help=_help(
+        "A catalog experiment.", f"One of {', '.join([*CATALOG, *FIS_CATALOG])}; see `chaoslab hypotheses`."))
     target = command.add_argument_group("target")
     target.add_argument("--stack", required=True, help=_help(
         "The Pulumi stack to switch the experiment on in.", "e.g. --stack dev (Pulumi.dev.yaml)."))
@@ -328,6 +345,11 @@ def _add_run(commands: Any, env: Environment) -> None:
         f"How long to probe after recovery (default {format_duration(DEFAULT_AFTER_S)}).",
         "The app must be back within the bounds of the baseline, e.g. --after 1m."))
     _add_abort_if(phases, "during the chaos")
+    phases.add_argument("--abort-on-alarm", action="store_true", help=_help(
+        "Also stop a FIS run when a steady-state alarm is in ALARM (FIS entries only).",
+        "Polls DescribeAlarms for the stack's steadyStateAlarmArns (successRate, p95Latency) at every FIS poll "
+        f"({fis_ops.DEFAULT_POLL_S:g}s) and sends StopExperiment on ALARM: status aborted, exit 4. FIS's own stop "
+        "condition watches the same alarms; this does not wait for it, e.g. --abort-on-alarm."))
     _add_load_options(command)
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
@@ -557,6 +579,9 @@ def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResul
 def _abort_text(abort: dict[str, Any] | None) -> str:
     if abort is None:
         return "abort: no condition held\n"
+    if abort.get("source") == "alarm":
+        stop = f"stop failed: {abort['halt_error']}" if abort["halt_error"] else f"{abort['halt']['object']} {abort['final_state']}"
+        return f"ABORTED: {abort['condition']}; {abort['halt']['request']}, {stop}\n"
     window = abort["window"]
     gap = abort["breach_to_halt_s"]
     halt_text = (f"halt failed: {abort['halt_error']}" if abort["halt_error"]
@@ -587,7 +612,7 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
     options = RunOptions(
         url=args.url, baseline_s=args.baseline, during_s=args.during, after_s=args.after,
         rate=args.rate, timeout_s=args.timeout, concurrency=args.concurrency, out_dir=args.out,
-        abort_conditions=tuple(args.abort_if),
+        abort_conditions=tuple(args.abort_if), abort_on_alarm=args.abort_on_alarm,
     )
     stack = env.connect_stack(args.stack, project_dir)
     plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
@@ -596,12 +621,19 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
         return ExitCode.OK
 
     display = env.progress_display()
+    outputs = stack.outputs()
+    aws = None
+    if plan.through_fis:
+        region = stack_region(stack.name, outputs)  # before any change: a stack without AWS cannot run FIS
+
+        def aws(service: str) -> Any:
+            return env.connect_aws(service, region)
     private_directory(plan.out_dir)
-    with kube_access(stack.outputs(), plan.kubeconfig_context) as access:
-        watcher = env.connect_cluster(access)
-        with _target_url(args.url, access, plan.target.namespace, plan.out_dir) as url:
+    with kube_access(outputs, plan.kubeconfig_context) as access:
+        watcher = None if plan.through_fis else env.connect_cluster(access)
+        with _target_url(args.url, access, plan.app_namespace, plan.out_dir) as url:
             try:
-                journal = execute(plan, stack, watcher, url, display)
+                journal = execute(plan, stack, watcher, url, display, aws, env.fis_timing)
             except BaseException:
                 # The run's own error matters more than the report's; the journal has it all anyway.
                 with contextlib.suppress(Exception):

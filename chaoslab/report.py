@@ -100,7 +100,7 @@ _JOURNAL = {
     "chaoslab_version": str, "platform": str, "node": str, "start": _timestamp, "end": (str, type(None)),
     "duration": (*_NUMBER, type(None)), "status": (str, type(None)), "deviated": bool,
     "experiment": {"name": str, "stack": str, "simulates": str, "title": str, "config_key": str, "chaos_s": _NUMBER,
-                   "target": {"kind": str, "namespace": str, "name": str}, "parameters": dict, "app_timeouts_ms": dict,
+                   "target": (type(None), {"kind": str, "namespace": str, "name": str}), "parameters": dict, "app_timeouts_ms": dict,
                    "probe": {"url": str, "rate": _NUMBER, "timeout_s": _NUMBER, "concurrency": int}},
     "steady_states": {"before": _VERDICT, "during": _VERDICT, "after": _VERDICT},
     "run": [_ACTIVITY],
@@ -203,6 +203,7 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
         "phases": {phase.name: phase.summary for phase in phases},
         "steady_states": journal["steady_states"],
         "abort": journal.get("abort"),  # journals from before abort conditions have none
+        "fis": journal.get("fis"),  # a FIS run's experiment ID, states and stop reason
         "updates": {
             name: record["output"].get("update") for name, record in _activities(journal) if record["activity"]["type"] == "action"
         },
@@ -317,9 +318,12 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         "",
         "## What was tested",
         "",
-        f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
-        f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it.",
+        (f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
+         f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it." if target is not None else
+         f"An AWS FIS experiment template, declared by `{experiment['config_key']}` and started by chaoslab; its actions "
+         f"last {experiment['chaos_s']:g} s at most."),
         "",
+        *_fis_lines(journal.get("fis")),
         *_table(["parameter", "value"], [[key, f"`{json.dumps(value)}`"] for key, value in experiment["parameters"].items()]),
         "",
         f"Probe: {probe['url']} at {probe['rate']:g}/s, timeout {probe['timeout_s']:g} s, at most "
@@ -372,9 +376,27 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
     return "\n".join(lines) + notes
 
 
+def _fis_lines(fis: Mapping[str, Any] | None) -> list[str]:
+    """The FIS run: its ID, each state it went through, and why it stopped."""
+    if fis is None:
+        return []
+    stop = (f"chaoslab sent StopExperiment {fis['stopRequestedAtSeconds']:.1f} s after it started following: {fis['stopReason']}"
+            if fis.get("stopRequestedAtSeconds") is not None else "chaoslab did not stop it")
+    rows = [[f"+{state['atSeconds']:.1f} s", state["status"], ", ".join(f"{name}: {status}" for name, status in sorted(state["actions"].items())) or "-"]
+            for state in fis.get("states", [])]
+    return ["### FIS experiment", "", f"`{fis['fisExperimentId']}` ended **{fis['finalState']}** ({fis['stateReason'] or 'no reason given'}); {stop}.",
+            "", *_table(["at", "experiment", "actions"], rows), ""]
+
+
 def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
     if abort is None:
         return []
+    if abort.get("source") == "alarm":
+        stop = (f"The stop failed: {abort['halt_error']}." if abort["halt_error"]
+                else f"{abort['halt']['object']} ended `{abort['final_state']}`.")
+        seen = f" chaoslab saw it at {abort['breach_at']};" if abort.get("breach_at") else ""
+        return ["## Abort", "", f"{abort['condition']}.{seen} {abort['halt']['request']}. {stop} The experiment was then "
+                "disabled (rollback).", ""]
     window = abort["window"]
     latency = ", ".join(f"{key} {_number(value, 'ms')}" for key, value in window["latency_ms"].items())
     if abort["halt_error"]:
@@ -408,4 +430,6 @@ def _activity_detail(output: Mapping[str, Any]) -> str:
         return f"{output['state']} after {output['waited_s']:.1f} s"
     if "summary" in output:
         return f"{output['summary']['sent']} sent, {output['summary']['ok']} ok"
+    if "fisExperimentId" in output:
+        return f"FIS experiment {output['fisExperimentId']}" + (f", {output['finalState']}" if "finalState" in output else "")
     return ""

@@ -16,7 +16,8 @@ import re
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -30,12 +31,13 @@ from experiments.values import is_dns_label
 from . import __version__
 from . import fis as fis_ops
 from .abort import GRAMMAR, MIN_WINDOW_REQUESTS, AbortCondition, AbortWatch, Breach, Halted, check_conditions, parse_condition
-from .aws import ConnectAws, boto3_client, stack_region, template_ids
+from .aws import REGION_OUTPUT, ConnectAws, boto3_client, stack_region, template_ids
 from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objects_api, kube_access
 from .display import Display, StderrDisplay
 from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
 from .files import private_directory, write_json
+from .fis_halt import halt_fis, resume_fis
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .retrying import HALT_DEADLINE_S
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
@@ -373,7 +375,12 @@ def _add_halt(commands: Any, env: Environment) -> None:
         (`run` refuses a halted stack); then waits until Chaos Mesh reports them recovered and the
         Workflows gone. Prints the halt ID, each object, what was done and its state, and the time to
         "all requests issued" and to "all recovered". Halting twice is harmless. Nothing outside the
-        namespace is read or changed.
+        namespace is read or changed in Kubernetes.
+
+        With --stack on an EKS stack (it has a region output), halt also stops every unfinished
+        FIS experiment of the stack (tagged chaos-lab:stack, or started from its fisTemplateIds)
+        with StopExperiment, at the same time as the pauses, and waits for each to end; with
+        --fis-safety-lever it first engages the account's FIS safety lever.
 
         If anything is still active at the deadline, or not recovered within --wait, it prints
         "halt FAILED" with each such object and the reason, and exits 1.
@@ -389,6 +396,12 @@ def _add_halt(commands: Any, env: Environment) -> None:
         "It deletes the chaos objects the stack declared; it takes about a minute, the pause a few seconds, "
         "which is why it comes last and is optional, e.g. halt --stack dev --up."))
     _add_deadline(behaviour, "halt")
+    behaviour.add_argument("--fis-safety-lever", action="store_true", help=_help(
+        "Also engage the account's FIS safety lever (with --stack on an EKS stack).",
+        "It stops EVERY running FIS experiment in the account and Region, not only this stack's, and refuses new "
+        "ones until it is disengaged; the lever's reason records this stack, so only `resume --stack STACK "
+        "--fis-safety-lever` releases it. One already engaged by someone else is left as it is, e.g. "
+        "halt --stack dev --fis-safety-lever."))
     behaviour.add_argument("--wait", type=_duration, default=DEFAULT_WAIT_S, metavar="DURATION", help=_help(
         f"Longest to wait for Chaos Mesh to report recovery (default {format_duration(DEFAULT_WAIT_S)}).",
         "Counted once the pauses are confirmed; an object not recovered by then is reported and the exit code is 1, "
@@ -420,6 +433,10 @@ def _add_resume(commands: Any, env: Environment) -> None:
         "halt prints its ID, e.g. --halt-id 20260101T120000.000Z-3fa9c1."))
     which.add_argument("--all", dest="every_halt", action="store_true", help=_help(
         "Un-pause everything chaoslab paused, whichever halt it was.", "Someone else's pause still stays, e.g. resume --stack dev --all."))
+    behaviour.add_argument("--fis-safety-lever", action="store_true", help=_help(
+        "Also disengage the account's FIS safety lever, if this stack engaged it (with --stack).",
+        "A lever engaged by someone else, or by another stack, stays engaged: resume says whose it is and exits 1, "
+        "e.g. resume --stack dev --fis-safety-lever."))
     _add_deadline(behaviour, "resume")
     _add_change_outputs(command, "resume")
     command.set_defaults(handler=_resume)
@@ -439,7 +456,8 @@ def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
     output.add_argument("--json", action="store_true", help=_help(
         "Print the outcome as exactly one JSON object.",
         "Keys: command, namespace, stack, dry_run, ok, halt_id, deadline_s, objects [{resource, name, action, state, "
-        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update."))
+        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update, "
+        "fis {region, experiments {ID: final state}, safety_lever, errors} (null without AWS)."))
 
 
 def _add_report(commands: Any, env: Environment) -> None:
@@ -482,6 +500,7 @@ class _Fenced:
     namespace: str
     api: Any
     stack: StackDriver | None
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # the stack's; empty with --namespace
 
 
 def _project_dir(path: Path) -> Path:
@@ -503,8 +522,9 @@ def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
         raise UsageError("--context: with a stack, its chaos-lab:kubeconfigContext decides the context")
     stack = env.connect_stack(args.fence_stack, _project_dir(args.project_dir))
     lab = lab_config(stack.get_all_config(), stack.name)
-    with kube_access(stack.outputs(), lab.kubeconfig_context) as access:
-        yield _Fenced(lab.sandbox_namespace, env.connect_kube(access), stack)
+    outputs = stack.outputs()
+    with kube_access(outputs, lab.kubeconfig_context) as access:
+        yield _Fenced(lab.sandbox_namespace, env.connect_kube(access), stack, outputs)
 
 
 def _probe(args: argparse.Namespace, env: Environment) -> int:
@@ -680,22 +700,51 @@ def _needs_stack_for_up(args: argparse.Namespace) -> None:
         raise UsageError("--up runs `pulumi up`, so it needs --stack")
 
 
+def _needs_stack_for_lever(args: argparse.Namespace) -> None:
+    if args.fis_safety_lever and args.fence_stack is None:
+        raise UsageError("--fis-safety-lever: the lever is the account's, and only a stack records who engaged it; give --stack")
+
+
+def _fis_region(fenced: _Fenced, lever: bool) -> str | None:
+    """The stack's Region when it has AWS (FIS runs to stop); None for --namespace or a stack without AWS."""
+    if fenced.stack is None or REGION_OUTPUT not in fenced.outputs:
+        if lever:
+            raise UsageError(f"--fis-safety-lever: stack {fenced.stack.name if fenced.stack else ''} has no `{REGION_OUTPUT}` "
+                             "output, so no FIS: the lever exists for EKS stacks (chaos-lab:clusterProvider eks) after `pulumi up`")
+        return None
+    return stack_region(fenced.stack.name, fenced.outputs)
+
+
 def _halt(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
+    _needs_stack_for_lever(args)
     with _fenced(args, env) as fenced:
+        region = _fis_region(fenced, args.fis_safety_lever)
         display = env.progress_display()
-        display.note(f"halting every chaos experiment in namespace {fenced.namespace}")
-        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
-                      deadline_s=args.deadline, up=args.up, display=display)
+        display.note(f"halting every chaos experiment in namespace {fenced.namespace}"
+                     + ("" if region is None else f" and every FIS experiment of stack {fenced.stack.name if fenced.stack else ''}"))
+        with ThreadPoolExecutor(1, thread_name_prefix="chaoslab-fis-halt") as pool:
+            # FIS's stops go out while the Chaos Mesh pauses do: neither waits for the other.
+            fis_part = None if region is None or fenced.stack is None else pool.submit(
+                halt_fis, env.connect_aws("fis", region), fenced.stack.name, template_ids(fenced.outputs).values(), region,
+                dry_run=args.dry_run, engage_lever=args.fis_safety_lever, deadline_s=env.fis_timing.stop_deadline_s,
+                poll_s=env.fis_timing.poll_s)
+            report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
+                          deadline_s=args.deadline, up=args.up, display=display)
+            report.fis = None if fis_part is None else fis_part.result()
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
 def _resume(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
+    _needs_stack_for_lever(args)
     with _fenced(args, env) as fenced:
+        region = _fis_region(fenced, args.fis_safety_lever)
         report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up, halt_id=args.halt_id,
                         every_halt=args.every_halt, deadline_s=args.deadline)
+        if args.fis_safety_lever and region is not None and fenced.stack is not None:
+            report.fis = resume_fis(env.connect_aws("fis", region), fenced.stack.name, region, dry_run=args.dry_run)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 

@@ -78,9 +78,9 @@ def resume_fis(fis: Any, stack: str, region: str, *, dry_run: bool) -> FisHalt:
     """Release the safety lever if this stack engaged it; someone else's stays, and is named as a problem."""
     outcome = FisHalt(region, dry_run)
     try:
-        status, reason = fis_ops.lever_state(fis)
         if dry_run:
-            outcome.lever = f"would disengage ({status}: {reason})" if status != "disengaged" else "not engaged"
+            status, reason = fis_ops.lever_state(fis)
+            outcome.lever = "not engaged" if status == "disengaged" else f"would disengage if this stack engaged it ({status}: {reason})"
         elif fis_ops.disengage_lever(fis, stack):
             outcome.lever = f"disengaged (it was engaged by stack {stack})"
         else:

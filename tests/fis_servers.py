@@ -67,6 +67,28 @@ def fis_template(fis: Any, stack: str, name: str) -> str:
 class _LeverHandler(BaseHTTPRequestHandler):
     state: dict[str, str]
     calls: list[tuple[str, str, Any]]
+    upstream: str | None  # moto's URL: every other FIS request goes there, so one client reaches both
+
+    def _is_lever(self) -> bool:
+        return self.path.startswith("/safetyLevers/")
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        answer = requests.request(self.command, f"{self.upstream}{self.path}", data=self.rfile.read(length) if length else None,
+                                  headers={key: value for key, value in self.headers.items() if key.lower() != "host"}, timeout=10)
+        self.send_response(answer.status_code)
+        for key, value in answer.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._forward()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._forward()
 
     def _answer(self) -> None:
         body = json.dumps({"safetyLever": {"id": "default", "arn": f"arn:aws:fis:{REGION}:{ACCOUNT}:safety-lever/default",
@@ -78,6 +100,9 @@ class _LeverHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._is_lever():
+            self._forward()
+            return
         self.calls.append(("GET", self.path, None))
         self._answer()
 
@@ -92,8 +117,9 @@ class _LeverHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def lever_server(status: str = "disengaged", reason: str = "") -> Iterator[tuple[str, type[_LeverHandler]]]:
-    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": []})
+def lever_server(status: str = "disengaged", reason: str = "", upstream: str | None = None) -> Iterator[tuple[str, type[_LeverHandler]]]:
+    """The lever's two operations; with `upstream` (moto's URL), every other request is passed through to it."""
+    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": [], "upstream": upstream})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,9 +16,10 @@ import re
 import sys
 import textwrap
 import traceback
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -42,12 +43,15 @@ from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_h
 from .retrying import HALT_DEADLINE_S
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
-from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, lab_config, make_plan
+from .plan import (DEFAULT_AFTER_S, DEFAULT_BASELINE_S, SAMPLE_SOURCES, SAMPLES_FROM_PROBE, RunOptions, lab_config,
+                   make_plan)
 from .portforward import forwarded_frontend
 from .probe import (DEFAULT_CONCURRENCY_MAX, DEFAULT_RATE, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_TIMEOUT_S, ProbeInterrupted,
                     ProbeResult, ProbeSettings, default_concurrency, probe, redact_url)
-from .report import write_report
-from .run import FisTiming, execute
+from .cloudwatch_samples import CLOUDWATCH_FILE, read_intervals, window, write_series
+from .journal import JOURNAL_FILE
+from .report import read_journal, write_report
+from .run import AwsTiming, execute
 from .samples import MS_PER_S, RELATIVE_ERROR, ErrorKind, SampleFile, Summary
 from .stack import AutomationStack, StackDriver
 
@@ -72,7 +76,7 @@ class Environment:
     connect_kube: Callable[[KubeAccess], Any] = custom_objects_api
     # AWS clients (FIS, CloudWatch) in the stack's Region, from its `region` output: (service, region) -> client.
     connect_aws: ConnectAws = boto3_client
-    fis_timing: FisTiming = FisTiming()
+    aws_timing: AwsTiming = AwsTiming()
     # None: notes on stderr, and the live progress line when stderr is a terminal.
     display: Display | None = None
 
@@ -353,6 +357,15 @@ def _add_run(commands: Any, env: Environment) -> None:
         f"({fis_ops.DEFAULT_POLL_S:g}s) and sends StopExperiment on ALARM: status aborted, exit 4. FIS's own stop "
         "condition watches the same alarms; this does not wait for it, e.g. --abort-on-alarm."))
     _add_load_options(command)
+    command.add_argument_group("samples").add_argument(
+        "--samples-from", choices=SAMPLE_SOURCES, default=SAMPLES_FROM_PROBE, help=_help(
+            "Judge each phase on run's own probe (default) or on the in-cluster prober's figures in CloudWatch.",
+            "cloudwatch: no local probe and no port-forward; each phase lasts its duration, then its 10-second "
+            "intervals are read with GetMetricData (namespace ChaosLab/SteadyState/<stack>, Stack and Target "
+            "dimensions) about 20 s later, once published. Counts add up exactly; p50/p95/p99 are the worst "
+            "interval's; the maximum is unknown. Needs steadyState.enabled on an EKS stack; --rate, --timeout and "
+            "--concurrency are the prober's (steadyState.rate and timeout) and --abort-if is refused: use "
+            "--abort-on-alarm, e.g. --samples-from cloudwatch."))
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
         "The run directory (default .chaoslab/runs/<UTC time>-<experiment>).",
@@ -462,14 +475,21 @@ def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
 
 def _add_report(commands: Any, env: Environment) -> None:
     command = _command(commands, env, "report", "Write a run's Markdown log, summaries JSON and latency chart.", """\
-        Reads RUN_DIR/journal.json and the phases' samples and (re)writes report.md, summaries.json
-        and latency.png there; `run` does this itself when it ends. Notes written under "What we
+        Reads RUN_DIR/journal.json and the phases' samples (and the in-cluster prober's figures,
+        if the run or --cloudwatch read them) and (re)writes report.md, summaries.json and
+        latency.png there; `run` does this itself when it ends. Notes written under "What we
         learned" in report.md are kept.
 
         example:
           python -m chaoslab report .chaoslab/runs/20260101T120000Z-basic-pod-kill""")
     command.add_argument("run_dir", metavar="RUN_DIR", type=Path, help=_help(
         "A directory `run` wrote.", "It holds journal.json, e.g. .chaoslab/runs/20260101T120000Z-basic-pod-kill."))
+    command.add_argument("--cloudwatch", action="store_true", help=_help(
+        "First read the in-cluster prober's figures over the run from CloudWatch, to overlay on the chart.",
+        f"GetMetricData in the Region the journal records (the stack's region output), namespace "
+        f"ChaosLab/SteadyState/<stack>, from the run's start to its end; written to RUN_DIR/{CLOUDWATCH_FILE}. "
+        "The chart then shows the in-cluster p95 and success rate per 10 s and the experiment's window next to "
+        "run's own requests, e.g. report RUN_DIR --cloudwatch."))
     command.add_argument("--json", action="store_true", help=_help(
         "Print the run's summaries as exactly one JSON object.", "The content of summaries.json."))
     command.set_defaults(handler=_report)
@@ -632,7 +652,7 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
     options = RunOptions(
         url=args.url, baseline_s=args.baseline, during_s=args.during, after_s=args.after,
         rate=args.rate, timeout_s=args.timeout, concurrency=args.concurrency, out_dir=args.out,
-        abort_conditions=tuple(args.abort_if), abort_on_alarm=args.abort_on_alarm,
+        abort_conditions=tuple(args.abort_if), abort_on_alarm=args.abort_on_alarm, samples_from=args.samples_from,
     )
     stack = env.connect_stack(args.stack, project_dir)
     plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
@@ -643,17 +663,19 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
     display = env.progress_display()
     outputs = stack.outputs()
     aws = None
-    if plan.through_fis:
-        region = stack_region(stack.name, outputs)  # before any change: a stack without AWS cannot run FIS
+    if plan.through_fis or plan.from_cloudwatch or REGION_OUTPUT in outputs:
+        # Before any change: a stack without AWS has neither FIS nor the prober's figures in CloudWatch.
+        # Recorded for every run on AWS, so `report --cloudwatch` can read the prober's figures later.
+        plan = replace(plan, region=stack_region(stack.name, outputs))
 
         def aws(service: str) -> Any:
-            return env.connect_aws(service, region)
+            return env.connect_aws(service, str(plan.region))
     private_directory(plan.out_dir)
     with kube_access(outputs, plan.kubeconfig_context) as access:
         watcher = None if plan.through_fis else env.connect_cluster(access)
-        with _target_url(args.url, access, plan.app_namespace, plan.out_dir) as url:
+        with _target_url(args.url, access, plan.app_namespace, plan.out_dir, needed=not plan.from_cloudwatch) as url:
             try:
-                journal = execute(plan, stack, watcher, url, display, aws, env.fis_timing)
+                journal = execute(plan, stack, watcher, url, display, aws, env.aws_timing)
             except BaseException:
                 # The run's own error matters more than the report's; the journal has it all anyway.
                 with contextlib.suppress(Exception):
@@ -670,7 +692,10 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
 
 
 @contextlib.contextmanager
-def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path) -> Iterator[str]:
+def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path, *, needed: bool) -> Iterator[str]:
+    if url is not None or not needed:  # from CloudWatch, run probes nothing itself
+        yield url or ""
+        return
     if url is not None:
         yield url
         return
@@ -727,8 +752,8 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
             # FIS's stops go out while the Chaos Mesh pauses do: neither waits for the other.
             fis_part = None if region is None or fenced.stack is None else pool.submit(
                 halt_fis, env.connect_aws("fis", region), fenced.stack.name, template_ids(fenced.outputs).values(), region,
-                dry_run=args.dry_run, engage_lever=args.fis_safety_lever, deadline_s=env.fis_timing.stop_deadline_s,
-                poll_s=env.fis_timing.poll_s)
+                dry_run=args.dry_run, engage_lever=args.fis_safety_lever, deadline_s=env.aws_timing.stop_deadline_s,
+                poll_s=env.aws_timing.poll_s)
             report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
                           deadline_s=args.deadline, up=args.up, display=display)
             report.fis = None if fis_part is None else fis_part.result()
@@ -750,11 +775,30 @@ def _resume(args: argparse.Namespace, env: Environment) -> int:
 
 
 def _report(args: argparse.Namespace, env: Environment) -> int:
+    if args.cloudwatch:
+        _read_in_cluster_series(args.run_dir, env)
     files = write_report(args.run_dir)
     summaries = json.loads(files.summaries.read_text())
     text = "".join(f"wrote {path}\n" for path in (files.report, files.summaries, files.chart))
     _emit(env, args, summaries, text)
     return ExitCode.OK
+
+
+def _read_in_cluster_series(run_dir: Path, env: Environment) -> None:
+    """Write RUN_DIR/cloudwatch.json: the in-cluster prober's intervals over the whole run."""
+    journal_path = run_dir / JOURNAL_FILE
+    if not journal_path.is_file():
+        raise UsageError(f"{run_dir} is not a run directory: it has no {JOURNAL_FILE}")
+    journal = read_journal(journal_path)
+    experiment = journal["experiment"]
+    region, target = experiment.get("region"), experiment.get("steady_state_target")
+    if not region or not target:
+        raise UsageError(f"--cloudwatch: {journal_path} records no AWS region: the run was not on an EKS stack, or "
+                         "was made by a chaoslab without CloudWatch support; there is nothing to read")
+    start = datetime.fromisoformat(journal["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(journal["end"].replace("Z", "+00:00")) if journal["end"] else datetime.now(timezone.utc)
+    intervals = read_intervals(env.connect_aws("cloudwatch", region), experiment["stack"], target, *window(start, end))
+    write_series(run_dir / CLOUDWATCH_FILE, experiment["stack"], target, region, intervals)
 
 
 def _hypotheses(args: argparse.Namespace, env: Environment) -> int:

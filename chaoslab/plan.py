@@ -16,7 +16,7 @@ from typing import Any
 
 from chaoslab.config import NAMESPACE, LabConfig, lab_keys, parse_config
 from chaoslab.config.model import decode_value
-from chaoslab.config.topology import FRONTEND_SERVICE, Timeouts
+from chaoslab.config.topology import FRONTEND_SERVICE, Timeouts, frontend_url
 from experiments import CATALOG
 from experiments.durations import format_duration
 from experiments.errors import ConfigError
@@ -37,6 +37,10 @@ DEFAULT_AFTER_S = 30.0
 MIN_FIS_DURING_S = 120.0
 CHAOS_MESH_ENGINE = "chaos-mesh"
 FIS_ENGINE = "fis"
+# Where a phase's requests come from: `run`'s own probe, or the in-cluster prober's figures in CloudWatch.
+SAMPLES_FROM_PROBE = "probe"
+SAMPLES_FROM_CLOUDWATCH = "cloudwatch"
+SAMPLE_SOURCES = (SAMPLES_FROM_PROBE, SAMPLES_FROM_CLOUDWATCH)
 RUNS_DIR = Path(".chaoslab") / "runs"
 
 
@@ -69,6 +73,7 @@ class RunOptions:
     out_dir: Path | None = None
     abort_conditions: tuple[AbortCondition, ...] = ()
     abort_on_alarm: bool = False
+    samples_from: str = SAMPLES_FROM_PROBE
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,13 @@ class RunPlan:
     out_dir: Path
     abort_conditions: tuple[AbortCondition, ...]  # judged during the chaos
     abort_on_alarm: bool = False  # stop the FIS experiment when a steady-state alarm is in ALARM
+    samples_from: str = SAMPLES_FROM_PROBE
+    steady_state_target: str = ""  # the in-cluster prober's URL: its metrics' Target dimension
+    region: str | None = None  # the stack's `region` output, once `run` has read it
+
+    @property
+    def from_cloudwatch(self) -> bool:
+        return self.samples_from == SAMPLES_FROM_CLOUDWATCH
 
     @property
     def through_fis(self) -> bool:
@@ -145,8 +157,12 @@ class RunPlan:
                 "during": self.hypothesis.describe(),
                 "after": [tolerance.describe() for tolerance in RECOVERED_AFTER],
             },
+            "samples_from": self.samples_from,
+            "region": self.region,
+            "steady_state_target": self.steady_state_target,
             "probe": {
-                "url": redact_url(self.url) if self.url else f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/",
+                "url": (f"in-cluster prober, {self.steady_state_target} (CloudWatch)" if self.from_cloudwatch
+                        else redact_url(self.url) if self.url else f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/"),
                 "rate": self.rate,
                 "timeout_s": self.timeout_s,
                 "concurrency": self.concurrency,
@@ -159,6 +175,9 @@ class RunPlan:
     def describe(self) -> list[str]:
         """The plan in the order it runs, for --dry-run."""
         probe = f"at {self.rate:g}/s (timeout {format_duration(self.timeout_s)}, at most {self.concurrency} in flight)"
+        source = (f"judge each phase on the in-cluster prober's figures for {self.steady_state_target} in CloudWatch "
+                  f"(GetMetricData), {probe}" if self.from_cloudwatch else
+                  f"probe {redact_url(self.url) if self.url else f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}")
         change = "set it back to false" if self.entry_existed else f"remove {self.entry_key} again"
         stops = [*(condition.text for condition in self.abort_conditions), *(["a steady-state alarm in ALARM"] if self.abort_on_alarm else [])]
         if self.through_fis:
@@ -179,7 +198,7 @@ class RunPlan:
             f"hypothesis: {self.hypothesis.title}",
             *(f"  during: {line}" for line in self.hypothesis.describe()),
             f"parameters: {json.dumps(dict(self.parameters), sort_keys=True)}",
-            f"probe {redact_url(self.url) if self.url else f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}",
+            source,
             f"1. baseline: probe for {format_duration(self.baseline_s)}; stop unless "
             + ", ".join(tolerance.describe() for tolerance in STEADY_STATE_BEFORE),
             f"2. set {self.enabled_key} true and run `pulumi up`, which {declared}",
@@ -233,8 +252,14 @@ def make_plan(
             f"{config_key('experiments.' + name + '.schedule')}: a scheduled experiment fires on its cron, not "
             "when `up` returns, so a run cannot line its probe up with it; remove schedule for the run"
         )
+    if options.samples_from == SAMPLES_FROM_CLOUDWATCH and not (current.on_aws and current.steady_state.enabled):
+        problems.append(f"{config_key('steadyState.enabled')}: --samples-from cloudwatch reads the in-cluster prober's figures, "
+                        "which an EKS stack publishes when steadyState.enabled is true")
     if problems:
         raise ConfigError(problems)
+    if options.samples_from == SAMPLES_FROM_CLOUDWATCH and options.abort_conditions:
+        raise UsageError("--abort-if judges run's own probe, which --samples-from cloudwatch replaces; stop on the "
+                         "steady-state alarms with --abort-on-alarm instead")
     # The config exactly as `up` will see it once `run` has enabled the experiment.
     with_run = parse_config({**raw, "experiments": {**configured, name: {**entry, "enabled": True}}}, stack=stack, today=date.today())
     if with_run.fis_experiments:
@@ -259,6 +284,10 @@ def make_plan(
             f"--during: got {format_duration(during_s)}, longer than the chaos, which ends itself after "
             f"{format_duration(chaos_s)}; observe what follows with --after"
         )
+    steady_state = current.steady_state
+    from_cloudwatch = options.samples_from == SAMPLES_FROM_CLOUDWATCH
+    # From CloudWatch, the requests are the prober's: its rate and timeout are what the figures mean.
+    rate, timeout_s = (steady_state.rate, steady_state.timeout_s) if from_cloudwatch else (options.rate, options.timeout_s)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     plan = RunPlan(
         experiment=name,
@@ -279,12 +308,14 @@ def make_plan(
         baseline_s=options.baseline_s,
         during_s=during_s,
         after_s=options.after_s,
-        rate=options.rate,
-        timeout_s=options.timeout_s,
-        concurrency=default_concurrency(options.rate, options.timeout_s) if options.concurrency is None else options.concurrency,
+        rate=rate,
+        timeout_s=timeout_s,
+        concurrency=default_concurrency(rate, timeout_s) if options.concurrency is None or from_cloudwatch else options.concurrency,
         out_dir=options.out_dir or project_dir / RUNS_DIR / f"{stamp}-{name}",
         abort_conditions=options.abort_conditions,
         abort_on_alarm=options.abort_on_alarm,
+        samples_from=options.samples_from,
+        steady_state_target=frontend_url(current.sandbox_namespace, steady_state.path),
     )
     check_conditions(plan.abort_conditions, plan.rate)
     # Every phase's probe settings are checked now, not when the phase starts minutes later.

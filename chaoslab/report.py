@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .cloudwatch_samples import CLOUDWATCH_FILE, read_series
 from .errors import UsageError
 from .files import write_atomic, write_json
 from .journal import JOURNAL_FILE
@@ -70,7 +71,7 @@ def write_report(run_dir: Path) -> ReportFiles:
     phases = _phases(run_dir, journal)
     files = ReportFiles(run_dir / REPORT_FILE, run_dir / SUMMARIES_FILE, run_dir / CHART_FILE)
     write_json(files.summaries, summaries(journal, phases))
-    write_atomic(files.chart, chart_png(journal, phases))
+    write_atomic(files.chart, chart_png(journal, phases, in_cluster_intervals(run_dir, phases)))
     write_atomic(files.report, markdown(journal, phases, _kept_notes(files.report)))
     return files
 
@@ -210,8 +211,38 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
     }
 
 
-def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
-    """Latency of every request over the run, phases shaded, failures and unsent requests marked."""
+def in_cluster_intervals(run_dir: Path, phases: Sequence[Phase]) -> list[Mapping[str, Any]]:
+    """The in-cluster prober's intervals: the whole run's (`report --cloudwatch`), else the phases' own
+    (`run --samples-from cloudwatch`); oldest first."""
+    whole = read_series(run_dir / CLOUDWATCH_FILE)
+    if whole:
+        return whole
+    by_time = {interval["at"]: interval for phase in phases if "cloudwatch" in phase.record["output"]
+               for interval in read_series(run_dir / phase.record["output"]["cloudwatch"])}
+    return [by_time[at] for at in sorted(by_time)]
+
+
+def experiment_window(journal: Mapping[str, Any]) -> tuple[float, float] | None:
+    """Seconds since the run started: the FIS experiment's start to its last state, else the chaos's
+    declaration (`up` enabling it returned) to its removal (`up` disabling it began)."""
+    start = _parse_time(journal["start"])
+    records = {record["activity"]["name"]: record for record in [*journal["run"], *journal["rollbacks"]]}
+    fis = journal.get("fis")
+    if fis is not None and "start-fis-experiment" in records and fis.get("states"):
+        begun = (_parse_time(records["start-fis-experiment"]["end"] or records["start-fis-experiment"]["start"]) - start).total_seconds()
+        return begun, begun + fis["states"][-1]["atSeconds"]
+    enabled, disabled = records.get("enable-experiment"), records.get("disable-experiment")
+    if enabled is None or enabled["end"] is None:
+        return None
+    ended = journal.get("end") if disabled is None else disabled["start"]
+    if ended is None:
+        return None
+    return (_parse_time(enabled["end"]) - start).total_seconds(), (_parse_time(ended) - start).total_seconds()
+
+
+def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    """Latency of every request over the run, phases shaded, failures and unsent requests marked; with the
+    in-cluster prober's intervals, its p95 and success rate per 10 s and the experiment's window on top."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a CI runner or over ssh
@@ -240,6 +271,23 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
     if not_sent:
         axes.scatter(not_sent, [MIN_PLOTTED_MS] * len(not_sent), s=24, marker="v", color="#ef6c00",
                      label="not sent (concurrency cap)")
+    if in_cluster:
+        start = _parse_time(journal["start"])
+        at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
+        p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
+        shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95) if y is not None]
+        if shown:
+            axes.plot([x for x, _ in shown], [y for _, y in shown], drawstyle="steps-post", color="#6a1b9a",
+                      label="in-cluster p95 (CloudWatch, per 10 s)")
+        success = axes.twinx()
+        success.plot(at, [interval["success_percent"] for interval in in_cluster], drawstyle="steps-post", color="#00897b",
+                     linestyle="--", label="in-cluster success % (CloudWatch)")
+        success.set_ylim(0, 105)
+        success.set_ylabel("in-cluster success (%)")
+        success.legend(loc="upper right", fontsize="small")
+    chaos = experiment_window(journal)
+    if chaos is not None:
+        axes.axvspan(*chaos, facecolor="none", edgecolor="#b71c1c", hatch="//", linewidth=0, label="experiment")
     axes.set_yscale("log")
     axes.set_xlabel("seconds since the run started")
     axes.set_ylabel("latency (ms, log scale)")
@@ -247,7 +295,7 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
     deviated = ", deviated" if journal.get("deviated") else ""
     axes.set_title(f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}")
     axes.grid(True, which="major", alpha=0.3)
-    if phases:
+    if phases or in_cluster:
         axes.legend(loc="upper left", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")

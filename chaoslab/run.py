@@ -36,7 +36,9 @@ from .display import Display
 from .hypotheses import RECOVERED_AFTER, STEADY_STATE_BEFORE, Evidence, Tolerance, Verdict, judge
 from .journal import ActivityType, Journal, RunStatus, iso, one_line, utc_now
 from .plan import RunPlan
+from .cloudwatch_samples import cloudwatch_file, read_intervals, summarize_intervals, window, write_series
 from .files import private_directory
+from .prober.figures import PUBLISH_INTERVAL_S
 from .probe import ProbeInterrupted, ProbeResult, probe, redact_url
 from .samples import Summary, write_samples
 from .stack import StackDriver
@@ -63,15 +65,19 @@ AwsClients = Callable[[str], Any]
 
 
 @dataclass(frozen=True)
-class FisTiming:
-    """How often a FIS run is polled, and how long a stop may take to reach a final state."""
+class AwsTiming:
+    """How often a FIS run is polled, how long a stop may take to reach a final state, and how long after a
+    phase its last in-cluster interval is read from CloudWatch."""
 
     poll_s: float = fis_ops.DEFAULT_POLL_S
     stop_deadline_s: float = fis_ops.DEFAULT_STOP_DEADLINE_S
+    # The prober publishes an interval once it has ended (10 s); CloudWatch documents no ingestion delay,
+    # so the phase's last interval is read another 10 s later.
+    metrics_lag_s: float = 2.0 * PUBLISH_INTERVAL_S
 
 
 def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, url: str, display: Display,
-            aws: AwsClients | None = None, fis_timing: FisTiming = FisTiming()) -> Journal:
+            aws: AwsClients | None = None, aws_timing: AwsTiming = AwsTiming()) -> Journal:
     """Run the plan against the app at `url`, writing the journal into plan.out_dir as it goes.
 
     Returns the journal of a run that completed, stopped because the steady state did not hold
@@ -80,21 +86,21 @@ def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, u
     RollbackError, chained to it, if disabling failed.
     """
     private_directory(plan.out_dir)
-    if plan.through_fis and aws is None:
-        raise ValueError("a FIS run needs AWS clients")
-    return _Run(plan, stack, watcher, url, display, aws, fis_timing).execute()
+    if (plan.through_fis or plan.from_cloudwatch) and aws is None:
+        raise ValueError("a FIS run, and samples from CloudWatch, need AWS clients")
+    return _Run(plan, stack, watcher, url, display, aws, aws_timing).execute()
 
 
 class _Run:
     def __init__(self, plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, url: str, display: Display,
-                 aws: AwsClients | None, fis_timing: FisTiming) -> None:
+                 aws: AwsClients | None, aws_timing: AwsTiming) -> None:
         self.plan = plan
         self.stack = stack
         self.watcher = watcher
         self.url = url
         self.display = display
         self.aws = aws
-        self.fis_timing = fis_timing
+        self.aws_timing = aws_timing
         self.journal = Journal(plan.out_dir, plan.to_dict())
         # True from the moment the run starts changing the stack until it has undone that change.
         self.enabled = False
@@ -206,7 +212,7 @@ class _Run:
             output.update(templateId=template_id, fisExperimentId=experiment_id)
         watch = AbortWatch(plan.abort_conditions, self._halt) if plan.abort_conditions else None
         self.follower = _FisFollower(fis, experiment_id, self.aws("cloudwatch") if alarms else None, alarms, self.display,
-                                     stop_probe=(watch or _Tripwire()), timing=self.fis_timing)
+                                     stop_probe=(watch or _Tripwire()), timing=self.aws_timing)
         self.follower.start()
         follower = self.follower
         during = self._phase("during", plan.during_s, follower.stop_probe)
@@ -276,6 +282,8 @@ class _Run:
 
     def _phase(self, phase: str, duration_s: float, watch: AbortWatch | _Tripwire | None = None) -> ProbeResult:
         """Probe for one phase; its samples go to `<phase>.samples.jsonl`, even when interrupted."""
+        if self.plan.from_cloudwatch:
+            return self._cloudwatch_phase(phase, duration_s, None if watch is None else watch.tripped)
         with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
             self.display.note(f"{phase}: probing {redact_url(self.url)} for {duration_s:g}s at {self.plan.rate:g}/s")
             output.update(phase=phase, started_at=iso(utc_now()), planned_s=round(duration_s, 3), samples=samples_file(phase))
@@ -288,6 +296,27 @@ class _Run:
                 raise
             self._keep(phase, result, output)
             return result
+
+    def _cloudwatch_phase(self, phase: str, duration_s: float, stopped: threading.Event | None) -> ProbeResult:
+        """Let the phase pass (or end early, when the FIS follower stops the run), then judge it on the
+        in-cluster prober's intervals that overlap it, read from CloudWatch once the last one is published."""
+        plan = self.plan
+        assert self.aws is not None and plan.region is not None
+        with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
+            self.display.note(f"{phase}: {duration_s:g}s of the in-cluster prober's figures for {plan.steady_state_target}")
+            started = utc_now()
+            output.update(phase=phase, started_at=iso(started), planned_s=round(duration_s, 3), samples=samples_file(phase),
+                          source="cloudwatch", cloudwatch=cloudwatch_file(phase))
+            (stopped or threading.Event()).wait(duration_s)
+            ended = utc_now()
+            self.display.note(f"{phase}: waiting {self.aws_timing.metrics_lag_s:g}s for the last interval to reach CloudWatch")
+            time.sleep(self.aws_timing.metrics_lag_s)
+            intervals = read_intervals(self.aws("cloudwatch"), plan.stack, plan.steady_state_target, *window(started, ended))
+            write_series(plan.out_dir / cloudwatch_file(phase), plan.stack, plan.steady_state_target, plan.region, intervals)
+            summary = summarize_intervals(intervals, plan.rate, (ended - started).total_seconds())
+            write_samples(plan.out_dir / samples_file(phase), [])  # no request of run's own
+            output["summary"] = summary.to_dict()
+            return ProbeResult(summary)
 
     def _keep(self, phase: str, result: ProbeResult, output: dict[str, object]) -> None:
         write_samples(self.plan.out_dir / samples_file(phase), result.samples)
@@ -350,7 +379,7 @@ class _FisFollower:
     """
 
     def __init__(self, fis: Any, experiment_id: str, cloudwatch: Any, alarms: Any, display: Display,
-                 stop_probe: AbortWatch | _Tripwire, timing: FisTiming) -> None:
+                 stop_probe: AbortWatch | _Tripwire, timing: AwsTiming) -> None:
         self.fis = fis
         self.timing = timing
         self.experiment_id = experiment_id

@@ -14,6 +14,7 @@ import json
 import math
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,13 @@ from chaoslab.cli import Environment, main
 from chaoslab.display import Progress
 from chaoslab.exit_codes import ExitCode
 from chaoslab.journal import JOURNAL_FILE
-from chaoslab.report import REPORT_FILE
-from chaoslab.run import FisTiming
+from chaoslab.cloudwatch_samples import CLOUDWATCH_FILE
+from chaoslab.config.topology import frontend_url
+from chaoslab.prober.figures import PUBLISH_INTERVAL_S, IntervalFigures, cloudwatch_namespace, metric_data
+from chaoslab.report import CHART_FILE, REPORT_FILE
+from chaoslab.samples import ErrorKind
+from chaoslab_png import assert_real_png
+from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer, app_server
 from experiments.fis import STACK_TAG
@@ -117,7 +123,7 @@ def _run(endpoint: str, stack: FisStack, server: AppServer, out: Path, *extra: s
 
     env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
                       connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
-                      connect_aws=connect_aws, fis_timing=FisTiming(poll_s=POLL_S, stop_deadline_s=stop_deadline_s),
+                      connect_aws=connect_aws, aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=stop_deadline_s),
                       display=display or Notes())
     code = main(["run", ENTRY, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", server.url,
                  "--baseline", "500ms", "--after", "500ms", "--rate", f"{RATE:g}", "--out", str(out), *extra], env)
@@ -252,4 +258,104 @@ def test_abort_on_alarm_for_a_chaos_mesh_entry_is_refused_naming_the_option(endp
     code = main(["run", "basic-pod-kill", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm"], env)
     assert code == ExitCode.USAGE
     assert stderr.getvalue().startswith("UsageError: --abort-on-alarm: basic-pod-kill runs through Chaos Mesh")
+    assert stack.calls == []
+
+
+# The in-cluster prober's figures in CloudWatch: published with the prober's own metric_data, into moto.
+
+TARGET = frontend_url("chaos-sandbox", "/api/")  # the prober's target for the default config
+
+
+def _publish(endpoint: str, stack: str, figures: list[IntervalFigures]) -> None:
+    cloudwatch = client("cloudwatch", endpoint)
+    for interval in figures:
+        cloudwatch.put_metric_data(Namespace=cloudwatch_namespace(stack), MetricData=metric_data(interval, stack, TARGET))
+
+
+def _grid(moment: datetime) -> float:
+    return moment.timestamp() - moment.timestamp() % PUBLISH_INTERVAL_S
+
+
+def _interval(started_at: float, requests: int, ok: int, p95_ms: float, http_5xx: int = 0) -> IntervalFigures:
+    return IntervalFigures(started_at=started_at, requests=requests, ok=ok, not_sent=0,
+                           latency_ms={50: p95_ms / 2, 95: p95_ms, 99: p95_ms * 2},
+                           errors={kind: http_5xx if kind is ErrorKind.HTTP_5XX else 0 for kind in ErrorKind})
+
+
+def test_run_judges_the_phases_on_the_in_cluster_figures_from_cloudwatch(endpoint: str, tmp_path: Path) -> None:
+    hold_experiments_running(endpoint, polls=1)
+    stack = FisStack(endpoint)
+    stack.name = "cw-run"
+    now = _grid(datetime.now(timezone.utc))
+    # Ten healthy intervals around now: whichever the phases overlap, each is 100 requests, all ok.
+    figures = [_interval(now + PUBLISH_INTERVAL_S * offset, 100, 100, 40.0) for offset in range(-1, 9)]
+    _publish(endpoint, stack.name, figures)
+    stdout, stderr = io.StringIO(), io.StringIO()
+    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
+                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
+                      connect_aws=lambda service, region: client(service, endpoint),
+                      aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=5, metrics_lag_s=0), display=Notes())
+    # No --url: from CloudWatch, run sends no request and opens no port-forward.
+    code = main(["run", ENTRY, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--samples-from", "cloudwatch",
+                 "--baseline", "500ms", "--during", "500ms", "--after", "500ms", "--out", str(tmp_path)], env)
+
+    assert code == ExitCode.OK, stderr.getvalue()
+    journal = json.loads((tmp_path / JOURNAL_FILE).read_text())
+    assert journal["experiment"]["samples_from"] == "cloudwatch" and journal["experiment"]["region"] == REGION
+    for phase in ("baseline", "during", "after"):
+        record = next(record for record in journal["run"] if record["activity"]["name"] == f"probe-{phase}")
+        written = json.loads((tmp_path / record["output"]["cloudwatch"]).read_text())
+        assert written["dimensions"] == {"Stack": stack.name, "Target": TARGET}
+        read = written["intervals"]
+        assert read and all(interval["requests"] == 100 and interval["success_percent"] == 100 for interval in read)
+        summary = record["output"]["summary"]
+        assert summary["scheduled"] == 100 * len(read) and summary["ok"] == summary["scheduled"]
+        assert summary["latency_ms"]["p95"] == 40.0 and summary["latency_ms"]["max"] is None
+    assert journal["steady_states"]["during"]["met"] is True
+
+
+def test_report_reads_the_in_cluster_series_over_the_run_and_overlays_it(endpoint: str, tmp_path: Path) -> None:
+    hold_experiments_running(endpoint, polls=1)
+    with app_server(HEALTHY) as server:
+        stack = FisStack(endpoint, server)
+        stack.name = "cw-report"
+        code, journal, _, stderr = _run(endpoint, stack, server, tmp_path, "--during", "500ms")
+    assert code == ExitCode.OK, stderr
+    before = (tmp_path / CHART_FILE).read_bytes()
+    start = _grid(datetime.fromisoformat(journal["start"].replace("Z", "+00:00")))
+    # The interval the run began in was failing; the healthy ones before the run and long after it are not read.
+    figures = [_interval(start - PUBLISH_INTERVAL_S, 50, 50, 30.0), _interval(start, 50, 40, 900.0, http_5xx=10),
+               _interval(start + 60 * PUBLISH_INTERVAL_S, 50, 50, 30.0)]
+    _publish(endpoint, stack.name, figures)
+    stdout, stderr_io = io.StringIO(), io.StringIO()
+    env = Environment(stdout=stdout, stderr=stderr_io, stdout_isatty=False, stderr_isatty=False,
+                      connect_aws=lambda service, region: client(service, endpoint))
+
+    assert main(["report", str(tmp_path), "--cloudwatch"], env) == ExitCode.OK, stderr_io.getvalue()
+
+    written = json.loads((tmp_path / CLOUDWATCH_FILE).read_text())
+    assert written["region"] == REGION and written["namespace"] == cloudwatch_namespace(stack.name)
+    assert [(interval["requests"], interval["success_percent"], interval["latency_ms"]["p95"], interval["errors"])
+            for interval in written["intervals"]] == [(50, 80.0, 900.0, {"http_5xx": 10})]
+    chart = (tmp_path / CHART_FILE).read_bytes()
+    assert_real_png(chart)
+    assert chart != before  # the in-cluster series and the window are drawn on it
+
+    # A run on a stack without AWS records no region: nothing to read, said before any call.
+    journal["experiment"]["region"] = None
+    (tmp_path / JOURNAL_FILE).write_text(json.dumps(journal))
+    env.connect_aws = lambda service, region: pytest.fail("no AWS call")
+    assert main(["report", str(tmp_path), "--cloudwatch"], env) == ExitCode.USAGE
+    assert stderr_io.getvalue().startswith(f"UsageError: --cloudwatch: {tmp_path / JOURNAL_FILE} records no AWS region")
+
+
+def test_samples_from_cloudwatch_with_abort_if_is_refused_naming_both(tmp_path: Path) -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    stack = FakeStack({})
+    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
+                      connect_stack=lambda name, project_dir: stack)
+    code = main(["run", ENTRY, "--stack", "test", "--project-dir", str(PROJECT_DIR), "--samples-from", "cloudwatch",
+                 "--abort-if", "success<90%/10s"], env)
+    assert code == ExitCode.USAGE
+    assert stderr.getvalue().startswith("UsageError: --abort-if judges run's own probe, which --samples-from cloudwatch replaces")
     assert stack.calls == []

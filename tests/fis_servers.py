@@ -18,8 +18,27 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import Answer, AppServer
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# The stack's steadyStateAlarmArns, by output key, as alarm names.
+ALARMS = {"successRate": "test-steady-state-success-rate", "p95Latency": "test-steady-state-p95-latency",
+          "broken": "test-steady-state-broken"}
+HEALTHY = Answer()
+
+
+def alarm_arn(name: str) -> str:
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def put_steady_state_alarms(cloudwatch: Any) -> None:
+    """Alarms under the stack's alarm names (moto stores them; it does not evaluate them: SetAlarmState flips them)."""
+    for name in ALARMS.values():
+        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="SuccessRate", Namespace="ChaosLab/SteadyState/test",
+                                    Statistic="Average", Period=10, EvaluationPeriods=3, Threshold=99,
+                                    ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
 
 
 def client(service: str, endpoint: str) -> Any:
@@ -128,3 +147,26 @@ def lever_server(status: str = "disengaged", reason: str = "", upstream: str | N
     finally:
         server.shutdown()
         thread.join()
+
+
+class FisStack(FakeStack):
+    """A stack whose `up` declares a template per enabled FIS entry in moto and names it in fisTemplateIds."""
+
+    def __init__(self, endpoint: str, server: AppServer | None = None, during: Answer = HEALTHY) -> None:
+        """`server`: an app server that answers as `during` says while an entry is enabled."""
+        super().__init__({}, on_up=self._declare)
+        self.fis = client("fis", endpoint)
+        self.templates: dict[str, str] = {}
+        self.declared: dict[str, str] = {}  # every template any `up` declared
+        self.server = server
+        self.during = during
+
+    def _declare(self, enabled: set[str]) -> None:
+        self.templates = {name: self.templates.get(name) or fis_template(self.fis, self.name, name) for name in enabled}
+        self.declared.update(self.templates)
+        if self.server is not None:
+            self.server.behave(self.during if enabled else HEALTHY)
+
+    def outputs(self) -> dict[str, Any]:
+        return {"region": REGION, "fisTemplateIds": dict(self.templates),
+                "steadyStateAlarmArns": {key: alarm_arn(name) for key, name in ALARMS.items()}}

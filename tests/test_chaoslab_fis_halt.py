@@ -20,7 +20,7 @@ from kubernetes import client as kubernetes_client
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
-from chaoslab.run import FisTiming
+from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import KubeApiServer
 from fis_servers import REGION, client, fis_template, hold_experiments_running, lever_server, moto_server
@@ -51,7 +51,7 @@ def _cli(kube: KubeApiServer, stack: FakeStack, fis_url: str, *argv: str) -> tup
                       connect_kube=lambda access: kubernetes_client.CustomObjectsApi(
                           kubernetes_client.ApiClient(kubernetes_client.Configuration(host=kube.host))),
                       connect_aws=lambda service, region: client(service, fis_url),
-                      fis_timing=FisTiming(poll_s=0.01, stop_deadline_s=5), display=NullDisplay())
+                      aws_timing=AwsTiming(poll_s=0.01, stop_deadline_s=5), display=NullDisplay())
     return main([*argv, "--project-dir", str(PROJECT_DIR)], env), stdout.getvalue(), stderr.getvalue()
 
 

@@ -34,31 +34,21 @@ from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer, app_server
 from experiments.fis import STACK_TAG
-from fis_servers import ACCOUNT, REGION, client, fis_template, hold_experiments_running, moto_server
+from fis_servers import ALARMS, REGION, FisStack, put_steady_state_alarms, client, fis_template, hold_experiments_running, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENTRY = "node-group-loss"
 ENTRY_KEY = f"chaos-lab:experiments.{ENTRY}"
 RATE = 20.0
 POLL_S = 0.05
-ALARMS = {"successRate": "test-steady-state-success-rate", "p95Latency": "test-steady-state-p95-latency",
-          "broken": "test-steady-state-broken"}
 HEALTHY = Answer()
 FAILING = Answer(status=503)
-
-
-def alarm_arn(name: str) -> str:
-    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     with moto_server() as url:
-        cloudwatch = client("cloudwatch", url)
-        for name in ALARMS.values():
-            cloudwatch.put_metric_alarm(AlarmName=name, MetricName="SuccessRate", Namespace="ChaosLab/SteadyState/test",
-                                        Statistic="Average", Period=10, EvaluationPeriods=3, Threshold=99,
-                                        ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
+        put_steady_state_alarms(client("cloudwatch", url))
         yield url
 
 
@@ -67,28 +57,6 @@ def alarms_ok(endpoint: str) -> None:
     cloudwatch = client("cloudwatch", endpoint)
     for name in ALARMS.values():
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test start")
-
-
-class FisStack(FakeStack):
-    """A stack whose `up` declares a template per enabled FIS entry in moto and names it in fisTemplateIds."""
-
-    def __init__(self, endpoint: str, server: AppServer | None = None, during: Answer = HEALTHY) -> None:
-        super().__init__({}, on_up=self._declare)
-        self.fis = client("fis", endpoint)
-        self.templates: dict[str, str] = {}
-        self.declared: dict[str, str] = {}  # every template any `up` declared
-        self.server = server
-        self.during = during
-
-    def _declare(self, enabled: set[str]) -> None:
-        self.templates = {name: self.templates.get(name) or fis_template(self.fis, self.name, name) for name in enabled}
-        self.declared.update(self.templates)
-        if self.server is not None:
-            self.server.behave(self.during if enabled else HEALTHY)
-
-    def outputs(self) -> dict[str, Any]:
-        return {"region": REGION, "fisTemplateIds": dict(self.templates),
-                "steadyStateAlarmArns": {key: alarm_arn(name) for key, name in ALARMS.items()}}
 
 
 class Notes:

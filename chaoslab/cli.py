@@ -41,6 +41,7 @@ from .files import private_directory, write_json
 from .fis_halt import halt_fis, resume_fis
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .retrying import HALT_DEADLINE_S
+from .fis_hypotheses import FIS_HYPOTHESES
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
 from .plan import (DEFAULT_AFTER_S, DEFAULT_BASELINE_S, SAMPLE_SOURCES, SAMPLES_FROM_PROBE, RunOptions, lab_config,
@@ -804,7 +805,8 @@ def _read_in_cluster_series(run_dir: Path, env: Environment) -> None:
 def _hypotheses(args: argparse.Namespace, env: Environment) -> int:
     before = [tolerance.describe() for tolerance in STEADY_STATE_BEFORE]
     after = [tolerance.describe() for tolerance in RECOVERED_AFTER]
-    experiments = {name: {"title": hypothesis.title, "during": hypothesis.describe()} for name, hypothesis in HYPOTHESES.items()}
+    experiments = {name: {"title": hypothesis.title, "during": hypothesis.describe()}
+                   for name, hypothesis in {**HYPOTHESES, **FIS_HYPOTHESES}.items()}
     lines = [f"before every experiment (baseline): {'; '.join(before)}", f"after every experiment (recovery): {'; '.join(after)}", ""]
     for name, hypothesis in experiments.items():
         lines += [f"{name}: {hypothesis['title']}", *(f"  during: {line}" for line in hypothesis["during"])]

@@ -28,7 +28,9 @@ def boto3_client(service: str, region: str) -> Any:
     # Imported here: `probe` must work where only the CLI's light dependencies are.
     import boto3
 
-    return boto3.client(service, region_name=region)
+    # A session of its own: boto3's default session is not thread-safe, and `run` makes a client on the
+    # abort watch's thread (https://boto3.amazonaws.com/v1/documentation/api/latest/guide/clients.html, Multithreading).
+    return boto3.session.Session().client(service, region_name=region)
 
 
 def stack_region(stack: str, outputs: Mapping[str, Any]) -> str:

@@ -42,8 +42,9 @@ def put_steady_state_alarms(cloudwatch: Any) -> None:
 
 
 def client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    # A session per client: the default session is not thread-safe, and `run` makes clients on its threads.
+    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
+                                          aws_secret_access_key="testing")
 
 
 @contextmanager

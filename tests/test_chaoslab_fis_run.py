@@ -327,3 +327,17 @@ def test_samples_from_cloudwatch_with_abort_if_is_refused_naming_both(tmp_path: 
     assert code == ExitCode.USAGE
     assert stderr.getvalue().startswith("UsageError: --abort-if judges run's own probe, which --samples-from cloudwatch replaces")
     assert stack.calls == []
+
+
+def test_dry_run_of_a_fis_entry_prints_the_fis_steps_and_changes_nothing(tmp_path: Path) -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    stack = FakeStack({})
+    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
+                      connect_stack=lambda name, project_dir: stack, connect_aws=lambda service, region: pytest.fail("no AWS call"))
+    code = main(["run", "zone-outage", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm", "--dry-run"], env)
+    assert code == ExitCode.OK, stderr.getvalue()
+    text = stdout.getvalue()
+    assert text.startswith("experiment zone-outage on stack test (fis): ")
+    assert ("3. start the stack's template (fisTemplateIds output) with StartExperiment and follow its states" in text)
+    assert "abort if a steady-state alarm in ALARM: StopExperiment at once, wait for `stopped`" in text
+    assert stack.calls == []

@@ -341,3 +341,25 @@ def test_dry_run_of_a_fis_entry_prints_the_fis_steps_and_changes_nothing(tmp_pat
     assert ("3. start the stack's template (fisTemplateIds output) with StartExperiment and follow its states" in text)
     assert "abort if a steady-state alarm in ALARM: StopExperiment at once, wait for `stopped`" in text
     assert stack.calls == []
+
+
+def test_a_run_fis_stopped_itself_is_recorded_as_an_alarm_abort(endpoint: str, tmp_path: Path) -> None:
+    """FIS's own stop condition (the same alarms) stopped the run before chaoslab looked: moto's StopExperiment
+    from outside `run` stands in for it, since moto does not evaluate stop conditions."""
+    hold_experiments_running(endpoint, polls=10)
+    stopped = threading.Event()
+
+    def fis_stops_it(note: str) -> None:
+        if ": running" in note and not stopped.is_set():
+            stopped.set()
+            client("fis", endpoint).stop_experiment(id=note.split()[1].rstrip(":"))
+
+    with app_server(HEALTHY) as server:
+        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "1s",
+                                        display=Notes(on_note=fis_stops_it))
+
+    assert code == ExitCode.ABORTED, stderr
+    assert journal["fis"]["finalState"] == "stopped" and journal["fis"]["stopReason"] is None
+    abort = journal["abort"]
+    assert abort["source"] == "alarm" and abort["halt"]["request"] == "FIS's own stop"
+    assert abort["condition"].startswith("FIS stop condition: ")

@@ -353,7 +353,7 @@ def _add_run(commands: Any, env: Environment) -> None:
         "The app must be back within the bounds of the baseline, e.g. --after 1m."))
     _add_abort_if(phases, "during the chaos")
     phases.add_argument("--abort-on-alarm", action="store_true", help=_help(
-        "Also stop a FIS run when a steady-state alarm is in ALARM (FIS entries only).",
+        "Also stop a FIS run when a steady-state alarm is in ALARM (FIS entries, or engine: fis).",
         "Polls DescribeAlarms for the stack's steadyStateAlarmArns (successRate, p95Latency) at every FIS poll "
         f"({fis_ops.DEFAULT_POLL_S:g}s) and sends StopExperiment on ALARM: status aborted, exit 4. FIS's own stop "
         "condition watches the same alarms; this does not wait for it, e.g. --abort-on-alarm."))

@@ -52,9 +52,13 @@ def moto_server() -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
     try:
-        yield f"http://{host}:{port}"
+        yield url
     finally:
+        # moto keeps its backends per process, not per server: without a reset, this server's alarms and
+        # experiments would show up in the next test's fresh server.
+        requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
         server.stop()
 
 

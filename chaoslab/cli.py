@@ -16,33 +16,43 @@ import re
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from experiments import CATALOG
+from experiments.fis import FIS_CATALOG
 from experiments.durations import format_duration, parse_duration
 from experiments.errors import ConfigError
 from experiments.values import is_dns_label
 
 from . import __version__
+from . import fis as fis_ops
 from .abort import GRAMMAR, MIN_WINDOW_REQUESTS, AbortCondition, AbortWatch, Breach, Halted, check_conditions, parse_condition
+from .aws import REGION_OUTPUT, ConnectAws, boto3_client, stack_region, template_ids
 from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objects_api, kube_access
 from .display import Display, StderrDisplay
 from .errors import UsageError
 from .exit_codes import EXIT_CODE_HELP, ExitCode
 from .files import private_directory, write_json
+from .fis_halt import halt_fis, resume_fis
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .retrying import HALT_DEADLINE_S
+from .fis_hypotheses import FIS_HYPOTHESES
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 from .journal import RunStatus, one_line
-from .plan import DEFAULT_AFTER_S, DEFAULT_BASELINE_S, RunOptions, lab_config, make_plan
+from .plan import (DEFAULT_AFTER_S, DEFAULT_BASELINE_S, SAMPLE_SOURCES, SAMPLES_FROM_PROBE, RunOptions, lab_config,
+                   make_plan)
 from .portforward import forwarded_frontend
 from .probe import (DEFAULT_CONCURRENCY_MAX, DEFAULT_RATE, DEFAULT_TIMEOUT_S, MAX_CONCURRENCY, MAX_DURATION_S, MAX_RATE, MAX_TIMEOUT_S, ProbeInterrupted,
                     ProbeResult, ProbeSettings, default_concurrency, probe, redact_url)
-from .report import write_report
-from .run import execute
+from .cloudwatch_samples import CLOUDWATCH_FILE, read_intervals, window, write_series
+from .journal import JOURNAL_FILE
+from .report import read_journal, write_report
+from .run import AwsTiming, execute
 from .samples import MS_PER_S, RELATIVE_ERROR, ErrorKind, SampleFile, Summary
 from .stack import AutomationStack, StackDriver
 
@@ -65,6 +75,9 @@ class Environment:
     connect_cluster: Callable[[KubeAccess], ClusterWatcher] = _connect_cluster
     # The CustomObjectsApi `halt`, `resume` and a probe's abort use.
     connect_kube: Callable[[KubeAccess], Any] = custom_objects_api
+    # AWS clients (FIS, CloudWatch) in the stack's Region, from its `region` output: (service, region) -> client.
+    connect_aws: ConnectAws = boto3_client
+    aws_timing: AwsTiming = AwsTiming()
     # None: notes on stderr, and the live progress line when stderr is a terminal.
     display: Display | None = None
 
@@ -302,12 +315,23 @@ def _add_run(commands: Any, env: Environment) -> None:
         With --abort-if, a condition that holds during the chaos pauses the chaos object at once
         (Kubernetes API), then disables the experiment: status aborted, exit 4.
 
+        A FIS entry (spot-interruption, node-group-loss, zone-outage, or a Chaos Mesh entry with
+        engine: fis) is enabled the same way: `pulumi up` declares its experiment template. Then
+        `run` starts the template from the stack's fisTemplateIds output (AWS credentials from
+        boto3's usual chain, the Region from the stack's region output), shows each state of the
+        experiment and its actions on stderr, probes during it and until it ends, and records the
+        FIS experiment ID, states and stop reason in the journal and report. Ctrl-C, a failure, an
+        --abort-if condition or (with --abort-on-alarm) a steady-state alarm in ALARM sends
+        StopExperiment and waits for `stopped`; a stop that does not finish in time exits 5 after an
+        abort.
+
         example:
           python -m chaoslab run api-high-latency --stack dev --baseline 1m --rate 20
+          python -m chaoslab run node-group-loss --stack dev --abort-on-alarm
           python -m chaoslab run basic-pod-kill --stack dev --abort-if 'success<90%/10s'
           python -m chaoslab run basic-pod-kill --stack dev --dry-run""")
-    command.add_argument("experiment", metavar="EXPERIMENT", choices=list(CATALOG), help=_help(
-        "A catalog experiment.", f"One of {', '.join(CATALOG)}; see `chaoslab hypotheses`."))
+    command.add_argument("experiment", metavar="EXPERIMENT", choices=[*CATALOG, *FIS_CATALOG], help=_help(
+        "A catalog experiment.", f"One of {', '.join([*CATALOG, *FIS_CATALOG])}; see `chaoslab hypotheses`."))
     target = command.add_argument_group("target")
     target.add_argument("--stack", required=True, help=_help(
         "The Pulumi stack to switch the experiment on in.", "e.g. --stack dev (Pulumi.dev.yaml)."))
@@ -328,7 +352,21 @@ def _add_run(commands: Any, env: Environment) -> None:
         f"How long to probe after recovery (default {format_duration(DEFAULT_AFTER_S)}).",
         "The app must be back within the bounds of the baseline, e.g. --after 1m."))
     _add_abort_if(phases, "during the chaos")
+    phases.add_argument("--abort-on-alarm", action="store_true", help=_help(
+        "Also stop a FIS run when a steady-state alarm is in ALARM (FIS entries, or engine: fis).",
+        "Polls DescribeAlarms for the stack's steadyStateAlarmArns (successRate, p95Latency) at every FIS poll "
+        f"({fis_ops.DEFAULT_POLL_S:g}s) and sends StopExperiment on ALARM: status aborted, exit 4. FIS's own stop "
+        "condition watches the same alarms; this does not wait for it, e.g. --abort-on-alarm."))
     _add_load_options(command)
+    command.add_argument_group("samples").add_argument(
+        "--samples-from", choices=SAMPLE_SOURCES, default=SAMPLES_FROM_PROBE, help=_help(
+            "Judge each phase on run's own probe (default) or on the in-cluster prober's figures in CloudWatch.",
+            "cloudwatch: no local probe and no port-forward; each phase lasts its duration, then its 10-second "
+            "intervals are read with GetMetricData (namespace ChaosLab/SteadyState/<stack>, Stack and Target "
+            "dimensions) about 20 s later, once published. Counts add up exactly; p50/p95/p99 are the worst "
+            "interval's; the maximum is unknown. Needs steadyState.enabled on an EKS stack; --rate, --timeout and "
+            "--concurrency are the prober's (steadyState.rate and timeout) and --abort-if is refused: use "
+            "--abort-on-alarm, e.g. --samples-from cloudwatch."))
     output = command.add_argument_group("output")
     output.add_argument("--out", type=Path, metavar="DIR", help=_help(
         "The run directory (default .chaoslab/runs/<UTC time>-<experiment>).",
@@ -351,7 +389,12 @@ def _add_halt(commands: Any, env: Environment) -> None:
         (`run` refuses a halted stack); then waits until Chaos Mesh reports them recovered and the
         Workflows gone. Prints the halt ID, each object, what was done and its state, and the time to
         "all requests issued" and to "all recovered". Halting twice is harmless. Nothing outside the
-        namespace is read or changed.
+        namespace is read or changed in Kubernetes.
+
+        With --stack on an EKS stack (it has a region output), halt also stops every unfinished
+        FIS experiment of the stack (tagged chaos-lab:stack, or started from its fisTemplateIds)
+        with StopExperiment, at the same time as the pauses, and waits for each to end; with
+        --fis-safety-lever it first engages the account's FIS safety lever.
 
         If anything is still active at the deadline, or not recovered within --wait, it prints
         "halt FAILED" with each such object and the reason, and exits 1.
@@ -367,6 +410,12 @@ def _add_halt(commands: Any, env: Environment) -> None:
         "It deletes the chaos objects the stack declared; it takes about a minute, the pause a few seconds, "
         "which is why it comes last and is optional, e.g. halt --stack dev --up."))
     _add_deadline(behaviour, "halt")
+    behaviour.add_argument("--fis-safety-lever", action="store_true", help=_help(
+        "Also engage the account's FIS safety lever (with --stack on an EKS stack).",
+        "It stops EVERY running FIS experiment in the account and Region, not only this stack's, and refuses new "
+        "ones until it is disengaged; the lever's reason records this stack, so only `resume --stack STACK "
+        "--fis-safety-lever` releases it. One already engaged by someone else is left as it is, e.g. "
+        "halt --stack dev --fis-safety-lever."))
     behaviour.add_argument("--wait", type=_duration, default=DEFAULT_WAIT_S, metavar="DURATION", help=_help(
         f"Longest to wait for Chaos Mesh to report recovery (default {format_duration(DEFAULT_WAIT_S)}).",
         "Counted once the pauses are confirmed; an object not recovered by then is reported and the exit code is 1, "
@@ -398,6 +447,10 @@ def _add_resume(commands: Any, env: Environment) -> None:
         "halt prints its ID, e.g. --halt-id 20260101T120000.000Z-3fa9c1."))
     which.add_argument("--all", dest="every_halt", action="store_true", help=_help(
         "Un-pause everything chaoslab paused, whichever halt it was.", "Someone else's pause still stays, e.g. resume --stack dev --all."))
+    behaviour.add_argument("--fis-safety-lever", action="store_true", help=_help(
+        "Also disengage the account's FIS safety lever, if this stack engaged it (with --stack).",
+        "A lever engaged by someone else, or by another stack, stays engaged: resume says whose it is and exits 1, "
+        "e.g. resume --stack dev --fis-safety-lever."))
     _add_deadline(behaviour, "resume")
     _add_change_outputs(command, "resume")
     command.set_defaults(handler=_resume)
@@ -417,19 +470,27 @@ def _add_change_outputs(command: argparse.ArgumentParser, name: str) -> None:
     output.add_argument("--json", action="store_true", help=_help(
         "Print the outcome as exactly one JSON object.",
         "Keys: command, namespace, stack, dry_run, ok, halt_id, deadline_s, objects [{resource, name, action, state, "
-        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update."))
+        "error}], problems [one line each], issued_s, recovered_s (null unless everything recovered), config, update, "
+        "fis {region, experiments {ID: final state}, safety_lever, errors} (null without AWS)."))
 
 
 def _add_report(commands: Any, env: Environment) -> None:
     command = _command(commands, env, "report", "Write a run's Markdown log, summaries JSON and latency chart.", """\
-        Reads RUN_DIR/journal.json and the phases' samples and (re)writes report.md, summaries.json
-        and latency.png there; `run` does this itself when it ends. Notes written under "What we
+        Reads RUN_DIR/journal.json and the phases' samples (and the in-cluster prober's figures,
+        if the run or --cloudwatch read them) and (re)writes report.md, summaries.json and
+        latency.png there; `run` does this itself when it ends. Notes written under "What we
         learned" in report.md are kept.
 
         example:
           python -m chaoslab report .chaoslab/runs/20260101T120000Z-basic-pod-kill""")
     command.add_argument("run_dir", metavar="RUN_DIR", type=Path, help=_help(
         "A directory `run` wrote.", "It holds journal.json, e.g. .chaoslab/runs/20260101T120000Z-basic-pod-kill."))
+    command.add_argument("--cloudwatch", action="store_true", help=_help(
+        "First read the in-cluster prober's figures over the run from CloudWatch, to overlay on the chart.",
+        f"GetMetricData in the Region the journal records (the stack's region output), namespace "
+        f"ChaosLab/SteadyState/<stack>, from the run's start to its end; written to RUN_DIR/{CLOUDWATCH_FILE}. "
+        "The chart then shows the in-cluster p95 and success rate per 10 s and the experiment's window next to "
+        "run's own requests, e.g. report RUN_DIR --cloudwatch."))
     command.add_argument("--json", action="store_true", help=_help(
         "Print the run's summaries as exactly one JSON object.", "The content of summaries.json."))
     command.set_defaults(handler=_report)
@@ -460,6 +521,7 @@ class _Fenced:
     namespace: str
     api: Any
     stack: StackDriver | None
+    outputs: Mapping[str, Any] = field(default_factory=dict)  # the stack's; empty with --namespace
 
 
 def _project_dir(path: Path) -> Path:
@@ -481,8 +543,9 @@ def _fenced(args: argparse.Namespace, env: Environment) -> Iterator[_Fenced]:
         raise UsageError("--context: with a stack, its chaos-lab:kubeconfigContext decides the context")
     stack = env.connect_stack(args.fence_stack, _project_dir(args.project_dir))
     lab = lab_config(stack.get_all_config(), stack.name)
-    with kube_access(stack.outputs(), lab.kubeconfig_context) as access:
-        yield _Fenced(lab.sandbox_namespace, env.connect_kube(access), stack)
+    outputs = stack.outputs()
+    with kube_access(outputs, lab.kubeconfig_context) as access:
+        yield _Fenced(lab.sandbox_namespace, env.connect_kube(access), stack, outputs)
 
 
 def _probe(args: argparse.Namespace, env: Environment) -> int:
@@ -557,6 +620,9 @@ def _probe_output(args: argparse.Namespace, env: Environment, result: ProbeResul
 def _abort_text(abort: dict[str, Any] | None) -> str:
     if abort is None:
         return "abort: no condition held\n"
+    if abort.get("source") == "alarm":
+        stop = f"stop failed: {abort['halt_error']}" if abort["halt_error"] else f"{abort['halt']['object']} {abort['final_state']}"
+        return f"ABORTED: {abort['condition']}; {abort['halt']['request']}, {stop}\n"
     window = abort["window"]
     gap = abort["breach_to_halt_s"]
     halt_text = (f"halt failed: {abort['halt_error']}" if abort["halt_error"]
@@ -587,7 +653,7 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
     options = RunOptions(
         url=args.url, baseline_s=args.baseline, during_s=args.during, after_s=args.after,
         rate=args.rate, timeout_s=args.timeout, concurrency=args.concurrency, out_dir=args.out,
-        abort_conditions=tuple(args.abort_if),
+        abort_conditions=tuple(args.abort_if), abort_on_alarm=args.abort_on_alarm, samples_from=args.samples_from,
     )
     stack = env.connect_stack(args.stack, project_dir)
     plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
@@ -596,12 +662,21 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
         return ExitCode.OK
 
     display = env.progress_display()
+    outputs = stack.outputs()
+    aws = None
+    if plan.through_fis or plan.from_cloudwatch or REGION_OUTPUT in outputs:
+        # Before any change: a stack without AWS has neither FIS nor the prober's figures in CloudWatch.
+        # Recorded for every run on AWS, so `report --cloudwatch` can read the prober's figures later.
+        plan = replace(plan, region=stack_region(stack.name, outputs))
+
+        def aws(service: str) -> Any:
+            return env.connect_aws(service, str(plan.region))
     private_directory(plan.out_dir)
-    with kube_access(stack.outputs(), plan.kubeconfig_context) as access:
-        watcher = env.connect_cluster(access)
-        with _target_url(args.url, access, plan.target.namespace, plan.out_dir) as url:
+    with kube_access(outputs, plan.kubeconfig_context) as access:
+        watcher = None if plan.through_fis else env.connect_cluster(access)
+        with _target_url(args.url, access, plan.app_namespace, plan.out_dir, needed=not plan.from_cloudwatch) as url:
             try:
-                journal = execute(plan, stack, watcher, url, display)
+                journal = execute(plan, stack, watcher, url, display, aws, env.aws_timing)
             except BaseException:
                 # The run's own error matters more than the report's; the journal has it all anyway.
                 with contextlib.suppress(Exception):
@@ -618,7 +693,10 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
 
 
 @contextlib.contextmanager
-def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path) -> Iterator[str]:
+def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path, *, needed: bool) -> Iterator[str]:
+    if url is not None or not needed:  # from CloudWatch, run probes nothing itself
+        yield url or ""
+        return
     if url is not None:
         yield url
         return
@@ -648,27 +726,58 @@ def _needs_stack_for_up(args: argparse.Namespace) -> None:
         raise UsageError("--up runs `pulumi up`, so it needs --stack")
 
 
+def _needs_stack_for_lever(args: argparse.Namespace) -> None:
+    if args.fis_safety_lever and args.fence_stack is None:
+        raise UsageError("--fis-safety-lever: the lever is the account's, and only a stack records who engaged it; give --stack")
+
+
+def _fis_region(fenced: _Fenced, lever: bool) -> str | None:
+    """The stack's Region when it has AWS (FIS runs to stop); None for --namespace or a stack without AWS."""
+    if fenced.stack is None or REGION_OUTPUT not in fenced.outputs:
+        if lever:
+            raise UsageError(f"--fis-safety-lever: stack {fenced.stack.name if fenced.stack else ''} has no `{REGION_OUTPUT}` "
+                             "output, so no FIS: the lever exists for EKS stacks (chaos-lab:clusterProvider eks) after `pulumi up`")
+        return None
+    return stack_region(fenced.stack.name, fenced.outputs)
+
+
 def _halt(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
+    _needs_stack_for_lever(args)
     with _fenced(args, env) as fenced:
+        region = _fis_region(fenced, args.fis_safety_lever)
         display = env.progress_display()
-        display.note(f"halting every chaos experiment in namespace {fenced.namespace}")
-        report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
-                      deadline_s=args.deadline, up=args.up, display=display)
+        display.note(f"halting every chaos experiment in namespace {fenced.namespace}"
+                     + ("" if region is None else f" and every FIS experiment of stack {fenced.stack.name if fenced.stack else ''}"))
+        with ThreadPoolExecutor(1, thread_name_prefix="chaoslab-fis-halt") as pool:
+            # FIS's stops go out while the Chaos Mesh pauses do: neither waits for the other.
+            fis_part = None if region is None or fenced.stack is None else pool.submit(
+                halt_fis, env.connect_aws("fis", region), fenced.stack.name, template_ids(fenced.outputs).values(), region,
+                dry_run=args.dry_run, engage_lever=args.fis_safety_lever, deadline_s=env.aws_timing.stop_deadline_s,
+                poll_s=env.aws_timing.poll_s)
+            report = halt(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, wait_s=args.wait,
+                          deadline_s=args.deadline, up=args.up, display=display)
+            report.fis = None if fis_part is None else fis_part.result()
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
 def _resume(args: argparse.Namespace, env: Environment) -> int:
     _needs_stack_for_up(args)
+    _needs_stack_for_lever(args)
     with _fenced(args, env) as fenced:
+        region = _fis_region(fenced, args.fis_safety_lever)
         report = resume(fenced.api, fenced.namespace, fenced.stack, dry_run=args.dry_run, up=args.up, halt_id=args.halt_id,
                         every_halt=args.every_halt, deadline_s=args.deadline)
+        if args.fis_safety_lever and region is not None and fenced.stack is not None:
+            report.fis = resume_fis(env.connect_aws("fis", region), fenced.stack.name, region, dry_run=args.dry_run)
     _emit(env, args, report.to_dict(), report.text())
     return ExitCode.OK if report.ok else ExitCode.ERROR
 
 
 def _report(args: argparse.Namespace, env: Environment) -> int:
+    if args.cloudwatch:
+        _read_in_cluster_series(args.run_dir, env)
     files = write_report(args.run_dir)
     summaries = json.loads(files.summaries.read_text())
     text = "".join(f"wrote {path}\n" for path in (files.report, files.summaries, files.chart))
@@ -676,10 +785,28 @@ def _report(args: argparse.Namespace, env: Environment) -> int:
     return ExitCode.OK
 
 
+def _read_in_cluster_series(run_dir: Path, env: Environment) -> None:
+    """Write RUN_DIR/cloudwatch.json: the in-cluster prober's intervals over the whole run."""
+    journal_path = run_dir / JOURNAL_FILE
+    if not journal_path.is_file():
+        raise UsageError(f"{run_dir} is not a run directory: it has no {JOURNAL_FILE}")
+    journal = read_journal(journal_path)
+    experiment = journal["experiment"]
+    region, target = experiment.get("region"), experiment.get("steady_state_target")
+    if not region or not target:
+        raise UsageError(f"--cloudwatch: {journal_path} records no AWS region: the run was not on an EKS stack, or "
+                         "was made by a chaoslab without CloudWatch support; there is nothing to read")
+    start = datetime.fromisoformat(journal["start"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(journal["end"].replace("Z", "+00:00")) if journal["end"] else datetime.now(timezone.utc)
+    intervals = read_intervals(env.connect_aws("cloudwatch", region), experiment["stack"], target, *window(start, end))
+    write_series(run_dir / CLOUDWATCH_FILE, experiment["stack"], target, region, intervals)
+
+
 def _hypotheses(args: argparse.Namespace, env: Environment) -> int:
     before = [tolerance.describe() for tolerance in STEADY_STATE_BEFORE]
     after = [tolerance.describe() for tolerance in RECOVERED_AFTER]
-    experiments = {name: {"title": hypothesis.title, "during": hypothesis.describe()} for name, hypothesis in HYPOTHESES.items()}
+    experiments = {name: {"title": hypothesis.title, "during": hypothesis.describe()}
+                   for name, hypothesis in {**HYPOTHESES, **FIS_HYPOTHESES}.items()}
     lines = [f"before every experiment (baseline): {'; '.join(before)}", f"after every experiment (recovery): {'; '.join(after)}", ""]
     for name, hypothesis in experiments.items():
         lines += [f"{name}: {hypothesis['title']}", *(f"  during: {line}" for line in hypothesis["during"])]

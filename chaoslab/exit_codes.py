@@ -17,11 +17,14 @@ class ExitCode(IntEnum):
     USAGE = 2
     # The run finished, but the steady-state hypothesis was not met (before, during or after).
     HYPOTHESIS_NOT_MET = 3
-    # An --abort-if condition held: the probe stopped early, and the chaos was halted (`run` paused and
-    # disabled its experiment; `probe` halted the stack or namespace it was given, if any).
+    # An --abort-if condition held, or with --abort-on-alarm a steady-state alarm was in ALARM (or FIS's own
+    # stop condition stopped the run): the probe stopped early, and the chaos was halted (`run` paused
+    # and disabled its experiment, or stopped its FIS experiment; `probe` halted the stack or namespace
+    # it was given, if any).
     ABORTED = 4
-    # An --abort-if condition held, and the fast stop failed: the pause (or, for `probe`, the halt of
-    # the stack or namespace) could not be made or confirmed. `run` still disabled its experiment
+    # An --abort-if condition (or alarm) held, and the fast stop failed: the pause, the FIS experiment's
+    # stop within its deadline (or, for `probe`, the halt of the stack or namespace) could not be made
+    # or confirmed. `run` still disabled its experiment
     # through `pulumi up`, which takes a minute; check the chaos is gone.
     ABORTED_HALT_FAILED = 5
     # Interrupted with Ctrl-C (128 + SIGINT, as shells report it); `run` still disabled its experiment.
@@ -34,8 +37,9 @@ EXIT_CODE_HELP = {
                     "again, or a partial halt",
     ExitCode.USAGE: "bad command line or unusable stack configuration; nothing was changed",
     ExitCode.HYPOTHESIS_NOT_MET: "run finished but the steady-state hypothesis was not met",
-    ExitCode.ABORTED: "an --abort-if condition held: the probe stopped and the chaos was halted",
-    ExitCode.ABORTED_HALT_FAILED: "an --abort-if condition held and the fast stop (pause or halt) FAILED; "
-                                  "run still disabled its experiment with pulumi up",
+    ExitCode.ABORTED: "an --abort-if condition held (or, with --abort-on-alarm, a steady-state alarm): the probe stopped "
+                      "and the chaos was halted (a FIS run: stopped)",
+    ExitCode.ABORTED_HALT_FAILED: "an --abort-if condition or alarm held and the fast stop (pause, halt or StopExperiment) "
+                                  "FAILED; run still disabled its experiment with pulumi up",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); run still disabled its experiment and wrote a partial report",
 }

@@ -175,19 +175,24 @@ def _running_experiments(client: Any) -> Iterable[Mapping[str, Any]]:
             return
 
 
+def running_experiments(client: Any, stack: str, template_ids: Iterable[str] = ()) -> list[str]:
+    """The IDs of the stack's unfinished experiments: tagged with it, or started from one of its templates."""
+    ours = set(template_ids)
+    return [
+        experiment["id"]
+        for experiment in _running_experiments(client)
+        if (experiment.get("state") or {}).get("status") in ACTIVE_STATES
+        and ((experiment.get("tags") or {}).get(STACK_TAG) == stack or experiment.get("experimentTemplateId") in ours)
+    ]
+
+
 def stop_all(client: Any, stack: str, template_ids: Iterable[str] = (), *, deadline_s: float = DEFAULT_STOP_DEADLINE_S,
              poll_s: float = DEFAULT_POLL_S, sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
     """Stop every unfinished experiment of the stack: tagged with it, or started from one of its templates.
 
     Returns {experiment ID: final state}. Experiments of other stacks and accounts' other runs are left alone.
     """
-    ours = set(template_ids)
-    targets = [
-        experiment["id"]
-        for experiment in _running_experiments(client)
-        if (experiment.get("state") or {}).get("status") in ACTIVE_STATES
-        and ((experiment.get("tags") or {}).get(STACK_TAG) == stack or experiment.get("experimentTemplateId") in ours)
-    ]
+    targets = running_experiments(client, stack, template_ids)
     for experiment_id in targets:
         if snapshot(client, experiment_id).status in STOPPABLE_STATES:
             client.stop_experiment(id=experiment_id)

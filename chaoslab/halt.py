@@ -43,6 +43,7 @@ from experiments.durations import format_duration
 from .cluster import (GROUP, HALT_ID_ANNOTATION, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, VERSION, api_error,
                       conditions, delete_object, get_object, is_recovered, new_halt_id, set_paused)
 from .display import Display
+from .fis_halt import FisHalt
 from .kinds import EXPERIMENT_RESOURCES, SCHEDULES, WORKFLOWS
 from .journal import one_line
 from .plan import HALTED_KEY
@@ -119,12 +120,13 @@ class HaltReport:
     recovered_s: float | None = None  # start to every paused object recovered and every Workflow gone; None: not all were
     config: dict[str, Any] | None = None  # {"key", "change", "error"}; None without a stack
     update: dict[str, Any] | None = None  # the `up` with --up: its outcome, or {"error": ...}
+    fis: FisHalt | None = None  # the stack's FIS runs and the safety lever; None: the stack has no AWS
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return (self.verified and all(row.ok for row in self.rows) and not (self.config or {}).get("error")
-                and not (self.update or {}).get("error"))
+                and not (self.update or {}).get("error") and (self.fis is None or self.fis.ok))
 
     def problems(self) -> list[str]:
         """One line per object still active or unknown, and per step that failed, each with its reason."""
@@ -135,6 +137,8 @@ class HaltReport:
             lines.append(f"{self.config['key']}: {self.config['error']}")
         if self.update is not None and self.update.get("error"):
             lines.append(f"pulumi up: {self.update['error']}")
+        if self.fis is not None:
+            lines += self.fis.problems()
         return lines
 
     def to_dict(self) -> dict[str, Any]:
@@ -152,6 +156,7 @@ class HaltReport:
             "recovered_s": _rounded(self.recovered_s),
             "config": self.config,
             "update": self.update,
+            "fis": None if self.fis is None else self.fis.to_dict(),
         }
 
     def text(self) -> str:
@@ -175,6 +180,8 @@ class HaltReport:
             lines.append(f"{self.config['key']}: {self.config['change']}" + (f" FAILED: {self.config['error']}" if self.config["error"] else ""))
         if self.update is not None:
             lines.append(f"pulumi up: {self.update.get('error') or self.update.get('result')}")
+        if self.fis is not None:
+            lines += self.fis.text()
         lines += self.notes
         if not self.ok:
             # Last, where an operator's eye lands: what is still running, and why.

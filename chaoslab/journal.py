@@ -3,7 +3,7 @@
 journal.json holds: the experiment copy, host and version, timings, the steady states judged
 before, during and after, one record per activity of the method (in `run`) and of the rollback (in
 `rollbacks`), the final status and, separately, whether the system deviated from its hypothesis, and
-the abort condition that stopped the run, if one did.
+the abort condition that stopped the run, if one did, and for a FIS run its experiment ID, states and stop reason.
 It is rewritten after every activity, so a run that dies leaves what it had done.
 """
 
@@ -75,6 +75,7 @@ class Journal:
             "error": None,
             "steady_states": {"before": None, "during": None, "after": None},
             "abort": None,
+            "fis": None,
             "run": [],
             "rollbacks": [],
         }
@@ -88,6 +89,11 @@ class Journal:
 
     def abort(self, record: dict[str, Any]) -> None:
         self.data["abort"] = record
+        self.save()
+
+    def fis(self, record: dict[str, Any]) -> None:
+        """The FIS run's outcome (chaoslab.fis.Outcome.to_journal): experiment ID, states, stop reason."""
+        self.data["fis"] = record
         self.save()
 
     def finish(self, status: RunStatus, *, deviated: bool = False, error: BaseException | None = None) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from .cloudwatch_samples import CLOUDWATCH_FILE, read_series
 from .errors import UsageError
 from .files import write_atomic, write_json
 from .journal import JOURNAL_FILE
@@ -70,7 +71,7 @@ def write_report(run_dir: Path) -> ReportFiles:
     phases = _phases(run_dir, journal)
     files = ReportFiles(run_dir / REPORT_FILE, run_dir / SUMMARIES_FILE, run_dir / CHART_FILE)
     write_json(files.summaries, summaries(journal, phases))
-    write_atomic(files.chart, chart_png(journal, phases))
+    write_atomic(files.chart, chart_png(journal, phases, in_cluster_intervals(run_dir, phases)))
     write_atomic(files.report, markdown(journal, phases, _kept_notes(files.report)))
     return files
 
@@ -100,7 +101,7 @@ _JOURNAL = {
     "chaoslab_version": str, "platform": str, "node": str, "start": _timestamp, "end": (str, type(None)),
     "duration": (*_NUMBER, type(None)), "status": (str, type(None)), "deviated": bool,
     "experiment": {"name": str, "stack": str, "simulates": str, "title": str, "config_key": str, "chaos_s": _NUMBER,
-                   "target": {"kind": str, "namespace": str, "name": str}, "parameters": dict, "app_timeouts_ms": dict,
+                   "target": (type(None), {"kind": str, "namespace": str, "name": str}), "parameters": dict, "app_timeouts_ms": dict,
                    "probe": {"url": str, "rate": _NUMBER, "timeout_s": _NUMBER, "concurrency": int}},
     "steady_states": {"before": _VERDICT, "during": _VERDICT, "after": _VERDICT},
     "run": [_ACTIVITY],
@@ -203,14 +204,45 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
         "phases": {phase.name: phase.summary for phase in phases},
         "steady_states": journal["steady_states"],
         "abort": journal.get("abort"),  # journals from before abort conditions have none
+        "fis": journal.get("fis"),  # a FIS run's experiment ID, states and stop reason
         "updates": {
             name: record["output"].get("update") for name, record in _activities(journal) if record["activity"]["type"] == "action"
         },
     }
 
 
-def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
-    """Latency of every request over the run, phases shaded, failures and unsent requests marked."""
+def in_cluster_intervals(run_dir: Path, phases: Sequence[Phase]) -> list[Mapping[str, Any]]:
+    """The in-cluster prober's intervals: the whole run's (`report --cloudwatch`), else the phases' own
+    (`run --samples-from cloudwatch`); oldest first."""
+    whole = read_series(run_dir / CLOUDWATCH_FILE)
+    if whole:
+        return whole
+    by_time = {interval["at"]: interval for phase in phases if "cloudwatch" in phase.record["output"]
+               for interval in read_series(run_dir / phase.record["output"]["cloudwatch"])}
+    return [by_time[at] for at in sorted(by_time)]
+
+
+def experiment_window(journal: Mapping[str, Any]) -> tuple[float, float] | None:
+    """Seconds since the run started: the FIS experiment's start to its last state, else the chaos's
+    declaration (`up` enabling it returned) to its removal (`up` disabling it began)."""
+    start = _parse_time(journal["start"])
+    records = {record["activity"]["name"]: record for record in [*journal["run"], *journal["rollbacks"]]}
+    fis = journal.get("fis")
+    if fis is not None and "start-fis-experiment" in records and fis.get("states"):
+        begun = (_parse_time(records["start-fis-experiment"]["end"] or records["start-fis-experiment"]["start"]) - start).total_seconds()
+        return begun, begun + fis["states"][-1]["atSeconds"]
+    enabled, disabled = records.get("enable-experiment"), records.get("disable-experiment")
+    if enabled is None or enabled["end"] is None:
+        return None
+    ended = journal.get("end") if disabled is None else disabled["start"]
+    if ended is None:
+        return None
+    return (_parse_time(enabled["end"]) - start).total_seconds(), (_parse_time(ended) - start).total_seconds()
+
+
+def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    """Latency of every request over the run, phases shaded, failures and unsent requests marked; with the
+    in-cluster prober's intervals, its p95 and success rate per 10 s and the experiment's window on top."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a CI runner or over ssh
@@ -239,6 +271,23 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
     if not_sent:
         axes.scatter(not_sent, [MIN_PLOTTED_MS] * len(not_sent), s=24, marker="v", color="#ef6c00",
                      label="not sent (concurrency cap)")
+    if in_cluster:
+        start = _parse_time(journal["start"])
+        at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
+        p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
+        shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95) if y is not None]
+        if shown:
+            axes.plot([x for x, _ in shown], [y for _, y in shown], drawstyle="steps-post", color="#6a1b9a",
+                      label="in-cluster p95 (CloudWatch, per 10 s)")
+        success = axes.twinx()
+        success.plot(at, [interval["success_percent"] for interval in in_cluster], drawstyle="steps-post", color="#00897b",
+                     linestyle="--", label="in-cluster success % (CloudWatch)")
+        success.set_ylim(0, 105)
+        success.set_ylabel("in-cluster success (%)")
+        success.legend(loc="upper right", fontsize="small")
+    chaos = experiment_window(journal)
+    if chaos is not None:
+        axes.axvspan(*chaos, facecolor="none", edgecolor="#b71c1c", hatch="//", linewidth=0, label="experiment")
     axes.set_yscale("log")
     axes.set_xlabel("seconds since the run started")
     axes.set_ylabel("latency (ms, log scale)")
@@ -246,7 +295,7 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase]) -> bytes:
     deviated = ", deviated" if journal.get("deviated") else ""
     axes.set_title(f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}")
     axes.grid(True, which="major", alpha=0.3)
-    if phases:
+    if phases or in_cluster:
         axes.legend(loc="upper left", fontsize="small")
     else:
         axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")
@@ -317,9 +366,12 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         "",
         "## What was tested",
         "",
-        f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
-        f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it.",
+        (f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
+         f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it." if target is not None else
+         f"An AWS FIS experiment template, declared by `{experiment['config_key']}` and started by chaoslab; its actions "
+         f"last {experiment['chaos_s']:g} s at most."),
         "",
+        *_fis_lines(journal.get("fis")),
         *_table(["parameter", "value"], [[key, f"`{json.dumps(value)}`"] for key, value in experiment["parameters"].items()]),
         "",
         f"Probe: {probe['url']} at {probe['rate']:g}/s, timeout {probe['timeout_s']:g} s, at most "
@@ -372,9 +424,27 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
     return "\n".join(lines) + notes
 
 
+def _fis_lines(fis: Mapping[str, Any] | None) -> list[str]:
+    """The FIS run: its ID, each state it went through, and why it stopped."""
+    if fis is None:
+        return []
+    stop = (f"chaoslab sent StopExperiment {fis['stopRequestedAtSeconds']:.1f} s after it started following: {fis['stopReason']}"
+            if fis.get("stopRequestedAtSeconds") is not None else "chaoslab did not stop it")
+    rows = [[f"+{state['atSeconds']:.1f} s", state["status"], ", ".join(f"{name}: {status}" for name, status in sorted(state["actions"].items())) or "-"]
+            for state in fis.get("states", [])]
+    return ["### FIS experiment", "", f"`{fis['fisExperimentId']}` ended **{fis['finalState']}** ({fis['stateReason'] or 'no reason given'}); {stop}.",
+            "", *_table(["at", "experiment", "actions"], rows), ""]
+
+
 def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
     if abort is None:
         return []
+    if abort.get("source") == "alarm":
+        stop = (f"The stop failed: {abort['halt_error']}." if abort["halt_error"]
+                else f"{abort['halt']['object']} ended `{abort['final_state']}`.")
+        seen = f" chaoslab saw it at {abort['breach_at']};" if abort.get("breach_at") else ""
+        return ["## Abort", "", f"{abort['condition']}.{seen} {abort['halt']['request']}. {stop} The experiment was then "
+                "disabled (rollback).", ""]
     window = abort["window"]
     latency = ", ".join(f"{key} {_number(value, 'ms')}" for key, value in window["latency_ms"].items())
     if abort["halt_error"]:
@@ -408,4 +478,6 @@ def _activity_detail(output: Mapping[str, Any]) -> str:
         return f"{output['state']} after {output['waited_s']:.1f} s"
     if "summary" in output:
         return f"{output['summary']['sent']} sent, {output['summary']['ok']} ok"
+    if "fisExperimentId" in output:
+        return f"FIS experiment {output['fisExperimentId']}" + (f", {output['finalState']}" if "finalState" in output else "")
     return ""

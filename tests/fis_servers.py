@@ -17,15 +17,34 @@ from typing import Any
 import boto3
 import requests
 
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import Answer, AppServer
 from moto_cloudwatch import moto_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
+# The stack's steadyStateAlarmArns, by output key, as alarm names.
+ALARMS = {"successRate": "test-steady-state-success-rate", "p95Latency": "test-steady-state-p95-latency",
+          "broken": "test-steady-state-broken"}
+HEALTHY = Answer()
+
+
+def alarm_arn(name: str) -> str:
+    return f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{name}"
+
+
+def put_steady_state_alarms(cloudwatch: Any) -> None:
+    """Alarms under the stack's alarm names (moto stores them; it does not evaluate them: SetAlarmState flips them)."""
+    for name in ALARMS.values():
+        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="SuccessRate", Namespace="ChaosLab/SteadyState/test",
+                                    Statistic="Average", Period=10, EvaluationPeriods=3, Threshold=99,
+                                    ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
 
 
 def client(service: str, endpoint: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
-                        aws_secret_access_key="testing")
+    # A session per client: the default session is not thread-safe, and `run` makes clients on its threads.
+    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
+                                          aws_secret_access_key="testing")
 
 
 def hold_experiments_running(endpoint: str, polls: int) -> None:
@@ -57,6 +76,28 @@ def fis_template(fis: Any, stack: str, name: str) -> str:
 class _LeverHandler(BaseHTTPRequestHandler):
     state: dict[str, str]
     calls: list[tuple[str, str, Any]]
+    upstream: str | None  # moto's URL: every other FIS request goes there, so one client reaches both
+
+    def _is_lever(self) -> bool:
+        return self.path.startswith("/safetyLevers/")
+
+    def _forward(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        answer = requests.request(self.command, f"{self.upstream}{self.path}", data=self.rfile.read(length) if length else None,
+                                  headers={key: value for key, value in self.headers.items() if key.lower() != "host"}, timeout=10)
+        self.send_response(answer.status_code)
+        for key, value in answer.headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._forward()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._forward()
 
     def _answer(self) -> None:
         body = json.dumps({"safetyLever": {"id": "default", "arn": f"arn:aws:fis:{REGION}:{ACCOUNT}:safety-lever/default",
@@ -68,6 +109,9 @@ class _LeverHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        if not self._is_lever():
+            self._forward()
+            return
         self.calls.append(("GET", self.path, None))
         self._answer()
 
@@ -82,8 +126,9 @@ class _LeverHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def lever_server(status: str = "disengaged", reason: str = "") -> Iterator[tuple[str, type[_LeverHandler]]]:
-    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": []})
+def lever_server(status: str = "disengaged", reason: str = "", upstream: str | None = None) -> Iterator[tuple[str, type[_LeverHandler]]]:
+    """The lever's two operations; with `upstream` (moto's URL), every other request is passed through to it."""
+    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": [], "upstream": upstream})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -92,3 +137,26 @@ def lever_server(status: str = "disengaged", reason: str = "") -> Iterator[tuple
     finally:
         server.shutdown()
         thread.join()
+
+
+class FisStack(FakeStack):
+    """A stack whose `up` declares a template per enabled FIS entry in moto and names it in fisTemplateIds."""
+
+    def __init__(self, endpoint: str, server: AppServer | None = None, during: Answer = HEALTHY) -> None:
+        """`server`: an app server that answers as `during` says while an entry is enabled."""
+        super().__init__({}, on_up=self._declare)
+        self.fis = client("fis", endpoint)
+        self.templates: dict[str, str] = {}
+        self.declared: dict[str, str] = {}  # every template any `up` declared
+        self.server = server
+        self.during = during
+
+    def _declare(self, enabled: set[str]) -> None:
+        self.templates = {name: self.templates.get(name) or fis_template(self.fis, self.name, name) for name in enabled}
+        self.declared.update(self.templates)
+        if self.server is not None:
+            self.server.behave(self.during if enabled else HEALTHY)
+
+    def outputs(self) -> dict[str, Any]:
+        return {"region": REGION, "fisTemplateIds": dict(self.templates),
+                "steadyStateAlarmArns": {key: alarm_arn(name) for key, name in ALARMS.items()}}

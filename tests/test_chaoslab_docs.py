@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chaoslab.exit_codes import ExitCode
+from chaoslab.fis_hypotheses import FIS_HYPOTHESES
 from chaoslab.hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
 
 GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "operator.md").read_text()
@@ -15,7 +16,7 @@ GUIDE = (Path(__file__).resolve().parent.parent / "docs" / "operator.md").read_t
 
 def test_the_hypotheses_table_matches_the_hypotheses() -> None:
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in GUIDE.splitlines() if line.startswith("| ")}
-    for name, hypothesis in HYPOTHESES.items():
+    for name, hypothesis in {**HYPOTHESES, **FIS_HYPOTHESES}.items():
         assert hypothesis.title in rows[name]
         for requirement in hypothesis.describe():
             assert f"`{requirement}`" in rows[name], (name, requirement)

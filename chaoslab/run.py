@@ -1,7 +1,7 @@
 """`run`: baseline, enable, wait for injection, probe during, disable, wait for recovery, probe after.
 
 The orchestration only talks to a StackDriver and a ClusterWatcher, so tests drive it with fakes.
-Deleting a chaos object is always safe (style.md, section 4), so once it has tried to enable the
+Deleting a chaos object always recovers its fault (Chaos Mesh runs the recovery on deletion), so once it has tried to enable the
 experiment, the run disables it again on every way out: success, failure, Ctrl-C, an abort.
 
 An abort condition is judged during the chaos only: the baseline has its own check, and after the chaos

@@ -42,7 +42,7 @@ from experiments.fis import (
     ZoneOutageParameters,
 )
 
-# The Kubernetes user FIS acts as in the cluster (fis.md's source: eks-pod-actions.html).
+# The Kubernetes user FIS acts as in the cluster (https://docs.aws.amazon.com/fis/latest/userguide/eks-pod-actions.html).
 FIS_KUBERNETES_USER = "fis-experiment"
 # Long enough to compare this game day's runs with last fortnight's; short enough not to pay to keep noise.
 LOG_RETENTION_DAYS = 14

@@ -38,7 +38,7 @@ SERVING_PORT_NAME = "serve"
 
 @dataclass(frozen=True)
 class Tier:
-    """One tier as the spec names it (issue 4; the experiments select on these), and its image's facts."""
+    """One tier as the lab names it (the experiments select on these), and its image's facts."""
 
     app: str
     service: str

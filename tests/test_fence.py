@@ -35,7 +35,7 @@ ADMISSION_BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmiss
 RELEASE = "kubernetes:helm.sh/v3:Release"
 FENCE_COMPONENT = "chaos-lab:fence:SandboxFence"
 
-# The spec (issue 3): these values are what the fence is, so they are written out here.
+# These values are what the fence is, so they are written out here rather than imported.
 SANDBOX_LABELS = {"purpose": "chaos-experiments", "environment": "sandbox"}
 # Pod Security Admission (https://kubernetes.io/docs/concepts/security/pod-security-standards/): the
 # restricted profile enforced, warned and audited, pinned to the lab's default Kubernetes minor.

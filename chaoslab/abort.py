@@ -10,8 +10,8 @@ the summary's success rate does; latency is over the sent ones, failures include
 only once its window holds MIN_WINDOW_REQUESTS requests, so one unlucky request at the start of a probe
 cannot stop an experiment.
 
-AbortWatch judges the conditions on its own thread, fed by the probe's workers, so the probe's
-dispatcher never waits for it: the open-loop schedule holds. When one holds it stops the probe and,
+AbortWatch judges the conditions on its own thread, fed by the probe's workers, so no worker ever
+waits for it before sending its next request: the open-loop schedule holds. When one holds it stops the probe and,
 right there, calls the halt it was given, timing the breach (the completion of the request that made
 the condition hold) to the moment the halt request was issued.
 """

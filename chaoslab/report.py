@@ -241,12 +241,26 @@ def experiment_window(journal: Mapping[str, Any]) -> tuple[float, float] | None:
 
 
 def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> bytes:
+    buffer = io.BytesIO()
+    chart_figure(journal, phases, in_cluster).savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def chart_figure(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> Any:
     """Latency of every request over the run, phases shaded, failures and unsent requests marked; with the
-    in-cluster prober's intervals, its p95 and success rate per 10 s and the experiment's window on top."""
+    in-cluster prober's intervals, its p95 and success rate per 10 s and the experiment's window on top.
+    A matplotlib Figure (typed Any: matplotlib is imported only when a chart is drawn)."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display on a CI runner or over ssh
     from matplotlib.figure import Figure
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        """Labels the ticks matplotlib's log formatter would label, as plain numbers: 60, not 6×10¹."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
 
     figure = Figure(figsize=CHART_SIZE_IN, dpi=CHART_DPI)
     axes = figure.add_subplot()
@@ -289,6 +303,8 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: S
     if chaos is not None:
         axes.axvspan(*chaos, facecolor="none", edgecolor="#b71c1c", hatch="//", linewidth=0, label="experiment")
     axes.set_yscale("log")
+    axes.yaxis.set_major_formatter(PlainLogFormatter())
+    axes.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     axes.set_xlabel("seconds since the run started")
     axes.set_ylabel("latency (ms, log scale)")
     experiment = journal["experiment"]
@@ -300,9 +316,7 @@ def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: S
     else:
         axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    return figure
 
 
 def _kept_notes(report: Path) -> str:

@@ -15,7 +15,7 @@ from experiments import Experiment
 # (which recovers the fault) followed by a create.
 REPLACE_ON_CHANGES = ["spec"]
 # Deleting waits on the object's finalizer while Chaos Mesh recovers the fault. Bound it, so a
-# `destroy` with a broken controller fails instead of hanging; the README says how to recover.
+# `destroy` with a broken controller fails instead of hanging; docs/experiments.md says how to recover.
 DELETE_TIMEOUT = "5m"
 
 

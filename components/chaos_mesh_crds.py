@@ -24,7 +24,7 @@ import yaml
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 # A CRD's deletion waits until every object of its kind is gone; objects made outside the stack (from
 # the dashboard) keep finalizers nobody serves once the controller is removed. Bound the wait so
-# `destroy` fails with a message instead of hanging; the README says how to clear them.
+# `destroy` fails with a message instead of hanging; docs/upgrading.md says how to clear them.
 DELETE_TIMEOUT = "5m"
 
 

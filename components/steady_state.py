@@ -35,8 +35,8 @@ PROBER_ENTRY = "chaoslab/prober/__main__.py"
 LOCK_FILE = "requirements-prober.lock"
 
 # python:3.12-slim from ECR Public's mirror of the Docker official images (no Docker Hub rate limit on
-# EKS nodes), pinned by the digest of its multi-arch index. Refresh: see the README's "In-cluster
-# steady state" section.
+# EKS nodes), pinned by the digest of its multi-arch index. Refresh: see docs/steady-state.md ("In-cluster
+# steady state").
 PYTHON_IMAGE_REPOSITORY = "public.ecr.aws/docker/library/python"
 PYTHON_IMAGE_DIGEST = "sha256:dddfd7e07f9d15aeeca61529320492139d21cac7f0070c00609243e51e4e0016"
 PYTHON_IMAGE = f"{PYTHON_IMAGE_REPOSITORY}@{PYTHON_IMAGE_DIGEST}"

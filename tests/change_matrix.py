@@ -1,6 +1,6 @@
-"""The change matrix: what each config change the README offers does to a running lab, and whether it applies.
+"""The change matrix: what each config change docs/configuration.md offers does to a running lab, and whether it applies.
 
-For every key in the README's configuration table, the program runs under mocks twice: with the
+For every key in docs/configuration.md's table, the program runs under mocks twice: with the
 default (or the base a change needs) and with the changed value, against a fake account that already
 runs the lab's cluster. The declared inputs are compared by URN. A changed input that forces
 replacement (`replacement_rules.py`, each rule citing the provider's source) makes the resource
@@ -29,7 +29,7 @@ if __name__ == "__main__":  # run as a script: import the project and the test h
 from pulumi_harness import PROJECT_DIR, Deployment, FakeCluster, Registration, run_lab  # noqa: E402
 from replacement_rules import rule_for  # noqa: E402
 
-README = PROJECT_DIR / "README.md"
+CONFIGURATION_DOC = PROJECT_DIR / "docs" / "configuration.md"
 DOC = PROJECT_DIR / "docs" / "changes.md"
 CONFIG_TABLE_HEADER = "| key | default | accepted |"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -100,9 +100,9 @@ CHANGES: dict[str, Change] = {
 }
 
 
-def documented_keys(readme: str) -> list[str]:
-    """The keys of the README's configuration table, `a.b` / `c` shorthand expanded to `a.b`, `a.c`."""
-    lines = readme.splitlines()
+def documented_keys(configuration_doc: str) -> list[str]:
+    """The keys of docs/configuration.md's table, `a.b` / `c` shorthand expanded to `a.b`, `a.c`."""
+    lines = configuration_doc.splitlines()
     start = lines.index(CONFIG_TABLE_HEADER) + 2
     keys: list[str] = []
     for line in lines[start:]:
@@ -317,7 +317,7 @@ def render(rows: list[Row]) -> str:
 
 
 def generate(scratch: Path) -> str:
-    return render(matrix(documented_keys(README.read_text()), scratch))
+    return render(matrix(documented_keys(CONFIGURATION_DOC.read_text()), scratch))
 
 
 def main(argv: list[str]) -> int:

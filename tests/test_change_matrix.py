@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from change_matrix import CHANGES, DOC, README, Row, diff, documented_keys, matrix, render
+from change_matrix import CHANGES, CONFIGURATION_DOC, DOC, Row, diff, documented_keys, matrix, render
 from pulumi_harness import Deployment, Registration
 from replacement_rules import RULES, rule_for
 
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory: pytest.TempPathFactory) -> list[Row]:
-    return matrix(documented_keys(README.read_text()), tmp_path_factory.mktemp("crds"))
+    return matrix(documented_keys(CONFIGURATION_DOC.read_text()), tmp_path_factory.mktemp("crds"))
 
 
 def test_every_key_the_readme_documents_has_a_change_and_no_other():
-    keys = documented_keys(README.read_text())
+    keys = documented_keys(CONFIGURATION_DOC.read_text())
     assert "nodes.minSize" in keys and "app.redisTimeout" in keys, "the table's `a.b` / `c` shorthand is expanded"
     assert sorted(keys) == sorted(CHANGES)
 

@@ -22,7 +22,8 @@ from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
 from chaoslab.plan import RunOptions, make_plan
 from chaoslab.journal import JOURNAL_FILE
-from chaoslab.report import CHART_FILE, NOTES_MARKER, REPORT_FILE, SUMMARIES_FILE, write_report
+from chaoslab.report import CHART_FILE, NOTES_MARKER, REPORT_FILE, SUMMARIES_FILE, Phase, chart_figure, write_report
+from chaoslab.samples import Sample
 from chaoslab.run import execute
 from chaoslab_fakes import FakeStack, FakeWatcher
 from chaoslab_png import assert_real_png
@@ -69,6 +70,22 @@ def test_report_writes_the_log_the_summaries_and_the_chart(run_dir: Path) -> Non
         assert heading in report
     assert f"![latency over time]({CHART_FILE})" in report
     assert not list(run_dir.glob(".*.tmp"))  # every file replaced whole, no temporary left behind
+
+
+@pytest.mark.parametrize("latencies_ms", [(40.0, 90.0), (0.4, 4500.0)], ids=["within-a-decade", "four-decades"])
+def test_the_latency_axis_labels_are_plain_numbers(latencies_ms: tuple[float, float]) -> None:
+    """Within one decade matplotlib labels minor log ticks too, by default as "6×10¹"; every label reads as a number."""
+    samples = [Sample(index / 10, index / 10, latency, 200, None) for index, latency in enumerate(latencies_ms)]
+    phase = Phase("baseline", 0.0, {"duration": 1.0}, samples)
+    journal = {"start": "2026-12-01T12:00:00Z", "experiment": {"name": EXPERIMENT, "stack": "dev"}, "run": [], "rollbacks": []}
+    figure = chart_figure(journal, [phase])
+    figure.canvas.draw()
+    [latency_axes] = [axes for axes in figure.axes if axes.get_yscale() == "log"]
+    low, high = latency_axes.get_ylim()
+    shown = [(label.get_position()[1], label.get_text()) for label in latency_axes.get_yticklabels(which="both")
+             if label.get_text() and low <= label.get_position()[1] <= high]
+    assert len(shown) >= 2
+    assert all(float(text) == pytest.approx(value) for value, text in shown), shown
 
 
 def test_notes_under_the_marker_survive_a_redraw(run_dir: Path) -> None:

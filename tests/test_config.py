@@ -351,10 +351,10 @@ def test_a_zone_shortage_names_the_instance_types_and_every_excluded_zone():
     assert "use1-az3: EKS refuses cluster subnets there" in problem and "use1-az1: no m7i.large offered" in problem
 
 
-def test_the_readme_names_the_zone_table_as_it_stands():
-    readme = " ".join((PROJECT_DIR / "README.md").read_text().split())
+def test_the_configuration_doc_names_the_zone_table_as_it_stands():
+    configuration_doc = " ".join((PROJECT_DIR / "docs" / "configuration.md").read_text().split())
     excluded = [f"`{zone_id}`" for zone_ids in aws_facts.EKS_UNSUPPORTED_ZONE_IDS.values() for zone_id in zone_ids]
-    assert f"{', '.join(excluded)} as of {aws_facts.ZONES_AS_OF}" in readme
+    assert f"{', '.join(excluded)} as of {aws_facts.ZONES_AS_OF}" in configuration_doc
 
 
 def test_a_misspelt_top_level_key_stops_the_program_naming_it():

@@ -74,5 +74,5 @@ def test_write_up_setup_pays_for_a_version_past_extended_support_and_a_nat_gatew
     assert write_up.total_per_hour > 4 * estimate({"steadyState": {"enabled": False}}).total_per_hour
 
 
-def test_readme_shows_the_figures_the_code_computes():
-    assert comparison_table() in (PROJECT_DIR / "README.md").read_text()
+def test_the_cost_doc_shows_the_figures_the_code_computes():
+    assert comparison_table() in (PROJECT_DIR / "docs" / "cost.md").read_text()

@@ -237,10 +237,10 @@ def test_the_price_per_run_follows_the_action_minutes() -> None:
     )
 
 
-def test_the_readme_quotes_the_computed_prices() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+def test_the_fis_doc_quotes_the_computed_prices() -> None:
+    fis_doc = (Path(__file__).resolve().parent.parent / "docs" / "fis.md").read_text()
     for name in FIS_CATALOG:
         minutes = one(name).action_minutes()
-        assert f"`{name}` {minutes} min (${minutes * PRICES.fis_per_action_minute:.2f})" in readme, name
+        assert f"`{name}` {minutes} min (${minutes * PRICES.fis_per_action_minute:.2f})" in fis_doc, name
     minutes = one("basic-pod-kill", engine="fis").action_minutes()
-    assert f"(`basic-pod-kill`: {minutes} min, ${minutes * PRICES.fis_per_action_minute:.2f})" in readme
+    assert f"(`basic-pod-kill`: {minutes} min, ${minutes * PRICES.fis_per_action_minute:.2f})" in fis_doc

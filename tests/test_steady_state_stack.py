@@ -4,7 +4,7 @@ pack's rules, PutMetricData in one namespace only), the alarms, the dashboard an
 for an existing cluster; bad `steadyState` refused before any resource.
 
 What mocks cannot show: that EKS's pod identity webhook injects the web-identity token, that the image
-digest is still served (see the README), and how CloudWatch renders the dashboard.
+digest is still served (see docs/steady-state.md), and how CloudWatch renders the dashboard.
 """
 
 from __future__ import annotations
@@ -401,10 +401,8 @@ def test_the_defaults_are_the_hypotheses_bounds():
     assert settings.enabled and not parse_config({"clusterProvider": "existing"}, stack="kind", today=FACTS_AS_OF).steady_state.enabled
 
 
-def test_the_readme_names_every_series_the_prober_publishes():
-    readme = (PROJECT_DIR / "README.md").read_text()
-    section = readme[readme.index("## In-cluster steady state") :]
-    section = section[: section.index("\n## ", 1)]
+def test_the_steady_state_doc_names_every_series_the_prober_publishes():
+    section = (PROJECT_DIR / "docs" / "steady-state.md").read_text()
     everything = figures.IntervalFigures(0.0, 1, 1, 0, {rank: 1.0 for rank in figures.LATENCY_PERCENTILES}, {kind: 0 for kind in ErrorKind})
     for datum in figures.metric_data(everything, "dev", TARGET):
         assert f"`{datum['MetricName']}`" in section or datum["MetricName"] in section, datum["MetricName"]

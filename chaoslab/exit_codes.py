@@ -26,7 +26,7 @@ class ExitCode(IntEnum):
     # An --abort-if condition (or alarm) held, and the fast stop failed: the pause, the FIS experiment's
     # stop within its deadline (or, for `probe`, the halt of the stack or namespace) could not be made
     # or confirmed. `run` still disabled its experiment
-    # through `pulumi up`, which takes a minute; check the chaos is gone.
+    # through `pulumi up`, which takes a minute; check the chaos is gone. If that disable failed too: ROLLBACK_FAILED.
     ABORTED_HALT_FAILED = 5
     # The chaos could not be undone and may still be running: `run` could not disable its experiment or stop
     # its FIS run, or `halt` left an object not paused, deleted or seen recovered, a FIS run not stopped, or

@@ -26,7 +26,7 @@ from typing import Any, NoReturn, TextIO
 from experiments import CATALOG
 from experiments.fis import FIS_CATALOG
 from experiments.durations import format_duration, parse_duration
-from experiments.errors import ConfigError
+from experiments.errors import ConfigError, RollbackFailed
 from experiments.values import is_dns_label
 
 from . import __version__
@@ -36,7 +36,7 @@ from .aws import REGION_OUTPUT, ConnectAws, boto3_client, stack_region, template
 from .cluster import ClusterWatcher, KubeAccess, KubernetesWatcher, custom_objects_api, kube_access
 from .display import Display, StderrDisplay
 from .errors import UsageError
-from .exit_codes import EXIT_CODE_HELP, ExitCode
+from .exit_codes import ERROR_EXIT_CODES, EXIT_CODE_HELP, ExitCode, exit_code_for
 from .files import private_directory, write_json
 from .fis_halt import halt_fis, resume_fis
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
@@ -97,12 +97,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except KeyboardInterrupt:
         _report_error(env, "Interrupted: stopped by Ctrl-C", debug)
         return ExitCode.INTERRUPTED
-    except (UsageError, ConfigError) as error:
+    except Exception as error:  # one line, not a traceback; the code says which kind of failure it was
         _report_error(env, _error_line(error), debug)
-        return ExitCode.USAGE
-    except Exception as error:  # every other failure is a runtime error: one line, not a traceback
-        _report_error(env, _error_line(error), debug)
-        return ExitCode.ERROR
+        return exit_code_for(error)
 
 
 def run() -> NoReturn:
@@ -124,7 +121,12 @@ def _report_error(env: Environment, line: str, debug: bool) -> None:
 
 # Command line.
 
-EXIT_CODES_EPILOG = "exit codes:\n" + "\n".join(f"  {code.value:<4}{EXIT_CODE_HELP[code]}" for code in ExitCode)
+def _exit_code_line(code: ExitCode) -> str:
+    kinds = [kind.__name__ for kind, kind_code in ERROR_EXIT_CODES.items() if kind_code == code]
+    return f"  {code.value:<4}{EXIT_CODE_HELP[code]}" + (f" ({', '.join(kinds)})" if kinds else "")
+
+
+EXIT_CODES_EPILOG = "exit codes:\n" + "\n".join(map(_exit_code_line, ExitCode))
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter):
@@ -759,7 +761,7 @@ def _halt(args: argparse.Namespace, env: Environment) -> int:
                           deadline_s=args.deadline, up=args.up, display=display)
             report.fis = None if fis_part is None else fis_part.result()
     _emit(env, args, report.to_dict(), report.text())
-    return ExitCode.OK if report.ok else ExitCode.ERROR
+    return ExitCode.OK if report.ok else ERROR_EXIT_CODES[RollbackFailed]
 
 
 def _resume(args: argparse.Namespace, env: Environment) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.errors import ExperimentError
+from experiments.errors import ActionFailed, ExperimentError
 
 from .journal import one_line
 from .kinds import WATCHABLE_RESOURCES
@@ -86,15 +86,15 @@ class ClusterWatcher(Protocol):
     """What `run` needs from the cluster: watch its chaos object, and halt it when an abort condition holds."""
 
     def wait_injected(self, target: ChaosTarget, timeout_s: float) -> Observation:
-        """Raises ExperimentError when the chaos is not injected within timeout_s."""
+        """Raises ActionFailed when the chaos is not injected within timeout_s."""
 
     def wait_recovered(self, target: ChaosTarget, timeout_s: float) -> Observation:
-        """Raises ExperimentError when the chaos is neither recovered nor gone within timeout_s."""
+        """Raises ActionFailed when the chaos is neither recovered nor gone within timeout_s."""
 
     def halt(self, target: ChaosTarget) -> float:
         """Pause the chaos (delete a Workflow); return the monotonic time the request was issued.
 
-        An object already gone is fine. Raises ExperimentError for any other API error.
+        An object already gone is fine. Raises ActionFailed for any other API error.
         """
 
 
@@ -202,7 +202,7 @@ class KubernetesWatcher:
             call_with_retries(request, Deadline(HALT_DEADLINE_S), on_attempt=lambda: attempts.append(time.monotonic()))
         except Exception as error:
             if not (isinstance(error, ApiException) and error.status == NOT_FOUND):  # gone already is halted
-                raise ExperimentError(f"Kubernetes API: halting {target}: {api_error(error)}") from error
+                raise ActionFailed(f"Kubernetes API: halting {target}: {api_error(error)}") from error
         return attempts[-1]
 
     def _wait(
@@ -221,17 +221,17 @@ class KubernetesWatcher:
                     return Observation(goal, seen, waited_s)
                 last_seen = f"conditions {json.dumps(seen, sort_keys=True)}"
             if waited_s >= timeout_s:
-                raise ExperimentError(f"{target} was not {goal} within {timeout_s:g}s; last seen: {last_seen}")
+                raise ActionFailed(f"{target} was not {goal} within {timeout_s:g}s; last seen: {last_seen}")
             time.sleep(self._poll_interval_s)
 
     def _get(self, target: ChaosTarget) -> dict[str, Any] | None:
-        """The object, or None when it does not exist. Raises ExperimentError for any other API error."""
+        """The object, or None when it does not exist. Raises ActionFailed for any other API error."""
         from kubernetes.client.exceptions import ApiException
 
         try:
             return get_object(self._api, target.namespace, target.plural, target.name)
         except ApiException as error:
-            raise ExperimentError(f"Kubernetes API: reading {target}: {api_error(error)}") from error
+            raise ActionFailed(f"Kubernetes API: reading {target}: {api_error(error)}") from error
 
 
 @dataclass(frozen=True)

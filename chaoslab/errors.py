@@ -1,9 +1,9 @@
-"""The CLI's own addition to the lab's exception tree (experiments.errors)."""
+"""The CLI's own addition to the lab's exception tree (experiments.errors): a command line it cannot use."""
 
 from __future__ import annotations
 
-from experiments.errors import ChaosLabError
+from experiments.errors import InvalidDefinition
 
 
-class UsageError(ChaosLabError):
+class UsageError(InvalidDefinition):
     """A command line that cannot be used as given; nothing was started or changed."""

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from experiments.errors import ActionFailed
 from experiments.fis import STACK_TAG
 
 # The experiment keeps moving through these...
@@ -40,7 +41,7 @@ LEVER_ID = "default"
 LEVER_MARK = "chaos-lab stack "
 
 
-class FisError(Exception):
+class FisError(ActionFailed):
     """A FIS call that did not do what was asked: a stop that did not finish in time, a lever held by another."""
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
-from experiments.errors import ExperimentError
+from experiments.errors import ActionFailed, MissingTool
 
 from .cluster import KubeAccess
 from .files import PRIVATE_FILE_MODE
@@ -55,8 +55,8 @@ def forwarded_frontend(
 ) -> Iterator[str]:
     """The frontend's /api/ URL through a port-forward, stopped when the context ends.
 
-    kubectl's output goes to `log_dir/port-forward.log`. Raises ExperimentError when kubectl is
-    missing, exits, or does not listen within ready_timeout_s.
+    kubectl's output goes to `log_dir/port-forward.log`. Raises MissingTool when kubectl is
+    missing, ActionFailed when it exits or does not listen within ready_timeout_s.
     """
     port = free_port()
     argv = port_forward_argv(kubectl, access, namespace, port)
@@ -66,7 +66,8 @@ def forwarded_frontend(
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         except FileNotFoundError:
-            raise ExperimentError(f"{kubectl} not found; install kubectl or pass --url") from None
+            raise MissingTool(kubectl, "port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, "
+                              "or pass --url") from None
         try:
             _wait_listening(process, port, ready_timeout_s, log_path)
             yield f"http://{LOOPBACK}:{port}{APP_PATH}"
@@ -78,11 +79,11 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout_s: floa
     give_up = time.monotonic() + timeout_s
     while True:
         if process.poll() is not None:
-            raise ExperimentError(f"kubectl port-forward exited with {process.returncode}: {_tail(log_path)}")
+            raise ActionFailed(f"kubectl port-forward exited with {process.returncode}: {_tail(log_path)}")
         with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=_POLL_INTERVAL_S):
             return
         if time.monotonic() > give_up:
-            raise ExperimentError(f"kubectl port-forward did not listen on {LOOPBACK}:{port} within {timeout_s:g}s: {_tail(log_path)}")
+            raise ActionFailed(f"kubectl port-forward did not listen on {LOOPBACK}:{port} within {timeout_s:g}s: {_tail(log_path)}")
         time.sleep(_POLL_INTERVAL_S)
 
 

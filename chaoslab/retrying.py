@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
+from experiments.errors import ActionFailed
+
 Result = TypeVar("Result")
 
 TOO_MANY_REQUESTS = 429
@@ -71,7 +73,7 @@ class Deadline:
         return min(ATTEMPT_TIMEOUT_S, max(MIN_ATTEMPT_TIMEOUT_S, self.remaining_s()))
 
 
-class RetriesExhausted(Exception):
+class RetriesExhausted(ActionFailed):
     """A retryable failure that lasted past the deadline; `last` is the final attempt's error."""
 
     def __init__(self, last: BaseException, why: str) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from experiments.errors import ExperimentError
+from experiments.errors import ActionFailed, RollbackFailed
 
 from . import fis as fis_ops
 from .abort import AbortWatch, Breach, Halted
@@ -42,10 +42,6 @@ from .prober.figures import PUBLISH_INTERVAL_S
 from .probe import ProbeInterrupted, ProbeResult, probe, redact_url
 from .samples import Summary, write_samples
 from .stack import StackDriver
-
-
-class RollbackError(ExperimentError):
-    """The run could not disable its experiment again: it may still be enabled."""
 
 
 class AbortConditionMet(Exception):
@@ -83,7 +79,7 @@ def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, u
     Returns the journal of a run that completed, stopped because the steady state did not hold
     before, or was stopped by an abort condition (and rolled back). Re-raises whatever stopped it
     otherwise (KeyboardInterrupt included) after recording it and disabling the experiment; raises
-    RollbackError, chained to it, if disabling failed.
+    RollbackFailed, chained to it, if disabling or stopping its FIS run failed.
     """
     private_directory(plan.out_dir)
     if (plan.through_fis or plan.from_cloudwatch) and aws is None:
@@ -126,9 +122,16 @@ class _Run:
         try:
             stop_error: BaseException | None = None
             if self.follower is not None:
+                experiment_id = self.follower.experiment_id
                 try:
                     self._stop_fis_run(f"run {status.value}: {one_line(cause)}")
-                except BaseException as error:  # still remove the template; then say the stop failed
+                except Exception as error:  # still remove the template; then say the stop failed
+                    stop_error = RollbackFailed(
+                        f"could not stop FIS experiment {experiment_id} ({one_line(error)}); it may still be running: "
+                        f"chaoslab halt --stack {self.plan.stack} --fis-safety-lever"
+                    )
+                    stop_error.__cause__ = error
+                except BaseException as error:  # a second Ctrl-C: still remove the template, then stop
                     stop_error = error
             if self.enabled:
                 self._rollback()
@@ -190,7 +193,7 @@ class _Run:
 
         remaining_s = plan.chaos_s - (time.monotonic() - applied)
         if remaining_s * plan.rate < 1:
-            raise ExperimentError(f"{target} was injected only as its {plan.chaos_s:g}s were running out; nothing left to probe")
+            raise ActionFailed(f"{target} was injected only as its {plan.chaos_s:g}s were running out; nothing left to probe")
         watch = AbortWatch(plan.abort_conditions, self._halt) if plan.abort_conditions else None
         during = self._phase("during", min(plan.during_s, remaining_s), watch)
         return during, self._judge("during", plan.hypothesis.during, during, baseline.summary)
@@ -202,8 +205,8 @@ class _Run:
         outputs = self.stack.outputs()
         template_id = template_ids(outputs).get(plan.experiment)
         if template_id is None:
-            raise ExperimentError(f"stack {plan.stack}: its fisTemplateIds output has no {plan.experiment} after `pulumi up`; "
-                                  "the template was not declared (see the update's log)")
+            raise ActionFailed(f"stack {plan.stack}: its fisTemplateIds output has no {plan.experiment} after `pulumi up`; "
+                               "the template was not declared (see the update's log)")
         alarms = alarm_arns(plan.stack, outputs) if plan.abort_on_alarm else ()
         fis = self.aws("fis")
         with self.journal.activity(ActivityType.ACTION, "start-fis-experiment") as output:
@@ -239,7 +242,7 @@ class _Run:
             record = follower.alarm_abort(stop_error)
             return verdict, (record, str(record["condition"]))
         if outcome.final_status != "completed":
-            raise ExperimentError(f"FIS experiment {experiment_id} ended {outcome.final_status}: {outcome.reason}")
+            raise ActionFailed(f"FIS experiment {experiment_id} ended {outcome.final_status}: {outcome.reason}")
         return verdict, None
 
     def _finish_follow(self) -> None:
@@ -340,14 +343,14 @@ class _Run:
         self.enabled = False
 
     def _rollback(self) -> None:
-        """Disable after a failure or Ctrl-C. Raises RollbackError when that fails too."""
+        """Disable after a failure or Ctrl-C. Raises RollbackFailed when that fails too."""
         try:
             with _sigint_deferred(self.display), self.journal.activity(
                 ActivityType.ACTION, "disable-experiment", rollback=True
             ) as output:
                 self._disable(output)
         except BaseException as error:
-            raise RollbackError(
+            raise RollbackFailed(
                 f"could not disable {self.plan.experiment} ({type(error).__name__}: {error}); it may still be "
                 f"enabled: {self.plan.manual_disable()}"
             ) from error
@@ -447,7 +450,7 @@ def _sigint_deferred(display: Display, doing: str = "still disabling the experim
     """Ignore Ctrl-C while the experiment is being disabled: stopping half-way would leave it on.
 
     The pulumi CLI is in the same process group and still sees a second Ctrl-C, which cancels its
-    update; the RollbackError then names the commands to finish by hand.
+    update; the RollbackFailed then names the commands to finish by hand.
     """
     if threading.current_thread() is not threading.main_thread():
         yield

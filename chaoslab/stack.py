@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.errors import ExperimentError
+from experiments.errors import MissingTool
 
 from .errors import UsageError
 
@@ -55,15 +55,13 @@ class AutomationStack:
 
     @classmethod
     def select(cls, stack_name: str, work_dir: Path) -> AutomationStack:
-        """Raises ExperimentError when the pulumi CLI is missing, UsageError when there is no such stack."""
+        """Raises MissingTool when the pulumi CLI is missing, UsageError when there is no such stack."""
         # Imported here: `probe` and `report` must work where only the CLI's light dependencies are.
         from pulumi import automation
 
         if shutil.which("pulumi") is None:
-            raise ExperimentError(
-                "the pulumi CLI is not on PATH; the Automation API drives it: install it from "
-                "https://www.pulumi.com/docs/install/ and log in to the stack's backend"
-            )
+            raise MissingTool("pulumi", "the Automation API drives it: install it from https://www.pulumi.com/docs/install/ "
+                              "and log in to the stack's backend")
         try:
             return cls(automation.select_stack(stack_name=stack_name, work_dir=str(work_dir)))
         except automation.StackNotFoundError:

@@ -383,7 +383,7 @@ def test_run_whose_fast_stop_fails_has_its_own_exit_code_and_still_disables(kube
     code, journal, _, stderr, _ = _run_aborting(kube, tmp_path)
 
     assert code == ExitCode.ABORTED_HALT_FAILED != ExitCode.ABORTED, stderr
-    assert journal["abort"]["halt_error"] == (f"ExperimentError: Kubernetes API: halting NetworkChaos {SANDBOX}/{TARGET_NAME}: "
+    assert journal["abort"]["halt_error"] == (f"ActionFailed: Kubernetes API: halting NetworkChaos {SANDBOX}/{TARGET_NAME}: "
                                               "403 Forbidden")
     # The slow stop still ran: the experiment was disabled and its object is gone.
     assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [("disable-experiment", "succeeded")]

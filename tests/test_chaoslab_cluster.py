@@ -17,7 +17,7 @@ from kubernetes import client
 
 from chaoslab.cluster import ChaosTarget, KubernetesWatcher
 from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
-from experiments.errors import ExperimentError
+from experiments.errors import ActionFailed, ExperimentError
 
 NAMESPACE = "chaos-sandbox"
 POLL_S = 0.01
@@ -96,14 +96,14 @@ def test_not_injected_in_time_names_what_was_last_seen(kube: KubeApiServer, watc
     _serve(kube, NETWORK_CHAOS, [NOT_YET])
     started = time.monotonic()
 
-    with pytest.raises(ExperimentError, match=r"NetworkChaos chaos-sandbox/api-high-latency was not injected within 0.2s; "
+    with pytest.raises(ActionFailed, match=r"NetworkChaos chaos-sandbox/api-high-latency was not injected within 0.2s; "
                                               r'last seen: conditions \{"AllInjected": "False"'):
         watcher.wait_injected(NETWORK_CHAOS, short_timeout_s)
     assert time.monotonic() - started >= short_timeout_s
 
 
 def test_a_missing_object_is_never_injected(kube: KubeApiServer, watcher: KubernetesWatcher) -> None:
-    with pytest.raises(ExperimentError, match="last seen: not found"):
+    with pytest.raises(ActionFailed, match="last seen: not found"):
         watcher.wait_injected(NETWORK_CHAOS, POLL_S * 5)
 
 

@@ -106,7 +106,7 @@ def test_a_failed_lever_call_is_named_and_the_runs_are_still_stopped(kube: KubeA
     # Straight to moto, which has no lever route: GetSafetyLever fails as an unknown operation would.
     code, stdout, stderr = _cli(kube, stack, moto, "halt", "--stack", "test", "--fis-safety-lever")
 
-    assert code == ExitCode.ERROR
+    assert code == ExitCode.ROLLBACK_FAILED
     assert "halt FAILED:" in stdout and "FIS: could not engage the safety lever: " in stdout
     assert _state(moto, ours) == "stopped"
 

@@ -218,6 +218,27 @@ def test_ctrl_c_during_the_experiment_stops_it_then_disables_and_exits_130(endpo
     assert _activities(journal, "rollbacks") == [("stop-fis-experiment", "succeeded"), ("disable-experiment", "succeeded")]
 
 
+def test_a_failed_run_whose_fis_stop_does_not_finish_is_a_failed_rollback_naming_the_halt(endpoint: str, tmp_path: Path) -> None:
+    hold_experiments_running(endpoint, polls=10**6)  # pending, and once stopped, stopping: for ever
+
+    def fail_during(label: str) -> None:
+        if label == "during":
+            raise RuntimeError("the probe broke")
+
+    with app_server(HEALTHY) as server:
+        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "5s",
+                                        display=Notes(on_progress=fail_during), stop_deadline_s=0.3)
+
+    assert code == ExitCode.ROLLBACK_FAILED, stderr
+    experiment_id = journal["fis"]["fisExperimentId"]
+    [line] = stderr.splitlines()
+    assert line.startswith(f"RollbackFailed: could not stop FIS experiment {experiment_id} (FisError: ")
+    assert line.endswith("it may still be running: chaoslab halt --stack test --fis-safety-lever")
+    assert _moto_state(endpoint, experiment_id) == "stopping"
+    # The template is still removed: the stuck run is FIS's to finish, or the lever's.
+    assert _activities(journal, "rollbacks") == [("stop-fis-experiment", "failed"), ("disable-experiment", "succeeded")]
+
+
 def test_abort_on_alarm_for_a_chaos_mesh_entry_is_refused_naming_the_option(endpoint: str, tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     stack = FakeStack({})

@@ -229,12 +229,12 @@ def test_up_runs_last_and_only_when_asked(kube: KubeApiServer) -> None:
     assert outcome["update"]["result"] == "succeeded"
 
 
-def test_a_failed_up_after_the_pause_exits_1_with_the_pause_in_place(kube: KubeApiServer) -> None:
+def test_a_failed_up_after_the_pause_exits_rollback_failed_with_the_pause_in_place(kube: KubeApiServer) -> None:
     stack = FakeStack({}, failing_up_calls=frozenset({1}))
 
     code, outcome = Cli(kube, stack).json("halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--up", "--wait", WAIT)
 
-    assert code == ExitCode.ERROR and outcome["ok"] is False
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["ok"] is False
     assert outcome["update"] == {"error": "RuntimeError: pulumi up #1 failed: error: update failed"}
     assert all(_annotations(kube, SANDBOX, plural)[PAUSE_ANNOTATION] == "true" for plural in PAUSABLE)
 
@@ -253,14 +253,14 @@ def test_objects_already_gone_are_fine(kube: KubeApiServer) -> None:
         assert (rows[key]["action"], rows[key]["state"], rows[key]["error"]) == ("gone", "gone", None)
 
 
-def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exits_1(kube: KubeApiServer) -> None:
+def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exits_rollback_failed(kube: KubeApiServer) -> None:
     before = _outside(kube)
     broken = KubeApiServer.path(SANDBOX, "networkchaos", _name("networkchaos"))
     kube.fail("PATCH", broken, 500)
 
     code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR
+    assert code == ExitCode.ROLLBACK_FAILED
     row = next(line.split(maxsplit=1) for line in stdout.splitlines() if line.startswith(f"  networkchaos/{_name('networkchaos')} "))
     assert row[1].startswith("pause failed: 500 Internal Server Error (retried until the 1 s deadline)")
     # The last lines say it failed, and name the object and the reason.
@@ -280,7 +280,7 @@ def test_a_kind_that_cannot_be_listed_is_reported_and_one_not_installed_is_skipp
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR and outcome["recovered_s"] is None
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["recovered_s"] is None
     rows = _rows(outcome)
     assert rows["stresschaos/*"]["action"] == "list failed"
     assert rows["stresschaos/*"]["error"].startswith("500 Internal Server Error (")
@@ -288,14 +288,14 @@ def test_a_kind_that_cannot_be_listed_is_reported_and_one_not_installed_is_skipp
     assert _annotations(kube, SANDBOX, "podchaos")[PAUSE_ANNOTATION] == "true"
 
 
-def test_an_object_not_recovered_in_time_is_reported_with_what_was_seen_and_exits_1(kube: KubeApiServer) -> None:
+def test_an_object_not_recovered_in_time_is_reported_with_what_was_seen_and_exits_rollback_failed(kube: KubeApiServer) -> None:
     """Not covered: a controller that recovers some pods and not others (the conditions say only "not all")."""
     kube.recovery_delay_s = 60.0  # a controller that is down
     short_wait = "300ms"
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", short_wait)
 
-    assert code == ExitCode.ERROR and outcome["recovered_s"] is None
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["recovered_s"] is None
     row = _rows(outcome)[f"podchaos/{_name('podchaos')}"]
     assert (row["action"], row["state"]) == ("paused", "not recovered")
     assert row["error"].startswith(f"not recovered within {short_wait}; last seen: conditions {{")
@@ -477,7 +477,7 @@ def test_a_retry_after_past_the_deadline_fails_at_once_and_says_so(kube: KubeApi
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR and outcome["recovered_s"] is None
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["recovered_s"] is None
     [problem] = outcome["problems"]
     assert problem.endswith(": pause failed: 503 Service Unavailable (the API asked to retry after 120 s, past the 1 s deadline)")
 
@@ -487,7 +487,7 @@ def test_an_api_that_keeps_failing_is_a_failed_halt_naming_every_kind(kube: Kube
 
     code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR
+    assert code == ExitCode.ROLLBACK_FAILED
     assert "all recovered" not in stdout
     failed = stdout.split("halt FAILED:\n")[1].splitlines()
     assert failed == [f"  {plural}/*: list failed: 503 Service Unavailable (retried until the 1 s deadline)"
@@ -501,7 +501,7 @@ def test_an_api_server_that_is_down_is_a_failed_halt_with_a_null_recovery_time(k
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR and outcome["ok"] is False and outcome["recovered_s"] is None
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["ok"] is False and outcome["recovered_s"] is None
     assert {row["name"] for row in outcome["objects"]} == {"*"}
     assert all("Connection refused" in row["error"] and row["error"].endswith("(retried until the 1 s deadline)")
                for row in outcome["objects"])
@@ -542,7 +542,7 @@ def test_an_object_that_keeps_coming_back_unpaused_fails_the_halt(kube: KubeApiS
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
-    assert code == ExitCode.ERROR and outcome["ok"] is False and outcome["recovered_s"] is None
+    assert code == ExitCode.ROLLBACK_FAILED and outcome["ok"] is False and outcome["recovered_s"] is None
     assert outcome["problems"] == ["no full pass found the namespace clear within the 1s deadline"]
     assert len([request for request in kube.requested("PATCH") if request.path == path]) > 1
 

@@ -18,7 +18,7 @@ import pytest
 from chaoslab.cluster import KubeAccess
 from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
 from chaoslab.portforward import LOOPBACK, forwarded_frontend, port_forward_argv
-from experiments.errors import ExperimentError
+from experiments.errors import ActionFailed, MissingTool
 
 NAMESPACE = "chaos-sandbox"
 READY_TIMEOUT_S = 10.0
@@ -79,12 +79,12 @@ def test_the_arguments_name_the_kubeconfig_context_namespace_and_service() -> No
 def test_a_failing_kubectl_is_an_error_with_its_message(tmp_path: Path) -> None:
     kubectl = _kubectl(tmp_path, fail=True)
 
-    with pytest.raises(ExperimentError, match='exited with 1: error: services "frontend-service" not found'):
+    with pytest.raises(ActionFailed, match='exited with 1: error: services "frontend-service" not found'):
         with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S):
             pytest.fail("the body must not run without a port-forward")
 
 
 def test_a_missing_kubectl_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(ExperimentError, match="not found; install kubectl or pass --url"):
+    with pytest.raises(MissingTool, match="no-kubectl is not on PATH; port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url"):
         with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(tmp_path / "no-kubectl"), log_dir=tmp_path):
             pytest.fail("the body must not run without a port-forward")

@@ -194,14 +194,14 @@ def test_ctrl_c_while_waiting_for_injection_disables_reports_and_exits_130(serve
     assert "the run was interrupted" in (tmp_path / REPORT_FILE).read_text()
 
 
-def test_a_rollback_that_fails_exits_1_naming_the_commands_to_finish_by_hand(server: AppServer, tmp_path: Path) -> None:
+def test_a_rollback_that_fails_exits_rollback_failed_naming_the_commands_to_finish_by_hand(server: AppServer, tmp_path: Path) -> None:
     stack = FakeStack({}, failing_up_calls=frozenset({2}))  # enabling works, disabling does not
 
     code, _, stderr = _cli_run(stack, FakeWatcher(on_wait_injected=press_ctrl_c), server, tmp_path)
 
-    assert code == ExitCode.ERROR
+    assert code == ExitCode.ROLLBACK_FAILED
     [line] = stderr.splitlines()
-    assert line.startswith(f"RollbackError: could not disable {EXPERIMENT} (RuntimeError: pulumi up #2 failed")
+    assert line.startswith(f"RollbackFailed: could not disable {EXPERIMENT} (RuntimeError: pulumi up #2 failed")
     assert line.endswith(f"pulumi -C {PROJECT_DIR} -s test config rm --path {ENTRY_KEY} && pulumi -C {PROJECT_DIR} -s test up")
     assert _activities(_journal(tmp_path), "rollbacks") == [("disable-experiment", "failed")]
 

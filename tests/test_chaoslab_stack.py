@@ -15,7 +15,7 @@ import pytest
 
 from chaoslab.errors import UsageError
 from chaoslab.stack import AutomationStack
-from experiments.errors import ExperimentError
+from experiments.errors import MissingTool
 from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
 
 STACK = "chaoslab-test"
@@ -70,7 +70,7 @@ def test_a_stack_that_does_not_exist_is_a_usage_error(project: Path) -> None:
 def test_without_the_pulumi_cli_the_error_says_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
 
-    with pytest.raises(ExperimentError, match="the pulumi CLI is not on PATH"):
+    with pytest.raises(MissingTool, match="pulumi is not on PATH; the Automation API drives it: install it from https://www.pulumi.com/docs/install/"):
         AutomationStack.select(STACK, tmp_path)
 
 

@@ -39,7 +39,7 @@ from chaoslab.display import NullDisplay  # noqa: E402
 from chaoslab.exit_codes import ExitCode  # noqa: E402
 from chaoslab.run import AwsTiming  # noqa: E402
 from chaoslab_servers import app_server  # noqa: E402
-from fis_servers import (ACCOUNT, ALARMS, REGION, FisStack, client, fis_template, hold_experiments_running, moto_server,  # noqa: E402
+from fis_servers import (ACCOUNT, ALARMS, REGION, FisStack, aws_client, fis_template, hold_experiments_running, moto_server,  # noqa: E402
                          put_steady_state_alarms)
 
 ALARM = "bench-frontend-errors"
@@ -60,7 +60,7 @@ def one_round(endpoint: str, fis, cloudwatch, index: int, poll_s: float) -> floa
 
     def breach() -> None:
         # Its own client: botocore clients are not to be shared across threads.
-        client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="bench breach")
+        aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="bench breach")
         breached_at.append(time.perf_counter())
 
     # The breach lands anywhere within a poll interval, as a real one would.
@@ -88,19 +88,19 @@ class _BreachWhenRunning(NullDisplay):
             self.timer.start()
 
     def _breach(self) -> None:
-        client("cloudwatch", self.endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
+        aws_client("cloudwatch", self.endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
                                                             StateReason="bench breach")
         self.breached_at.append(time.perf_counter())
 
 
 def one_run(endpoint: str, index: int, poll_s: float) -> float:
     """One `chaoslab run --abort-on-alarm` through main(); returns breach -> StopExperiment sent, in seconds."""
-    client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="OK", StateReason="reset")
+    aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="OK", StateReason="reset")
     breached_at: list[float] = []
     stop_sent_at: list[float] = []
 
     def connect_aws(service: str, region: str):
-        made = client(service, endpoint)
+        made = aws_client(service, endpoint)
         if service == "fis":
             made.meta.events.register("before-call.fis.StopExperiment", lambda **kwargs: stop_sent_at.append(time.perf_counter()))
         return made
@@ -133,14 +133,14 @@ def main_bench() -> None:
             # Each state lasts three polls: the breach lands within the first poll of `running`, so the run is
             # still running when chaoslab sees it.
             hold_experiments_running(endpoint, polls=3)
-            put_steady_state_alarms(client("cloudwatch", endpoint))
+            put_steady_state_alarms(aws_client("cloudwatch", endpoint))
             figures = sorted(one_run(endpoint, index, poll_s) for index in range(rounds))
         _print(figures, rounds, poll_s, "through `chaoslab run --abort-on-alarm` (main(argv, env))")
         return
     with moto_server() as endpoint:
         # Runs stay `running` for many polls, and reach `stopped` two polls after the stop.
         hold_experiments_running(endpoint, polls=2)
-        fis, cloudwatch = client("fis", endpoint), client("cloudwatch", endpoint)
+        fis, cloudwatch = aws_client("fis", endpoint), aws_client("cloudwatch", endpoint)
         cloudwatch.put_metric_alarm(AlarmName=ALARM, MetricName="Errors", Namespace="ChaosLab", Statistic="Sum", Period=10,
                                     EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
         figures = sorted(one_round(endpoint, fis, cloudwatch, index, poll_s) for index in range(rounds))

@@ -14,14 +14,12 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import requests
 
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer
-from moto_cloudwatch import moto_server
+from moto_cloudwatch import REGION, aws_client, moto_server
 
-REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 # The stack's steadyStateAlarmArns, by output key, as alarm names.
 ALARMS = {"successRate": "test-steady-state-success-rate", "p95Latency": "test-steady-state-p95-latency",
@@ -39,12 +37,6 @@ def put_steady_state_alarms(cloudwatch: Any) -> None:
         cloudwatch.put_metric_alarm(AlarmName=name, MetricName="SuccessRate", Namespace="ChaosLab/SteadyState/test",
                                     Statistic="Average", Period=10, EvaluationPeriods=3, Threshold=99,
                                     ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
-
-
-def client(service: str, endpoint: str) -> Any:
-    # A session per client: the default session is not thread-safe, and `run` makes clients on its threads.
-    return boto3.session.Session().client(service, region_name=REGION, endpoint_url=endpoint, aws_access_key_id="testing",
-                                          aws_secret_access_key="testing")
 
 
 def hold_experiments_running(endpoint: str, polls: int) -> None:
@@ -145,7 +137,7 @@ class FisStack(FakeStack):
     def __init__(self, endpoint: str, server: AppServer | None = None, during: Answer = HEALTHY) -> None:
         """`server`: an app server that answers as `during` says while an entry is enabled."""
         super().__init__({}, on_up=self._declare)
-        self.fis = client("fis", endpoint)
+        self.fis = aws_client("fis", endpoint)
         self.templates: dict[str, str] = {}
         self.declared: dict[str, str] = {}  # every template any `up` declared
         self.server = server

@@ -42,14 +42,20 @@ def moto_server() -> Iterator[str]:
         server.stop()
 
 
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "cloudwatch",
+def aws_client(service: str, endpoint: str) -> Any:
+    """A real boto3 client for the moto server at `endpoint`."""
+    # A session per client: the default session is not thread-safe, and `run` makes clients on its threads.
+    return boto3.session.Session().client(
+        service,
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
+
+
+def client(endpoint: str) -> Any:
+    return aws_client("cloudwatch", endpoint)
 
 
 def series(

@@ -14,7 +14,7 @@ import pytest
 
 from chaoslab import fis as fis_ops
 from experiments.fis import STACK_TAG
-from fis_servers import ACCOUNT, REGION, client, fis_template, hold_experiments_running, lever_server, moto_server
+from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def endpoint() -> Iterator[str]:
 @pytest.fixture
 def fis(endpoint: str) -> Any:
     hold_experiments_running(endpoint, polls=1)
-    return client("fis", endpoint)
+    return aws_client("fis", endpoint)
 
 
 def no_sleep(seconds: float) -> None:
@@ -52,7 +52,7 @@ def test_a_run_is_followed_to_completed_with_each_state_shown(fis: Any) -> None:
 
 def test_a_breach_flipped_with_set_alarm_state_stops_the_run(endpoint: str, fis: Any) -> None:
     hold_experiments_running(endpoint, polls=50)
-    cloudwatch = client("cloudwatch", endpoint)
+    cloudwatch = aws_client("cloudwatch", endpoint)
     cloudwatch.put_metric_alarm(
         AlarmName="dev-frontend-errors", MetricName="Errors", Namespace="ChaosLab", Statistic="Sum", Period=10,
         EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
@@ -115,7 +115,7 @@ def test_stop_all_also_finds_untagged_runs_of_the_stacks_templates(endpoint: str
 
 def test_the_lever_is_engaged_for_the_stack_and_released_only_by_it() -> None:
     with lever_server() as (url, handler):
-        lever = client("fis", url)
+        lever = aws_client("fis", url)
         assert fis_ops.engage_lever(lever, "dev") is True
         assert handler.calls[-1] == ("PATCH", "/safetyLevers/default/state",
                                      {"state": {"status": "engaged", "reason": "chaos-lab stack dev (chaoslab halt --fis-safety-lever)"}})
@@ -128,7 +128,7 @@ def test_the_lever_is_engaged_for_the_stack_and_released_only_by_it() -> None:
 
 def test_a_lever_engaged_by_someone_else_is_not_claimed() -> None:
     with lever_server("engaged", "incident 4711") as (url, handler):
-        lever = client("fis", url)
+        lever = aws_client("fis", url)
         assert fis_ops.engage_lever(lever, "dev") is False
         assert [call[0] for call in handler.calls] == ["GET"]
         with pytest.raises(fis_ops.FisError, match="incident 4711"):

@@ -23,7 +23,7 @@ from chaoslab.exit_codes import ExitCode
 from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import KubeApiServer
-from fis_servers import REGION, client, fis_template, hold_experiments_running, lever_server, moto_server
+from fis_servers import REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUR_LEVER_REASON = "chaos-lab stack test (chaoslab halt --fis-safety-lever)"
@@ -50,17 +50,17 @@ def _cli(kube: KubeApiServer, stack: FakeStack, fis_url: str, *argv: str) -> tup
                       connect_stack=lambda name, project_dir: stack,
                       connect_kube=lambda access: kubernetes_client.CustomObjectsApi(
                           kubernetes_client.ApiClient(kubernetes_client.Configuration(host=kube.host))),
-                      connect_aws=lambda service, region: client(service, fis_url),
+                      connect_aws=lambda service, region: aws_client(service, fis_url),
                       aws_timing=AwsTiming(poll_s=0.01, stop_deadline_s=5), display=NullDisplay())
     return main([*argv, "--project-dir", str(PROJECT_DIR)], env), stdout.getvalue(), stderr.getvalue()
 
 
 def _state(moto: str, experiment_id: str) -> str:
-    return client("fis", moto).get_experiment(id=experiment_id)["experiment"]["state"]["status"]
+    return aws_client("fis", moto).get_experiment(id=experiment_id)["experiment"]["state"]["status"]
 
 
 def _start(moto: str, stack: str, name: str) -> tuple[str, str]:
-    fis = client("fis", moto)
+    fis = aws_client("fis", moto)
     template = fis_template(fis, stack, name)
     return template, fis.start_experiment(experimentTemplateId=template, tags={"chaos-lab:stack": stack})["experiment"]["id"]
 

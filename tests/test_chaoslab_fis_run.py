@@ -34,7 +34,7 @@ from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer, app_server
 from experiments.fis import STACK_TAG
-from fis_servers import ALARMS, REGION, FisStack, put_steady_state_alarms, client, fis_template, hold_experiments_running, moto_server
+from fis_servers import ALARMS, REGION, FisStack, put_steady_state_alarms, aws_client, fis_template, hold_experiments_running, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENTRY = "node-group-loss"
@@ -48,13 +48,13 @@ FAILING = Answer(status=503)
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
     with moto_server() as url:
-        put_steady_state_alarms(client("cloudwatch", url))
+        put_steady_state_alarms(aws_client("cloudwatch", url))
         yield url
 
 
 @pytest.fixture(autouse=True)
 def alarms_ok(endpoint: str) -> None:
-    cloudwatch = client("cloudwatch", endpoint)
+    cloudwatch = aws_client("cloudwatch", endpoint)
     for name in ALARMS.values():
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test start")
 
@@ -87,7 +87,7 @@ def _run(endpoint: str, stack: FisStack, server: AppServer, out: Path, *extra: s
 
     def connect_aws(service: str, region: str) -> Any:
         regions.append(region)
-        return client(service, endpoint)
+        return aws_client(service, endpoint)
 
     env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
                       connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
@@ -105,7 +105,7 @@ def _activities(journal: dict[str, Any], part: str = "run") -> list[tuple[str, s
 
 
 def _moto_state(endpoint: str, experiment_id: str) -> str:
-    return client("fis", endpoint).get_experiment(id=experiment_id)["experiment"]["state"]["status"]
+    return aws_client("fis", endpoint).get_experiment(id=experiment_id)["experiment"]["state"]["status"]
 
 
 def test_a_fis_entry_runs_to_completion_with_its_states_in_the_journal_and_report(endpoint: str, tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_a_fis_entry_runs_to_completion_with_its_states_in_the_journal_and_repor
     assert [state["status"] for state in fis["states"]] == ["initiating", "running", "completed"]
     assert fis["states"][-1]["actions"] == {"terminate": "completed"}
     # Started from the stack's template, tagged with the stack so `halt` finds it.
-    started = client("fis", endpoint).get_experiment(id=experiment_id)["experiment"]
+    started = aws_client("fis", endpoint).get_experiment(id=experiment_id)["experiment"]
     assert started["experimentTemplateId"] == stack.declared[ENTRY] and started["tags"][STACK_TAG] == stack.name
     # Progress: every state change on the display, as it happened.
     assert [note for note in display.notes if note.startswith("FIS ")] == [
@@ -145,7 +145,7 @@ def test_an_alarm_set_to_alarm_stops_the_experiment_and_the_run_aborts(endpoint:
     def breach_once_running(note: str) -> None:
         if ": running" in note and not breached.is_set():
             breached.set()
-            client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
+            aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
                                                          StateReason="in-cluster prober: success rate below 99 %")
 
     during_s = 5.0
@@ -168,7 +168,7 @@ def test_an_alarm_set_to_alarm_stops_the_experiment_and_the_run_aborts(endpoint:
 
 def test_a_stop_that_does_not_finish_in_time_after_an_abort_exits_5(endpoint: str, tmp_path: Path) -> None:
     hold_experiments_running(endpoint, polls=10**6)  # pending, and once stopped, stopping: for ever
-    cloudwatch = client("cloudwatch", endpoint)
+    cloudwatch = aws_client("cloudwatch", endpoint)
     cloudwatch.set_alarm_state(AlarmName=ALARMS["p95Latency"], StateValue="ALARM", StateReason="already broken")
     with app_server(HEALTHY) as server:
         code, journal, stdout, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "2s",
@@ -256,7 +256,7 @@ TARGET = frontend_url("chaos-sandbox", "/api/")  # the prober's target for the d
 
 
 def _publish(endpoint: str, stack: str, figures: list[IntervalFigures]) -> None:
-    cloudwatch = client("cloudwatch", endpoint)
+    cloudwatch = aws_client("cloudwatch", endpoint)
     for interval in figures:
         cloudwatch.put_metric_data(Namespace=cloudwatch_namespace(stack), MetricData=metric_data(interval, stack, TARGET))
 
@@ -282,7 +282,7 @@ def test_run_judges_the_phases_on_the_in_cluster_figures_from_cloudwatch(endpoin
     stdout, stderr = io.StringIO(), io.StringIO()
     env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
                       connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
-                      connect_aws=lambda service, region: client(service, endpoint),
+                      connect_aws=lambda service, region: aws_client(service, endpoint),
                       aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=5, metrics_lag_s=0), display=Notes())
     # No --url: from CloudWatch, run sends no request and opens no port-forward.
     code = main(["run", ENTRY, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--samples-from", "cloudwatch",
@@ -318,7 +318,7 @@ def test_report_reads_the_in_cluster_series_over_the_run_and_overlays_it(endpoin
     _publish(endpoint, stack.name, figures)
     stdout, stderr_io = io.StringIO(), io.StringIO()
     env = Environment(stdout=stdout, stderr=stderr_io, stdout_isatty=False, stderr_isatty=False,
-                      connect_aws=lambda service, region: client(service, endpoint))
+                      connect_aws=lambda service, region: aws_client(service, endpoint))
 
     assert main(["report", str(tmp_path), "--cloudwatch"], env) == ExitCode.OK, stderr_io.getvalue()
 
@@ -373,7 +373,7 @@ def test_a_run_fis_stopped_itself_is_recorded_as_an_alarm_abort(endpoint: str, t
     def fis_stops_it(note: str) -> None:
         if ": running" in note and not stopped.is_set():
             stopped.set()
-            client("fis", endpoint).stop_experiment(id=note.split()[1].rstrip(":"))
+            aws_client("fis", endpoint).stop_experiment(id=note.split()[1].rstrip(":"))
 
     with app_server(HEALTHY) as server:
         code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "1s",

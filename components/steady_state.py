@@ -28,6 +28,7 @@ from chaoslab.prober import figures
 from chaoslab.samples import ErrorKind
 from chaoslab.prober.service import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from components.demo_app.render import config_checksum
+from components.fence import pod_security_labels
 from components.irsa import IrsaRole, IrsaRoleArgs
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -53,7 +54,6 @@ DEPS_DIR = "/opt/deps"
 LOCK_DIR = "/opt/lock"
 TMP_DIR = "/tmp"
 CHECKSUM_ANNOTATION = "chaos-lab.dev/code-checksum"
-POD_SECURITY_LEVEL = "restricted"
 # Benchmarked (benchmarks/prober_bench.py) at the highest accepted rate inside a 10 % CPU quota.
 PROBER_RESOURCES = {"requests": {"cpu": "100m", "memory": "96Mi"}, "limits": {"memory": "192Mi"}}
 # The wheels are about 20 MB unpacked; the bound keeps a runaway install from filling the node's disk.
@@ -206,19 +206,12 @@ class SteadyState(pulumi.ComponentResource):
         self._name = name
         self._args = args
         child = pulumi.ResourceOptions(parent=self)
-        pod_security_version = f"v{args.kubernetes_version}"
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=NAMESPACE,
-                labels={
-                    "app.kubernetes.io/part-of": "chaos-lab",
-                    **{
-                        f"pod-security.kubernetes.io/{mode}{suffix}": value
-                        for mode in ("enforce", "warn", "audit")
-                        for suffix, value in (("", POD_SECURITY_LEVEL), ("-version", pod_security_version))
-                    },
-                },
+                # The sandbox's own Pod Security labels: restricted in every mode, pinned to the cluster's minor.
+                labels={"app.kubernetes.io/part-of": "chaos-lab", **pod_security_labels(args.kubernetes_version)},
             ),
             opts=child,
         )

@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from chaoslab.probe import ProbeSettings, default_concurrency, probe  # noqa: E402
-from experiments.durations import parse_duration  # noqa: E402
+from chaoslab.experiments.durations import parse_duration  # noqa: E402
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_RATES = (50, 200, 500, 1000)

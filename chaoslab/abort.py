@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from experiments.durations import format_duration, parse_duration
+from chaoslab.experiments.durations import format_duration, parse_duration
 
 from .errors import UsageError
 from .journal import iso, one_line, utc_now

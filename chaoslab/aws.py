@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from experiments.errors import ActionFailed, InvalidDefinition
+from chaoslab.experiments.errors import ActionFailed, InvalidDefinition
 
 REGION_OUTPUT = "region"
 TEMPLATE_IDS_OUTPUT = "fisTemplateIds"

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from experiments import CATALOG
-from experiments.fis import FIS_CATALOG
-from experiments.durations import format_duration, parse_duration
-from experiments.errors import ConfigError, RollbackFailed
-from experiments.values import is_dns_label
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.fis import FIS_CATALOG
+from chaoslab.experiments.durations import format_duration, parse_duration
+from chaoslab.experiments.errors import ConfigError, RollbackFailed
+from chaoslab.experiments.values import is_dns_label
 
 from . import __version__
 from . import fis as fis_ops

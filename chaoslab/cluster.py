@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.errors import ActionFailed, ExperimentError
+from chaoslab.experiments.errors import ActionFailed, ExperimentError
 
 from .journal import one_line
 from .kinds import WATCHABLE_RESOURCES

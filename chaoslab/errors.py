@@ -1,8 +1,8 @@
-"""The CLI's own addition to the lab's exception tree (experiments.errors): a command line it cannot use."""
+"""The CLI's own addition to the lab's exception tree (chaoslab.experiments.errors): a command line it cannot use."""
 
 from __future__ import annotations
 
-from experiments.errors import InvalidDefinition
+from chaoslab.experiments.errors import InvalidDefinition
 
 
 class UsageError(InvalidDefinition):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum, unique
 
-from experiments.errors import ActionFailed, ChaosLabError, InvalidDefinition, MissingTool, RollbackFailed
+from chaoslab.experiments.errors import ActionFailed, ChaosLabError, InvalidDefinition, MissingTool, RollbackFailed
 
 
 @unique
@@ -54,7 +54,7 @@ EXIT_CODE_HELP = {
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); run still disabled its experiment and wrote a partial report",
 }
 
-# Each kind of the lab's errors (experiments.errors) exits with one code; the CLI, --help and docs/operator.md use this.
+# Each kind of the lab's errors (chaoslab.experiments.errors) exits with one code; the CLI, --help and docs/operator.md use this.
 ERROR_EXIT_CODES: dict[type[ChaosLabError], ExitCode] = {
     InvalidDefinition: ExitCode.USAGE,
     MissingTool: ExitCode.MISSING_TOOL,

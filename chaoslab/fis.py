@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from experiments.errors import ActionFailed
-from experiments.fis import STACK_TAG
+from chaoslab.experiments.errors import ActionFailed
+from chaoslab.experiments.fis import STACK_TAG
 
 # The experiment keeps moving through these...
 ACTIVE_STATES = frozenset({"pending", "initiating", "running", "stopping"})

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from experiments.durations import format_duration
+from chaoslab.experiments.durations import format_duration
 
 from .cluster import (GROUP, HALT_ID_ANNOTATION, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, VERSION, api_error,
                       conditions, delete_object, get_object, is_recovered, new_halt_id, set_paused)

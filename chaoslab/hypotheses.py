@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from chaoslab.config.topology import Timeouts
-from experiments.durations import parse_duration
+from chaoslab.experiments.durations import parse_duration
 
 from .samples import MS_PER_S, ErrorKind, Sample, Summary, latencies_ms, percentile, percentile_key
 

@@ -17,11 +17,11 @@ from typing import Any
 from chaoslab.config import NAMESPACE, LabConfig, lab_keys, parse_config
 from chaoslab.config.model import decode_value
 from chaoslab.config.topology import FRONTEND_SERVICE, Timeouts, frontend_url
-from experiments import CATALOG
-from experiments.durations import format_duration
-from experiments.errors import ConfigError
-from experiments.fis import FIS_CATALOG, LabRefs
-from experiments.fis_actions import action_seconds
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.durations import format_duration
+from chaoslab.experiments.errors import ConfigError
+from chaoslab.experiments.fis import FIS_CATALOG, LabRefs
+from chaoslab.experiments.fis_actions import action_seconds
 
 from .abort import AbortCondition, check_conditions
 from .cluster import ChaosTarget

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
-from experiments.errors import ActionFailed, MissingTool
+from chaoslab.experiments.errors import ActionFailed, MissingTool
 
 from .cluster import KubeAccess
 from .files import PRIVATE_FILE_MODE

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
-from experiments.errors import ActionFailed
+from chaoslab.experiments.errors import ActionFailed
 
 Result = TypeVar("Result")
 

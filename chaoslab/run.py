@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from experiments.errors import ActionFailed, RollbackFailed
+from chaoslab.experiments.errors import ActionFailed, RollbackFailed
 
 from . import fis as fis_ops
 from .abort import AbortWatch, Breach, Halted

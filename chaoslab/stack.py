@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from experiments.errors import MissingTool
+from chaoslab.experiments.errors import MissingTool
 
 from .errors import UsageError
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from experiments import Experiment
+from chaoslab.experiments import Experiment
 
 # Chaos Mesh refuses spec updates ("Cannot update chaos spec"), so any change to a spec is a delete
 # (which recovers the fault) followed by a create.

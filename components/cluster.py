@@ -13,7 +13,7 @@ import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
 from chaoslab.config.model import access_entry_key
-from experiments.fis import LAB_NODE_GROUP_TAG
+from chaoslab.experiments.fis import LAB_NODE_GROUP_TAG
 from components.irsa import IrsaRole, IrsaRoleArgs
 
 # A prefix, not a name: EKS adds a unique suffix, so a replacement group (new instance types, capacity

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from experiments import admission
+from chaoslab.experiments import admission
 
 MANAGER_ACCOUNT = "chaos-manager"
 VIEWER_ACCOUNT = "chaos-viewer"

@@ -29,8 +29,8 @@ import pulumi_kubernetes as k8s
 
 from components.chaos_experiments import unless_halted
 from components.fence import plural
-from experiments import admission
-from experiments.fis import (
+from chaoslab.experiments import admission
+from chaoslab.experiments.fis import (
     ENTRY_TAG,
     STACK_TAG,
     ChaosMeshThroughFis,

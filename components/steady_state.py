@@ -25,8 +25,8 @@ import pulumi_kubernetes as k8s
 from chaoslab.config import topology
 from chaoslab.config.model import STEADY_STATE_NAMESPACE, SteadyStateConfig
 from chaoslab.prober import figures
+from chaoslab.prober.figures import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from chaoslab.samples import ErrorKind
-from chaoslab.prober.service import LIVENESS_PATH, METRICS_PATH, READINESS_PATH
 from components.demo_app.render import config_checksum
 from components.fence import pod_security_labels
 from components.irsa import IrsaRole, IrsaRoleArgs

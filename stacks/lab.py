@@ -22,7 +22,7 @@ from components.fence import SandboxFence, SandboxFenceArgs
 from components.fis import FisExperiments, FisExperimentsArgs, check_inputs, stop_conditions_problem
 from components.network import Network, NetworkArgs
 from components.steady_state import CloudWatchArgs, SteadyState, SteadyStateArgs
-from experiments.errors import ConfigError
+from chaoslab.experiments.errors import ConfigError
 from chaoslab.config.aws_facts import PRICES
 from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, fis_lab, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost

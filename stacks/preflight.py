@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from chaoslab.config.model import LabConfig, kubernetes_version_step_problem
 from chaoslab.config.zones import Zone, choose_zones
-from experiments.errors import ConfigError
+from chaoslab.experiments.errors import ConfigError
 
 
 def usable_zones(config: LabConfig, region: str, cluster_zone_ids: Sequence[str]) -> tuple[Zone, ...]:

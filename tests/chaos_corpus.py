@@ -25,11 +25,11 @@ from typing import Any
 from components.chaos_mesh import CONTROLLER_USER
 from components.fis import FIS_KUBERNETES_USER
 from chaoslab.config import topology
-from experiments import CATALOG, Fence, parse_experiments
-from experiments.config import parse_all_experiments
-from experiments.fis import FisLab, LabRefs
-from experiments.admission import EMBED_KEYS, AdmissionFence
-from experiments.durations import format_duration, parse_duration
+from chaoslab.experiments import CATALOG, Fence, parse_experiments
+from chaoslab.experiments.config import parse_all_experiments
+from chaoslab.experiments.fis import FisLab, LabRefs
+from chaoslab.experiments.admission import EMBED_KEYS, AdmissionFence
+from chaoslab.experiments.durations import format_duration, parse_duration
 
 ADMIN = "kubernetes-admin"
 OUTSIDE = "kube-system"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from experiments import CATALOG, Fence
+from chaoslab.experiments import CATALOG, Fence
 
 SANDBOX = "chaos-sandbox"
 # The demo app: nginx frontend x2, httpd backend x3, one Redis.

@@ -26,7 +26,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from experiments import CATALOG
+from chaoslab.experiments import CATALOG
 from experiments_support import FENCE
 from pulumi_harness import PROJECT, PROJECT_DIR, Registration
 

@@ -25,8 +25,8 @@ from celpy import celtypes
 
 import k8s_schema
 from chaos_corpus import LABS, Bad, Lab, Request, bad_requests, good_requests
-from experiments import admission
-from experiments.cron import CRON_ONE_MINUTE, DESCRIPTORS, EVERY_AT_LEAST_THE_FLOOR
+from chaoslab.experiments import admission
+from chaoslab.experiments.cron import CRON_ONE_MINUTE, DESCRIPTORS, EVERY_AT_LEAST_THE_FLOOR
 from policy.rules import chaos as pack_chaos
 from policy.rules import chaos_objects
 from policy_support import chaos_type, resource_args, violations

@@ -22,8 +22,8 @@ import pytest
 import k8s_schema
 import stacks.lab
 from components import chaos_mesh
-from experiments import CATALOG
-from experiments.errors import ConfigError
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.errors import ConfigError
 from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import (

@@ -17,7 +17,7 @@ from kubernetes import client
 
 from chaoslab.cluster import ChaosTarget, KubernetesWatcher
 from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
-from experiments.errors import ActionFailed, ExperimentError
+from chaoslab.experiments.errors import ActionFailed, ExperimentError
 
 NAMESPACE = "chaos-sandbox"
 POLL_S = 0.01

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 
 import chaoslab
-import experiments
+from chaoslab import experiments
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ERROR_EXIT_CODES, EXIT_CODE_HELP, ExitCode, exit_code_for
 from chaoslab_fakes import FakeStack, FakeWatcher
-from experiments.catalog import CATALOG
-from experiments.errors import ChaosLabError, MissingTool
+from chaoslab.experiments.catalog import CATALOG
+from chaoslab.experiments.errors import ChaosLabError, MissingTool
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 GUIDE = (PROJECT_DIR / "docs" / "operator.md").read_text()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from chaoslab import fis as fis_ops
-from experiments.fis import STACK_TAG
+from chaoslab.experiments.fis import STACK_TAG
 from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 

@@ -33,7 +33,7 @@ from chaoslab_png import assert_real_png
 from chaoslab.run import AwsTiming
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer, app_server
-from experiments.fis import STACK_TAG
+from chaoslab.experiments.fis import STACK_TAG
 from fis_servers import ALARMS, REGION, FisStack, put_steady_state_alarms, aws_client, fis_template, hold_experiments_running, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

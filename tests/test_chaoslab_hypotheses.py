@@ -29,8 +29,8 @@ from chaoslab.samples import Sample, Summary, status_error, summarize
 from chaoslab.config import topology
 from chaoslab.config.topology import Timeouts
 from demo_app_stack import DemoLab
-from experiments import CATALOG
-from experiments.durations import parse_duration
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.durations import parse_duration
 from chaoslab.config.model import AppConfig
 
 RATE = 10.0

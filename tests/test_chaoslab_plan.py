@@ -18,8 +18,8 @@ from chaoslab.errors import UsageError
 from chaoslab.exit_codes import ExitCode
 from chaoslab.plan import RunOptions, RunPlan, make_plan
 from chaoslab_fakes import FakeStack, FakeWatcher
-from experiments import CATALOG
-from experiments.errors import ConfigError
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.errors import ConfigError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:8080/api/"

@@ -18,7 +18,7 @@ import pytest
 from chaoslab.cluster import KubeAccess
 from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
 from chaoslab.portforward import LOOPBACK, forwarded_frontend, port_forward_argv
-from experiments.errors import ActionFailed, MissingTool
+from chaoslab.experiments.errors import ActionFailed, MissingTool
 
 NAMESPACE = "chaos-sandbox"
 READY_TIMEOUT_S = 10.0

@@ -29,7 +29,7 @@ from chaoslab.report import CHART_FILE, REPORT_FILE, SUMMARIES_FILE
 from chaoslab.run import execute
 from chaoslab_fakes import CtrlCDisplay, FakeStack, FakeWatcher, press_ctrl_c
 from chaoslab_servers import Answer, AppServer, app_server
-from experiments.durations import parse_duration
+from chaoslab.experiments.durations import parse_duration
 from chaoslab_png import assert_real_png
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

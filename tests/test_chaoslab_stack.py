@@ -15,7 +15,7 @@ import pytest
 
 from chaoslab.errors import UsageError
 from chaoslab.stack import AutomationStack
-from experiments.errors import MissingTool
+from chaoslab.experiments.errors import MissingTool
 from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
 
 STACK = "chaoslab-test"

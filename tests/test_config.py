@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 import yaml
 
-from experiments.errors import ConfigError
+from chaoslab.experiments.errors import ConfigError
 from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 from chaoslab.config import aws_facts
 from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version

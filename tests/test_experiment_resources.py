@@ -14,7 +14,7 @@ from crd_schema import schema_errors
 from experiments_support import all_enabled
 
 from components.chaos_experiments import DELETE_TIMEOUT, REPLACE_ON_CHANGES
-from experiments import CATALOG
+from chaoslab.experiments import CATALOG
 from pulumi_harness import Deployment, ProgramFailed, run_lab
 
 CHAOS_GROUP = "kubernetes:chaos-mesh.org/v1alpha1:"

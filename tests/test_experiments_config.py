@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from experiments_support import FENCE, SANDBOX, all_enabled
 
-from experiments import CATALOG, COMMON_KEYS, parse_experiments
-from experiments.cron import MIN_SCHEDULE_INTERVAL_S, interval_problem
-from experiments.durations import format_duration, parse_duration
+from chaoslab.experiments import CATALOG, COMMON_KEYS, parse_experiments
+from chaoslab.experiments.cron import MIN_SCHEDULE_INTERVAL_S, interval_problem
+from chaoslab.experiments.durations import format_duration, parse_duration
 
 
 def _one(name: str, **overrides: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from crd_schema import chaos_mesh_validator, schema_errors, to_json_schema
 from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
-from experiments import (
+from chaoslab.experiments import (
     CATALOG,
     Bandwidth,
     ChaosStep,

@@ -6,7 +6,7 @@ import json
 
 from experiments_support import FENCE, PROBE_URL, WORKLOADS, all_enabled
 
-from experiments import CATALOG, Experiment, parse_experiments
+from chaoslab.experiments import CATALOG, Experiment, parse_experiments
 
 
 def _described(raw: dict, workloads=WORKLOADS) -> dict[str, dict]:

@@ -8,7 +8,7 @@ import pytest
 from crd_schema import CHAOS_MESH_CRDS, CHAOS_MESH_CRD_FILES
 from experiments_support import FENCE, PROBE_URL, SANDBOX
 
-from experiments import (
+from chaoslab.experiments import (
     ChaosStep,
     ConcurrencyPolicy,
     Delay,
@@ -29,8 +29,8 @@ from experiments import (
     Suspend,
     Workflow,
 )
-from experiments.catalog import CATALOG
-from experiments.durations import ONE_UNIT, parse_duration, parse_one_unit_duration
+from chaoslab.experiments.catalog import CATALOG
+from chaoslab.experiments.durations import ONE_UNIT, parse_duration, parse_one_unit_duration
 
 
 def _selection(namespace: str = SANDBOX, mode: Mode = Mode.ONE, value: int | None = None) -> PodSelection:

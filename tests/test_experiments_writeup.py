@@ -15,7 +15,7 @@ import pytest
 import yaml
 from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
-from experiments import CATALOG, parse_experiments
+from chaoslab.experiments import CATALOG, parse_experiments
 
 WRITE_UP = yaml.safe_load_all("""
 apiVersion: chaos-mesh.org/v1alpha1

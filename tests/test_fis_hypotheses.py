@@ -6,8 +6,8 @@ import pytest
 
 from chaoslab.fis_hypotheses import FIS_HYPOTHESES
 from chaoslab.hypotheses import HYPOTHESES
-from experiments import CATALOG
-from experiments.fis import FIS_CATALOG
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.fis import FIS_CATALOG
 
 
 def test_every_fis_entry_has_a_hypothesis_and_every_chaos_mesh_entry_keeps_its_own() -> None:

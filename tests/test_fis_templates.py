@@ -15,9 +15,9 @@ import pytest
 
 from chaoslab.config.aws_facts import PRICES
 from chaoslab.config.topology import workloads
-from experiments import CATALOG, Fence
-from experiments.config import parse_all_experiments
-from experiments.fis import (
+from chaoslab.experiments import CATALOG, Fence
+from chaoslab.experiments.config import parse_all_experiments
+from chaoslab.experiments.fis import (
     FIS_CATALOG,
     ChaosMeshThroughFis,
     FisExperiment,
@@ -26,7 +26,7 @@ from experiments.fis import (
     LabRefs,
     zone_filter_path,
 )
-from experiments.fis_actions import ACTIONS, MAX_PARAMETER_CHARS, iso_duration, parse_iso_duration, template_problems
+from chaoslab.experiments.fis_actions import ACTIONS, MAX_PARAMETER_CHARS, iso_duration, parse_iso_duration, template_problems
 
 FENCE = Fence(namespace="chaos-sandbox", max_duration_s=600.0, workloads=workloads(2, 3),
               probe_url="http://frontend-service.chaos-sandbox.svc.cluster.local/")

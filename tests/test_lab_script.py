@@ -16,8 +16,14 @@ import pytest
 
 from pulumi_harness import PROJECT_DIR
 
+# `pulumi install` creates ./venv as the real CLI does; its python records the pip call scripts/lab makes.
 FAKE_PULUMI = """#!/bin/sh
 echo "pulumi $*" >> "$CALLS"
+if [ "$1" = install ]; then
+  mkdir -p venv/bin
+  printf '#!/bin/sh\\necho "venv/bin/python $*" >> "$CALLS"\\n' > venv/bin/python
+  chmod +x venv/bin/python
+fi
 [ "$1" = whoami ] && [ -z "${LOGGED_IN:-}" ] && { echo "error: backend did not answer" >&2; exit 1; }
 exit 0
 """
@@ -63,10 +69,11 @@ def run_script(project: Path, *args: str, without: tuple[str, ...] = (), **env: 
 def test_up_logs_in_to_a_local_backend_when_never_logged_in_and_explains_the_passphrase(project: Path):
     result, calls = run_script(project, "up", "dev", "--yes")
     assert result.returncode == 0, result.stderr
-    assert calls[-5:] == [
+    assert calls[-6:] == [
         "pulumi whoami",
         f"pulumi login file://{project}/.pulumi-state",
         "pulumi install",
+        "venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-cli.txt",
         "pulumi stack select --create dev",
         "pulumi up --stack dev --yes",
     ]

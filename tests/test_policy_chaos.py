@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pulumi_policy import StackValidationArgs
 
-from experiments import CATALOG, PodAction
+from chaoslab.experiments import CATALOG, PodAction
 from policy.rules.chaos import (
     ALLOW_SINGLE_REPLICA_ANNOTATION,
     DEPLOYMENT_TYPE,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments import CATALOG
+from chaoslab.experiments import CATALOG
 from pulumi_harness import PROJECT_DIR, run_lab
 
 DATA = Path(__file__).resolve().parent / "data"

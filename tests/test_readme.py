@@ -16,8 +16,8 @@ import pytest
 
 from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES
 from chaoslab.config.model import parse_config
-from experiments import CATALOG
-from experiments.fis import FIS_CATALOG
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.fis import FIS_CATALOG
 from stacks.cost import WRITE_UP_SETUP, cost_inputs, estimate_hourly_cost
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent

@@ -205,7 +205,7 @@ def test_the_code_config_map_holds_exactly_the_prober_sources_and_the_lock(dev):
 
 def test_the_sources_follow_the_imports_of_the_probe_and_nothing_of_the_cli():
     sources = steady_state.prober_sources()
-    for needed in ("chaoslab/__init__.py", "chaoslab/prober/__main__.py", "chaoslab/probe.py", "chaoslab/samples.py", "experiments/durations.py"):
+    for needed in ("chaoslab/__init__.py", "chaoslab/prober/__main__.py", "chaoslab/probe.py", "chaoslab/samples.py", "chaoslab/experiments/durations.py"):
         assert needed in sources
     for unneeded in ("chaoslab/cli.py", "chaoslab/run.py", "components/steady_state.py", "stacks/lab.py"):
         assert unneeded not in sources

@@ -5,6 +5,6 @@ checks `pulumi up` applies, and rejects what `up` would reject with the same mes
 """
 
 from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, lab_keys, parse_config
-from experiments.errors import ConfigError
+from chaoslab.experiments.errors import ConfigError
 
 __all__ = ["NAMESPACE", "TOP_LEVEL_KEYS", "ConfigError", "LabConfig", "lab_keys", "parse_config"]

@@ -30,12 +30,12 @@ from chaoslab.config.aws_facts import (
     support_tier,
     version_key,
 )
-from experiments import Experiment, Fence
-from experiments.config import parse_all_experiments
-from experiments.fis import FisExperiment, FisLab
-from experiments.durations import format_duration, parse_duration
-from experiments.errors import ConfigError
-from experiments.values import is_dns_label
+from chaoslab.experiments import Experiment, Fence
+from chaoslab.experiments.config import parse_all_experiments
+from chaoslab.experiments.fis import FisExperiment, FisLab
+from chaoslab.experiments.durations import format_duration, parse_duration
+from chaoslab.experiments.errors import ConfigError
+from chaoslab.experiments.values import is_dns_label
 
 NAMESPACE = "chaos-lab"
 

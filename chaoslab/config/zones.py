@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from chaoslab.config.aws_facts import EKS_UNSUPPORTED_ZONE_IDS, ZONES_AS_OF
-from experiments.errors import ConfigError
+from chaoslab.experiments.errors import ConfigError
 
 ZONE_COUNT = 2
 # Each zone's subnets take the /20 slot of its zone ID's number, so a zone that joins or leaves the

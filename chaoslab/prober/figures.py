@@ -23,6 +23,11 @@ HIGH_RESOLUTION_S = 1
 LATENCY_PERCENTILES = (50, 95, 99)
 PERCENT = 100.0
 
+# Where the prober serves its figures and its health; the stack's pod spec and Service point at them.
+METRICS_PATH = "/metrics"
+LIVENESS_PATH = "/livez"
+READINESS_PATH = "/readyz"
+
 NAMESPACE_PREFIX = "ChaosLab/SteadyState"
 SUCCESS_RATE = "SuccessRate"
 REQUESTS = "Requests"

@@ -21,13 +21,10 @@ from typing import Any
 
 from chaoslab.probe import ProbeSettings, default_concurrency, probe
 
-from .figures import PUBLISH_INTERVAL_S, IntervalFigures, cloudwatch_namespace, metric_data, prometheus_text
+from .figures import LIVENESS_PATH, METRICS_PATH, PUBLISH_INTERVAL_S, READINESS_PATH, IntervalFigures, cloudwatch_namespace, metric_data, prometheus_text
 
 LOG = logging.getLogger("chaoslab.prober")
 
-METRICS_PATH = "/metrics"
-LIVENESS_PATH = "/livez"
-READINESS_PATH = "/readyz"
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # An interval publishes at most one interval plus the request timeout after it started; the next one
 # an interval later. Readiness allows one late interval on top of that before it reports stale.

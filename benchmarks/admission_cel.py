@@ -18,8 +18,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
 from chaos_corpus import LABS, bad_requests, good_requests  # noqa: E402
-from chaoslab.experiments import admission  # noqa: E402
 from test_admission_policy import POLICY_NAME, CelPolicy  # noqa: E402
+
+from chaoslab.experiments import admission  # noqa: E402
 
 
 def main() -> None:
@@ -27,9 +28,13 @@ def main() -> None:
     manifest = admission.policy(POLICY_NAME, lab.admission)
     spec = manifest["spec"]
     expressions = [item["expression"] for item in spec["variables"] + spec["validations"]]
-    print(f"policy: {len(json.dumps(manifest))} bytes of JSON, {len(spec['variables'])} variables, {len(spec['validations'])} validations")
+    print(
+        f"policy: {len(json.dumps(manifest))} bytes of JSON, {len(spec['variables'])} variables, {len(spec['validations'])} validations"
+    )
     print(f"longest CEL expression: {max(map(len, expressions))} characters")
-    print(f"corpus: {sum(1 for lab in LABS for _ in good_requests(lab))} good, {sum(1 for lab in LABS for _ in bad_requests(lab))} bad requests")
+    print(
+        f"corpus: {sum(1 for lab in LABS for _ in good_requests(lab))} good, {sum(1 for lab in LABS for _ in bad_requests(lab))} bad requests"
+    )
     started = time.perf_counter()
     policy = CelPolicy(manifest)
     print(f"compile: {time.perf_counter() - started:.2f} s")
@@ -38,7 +43,9 @@ def main() -> None:
         started = time.perf_counter()
         policy.denials(request)
         timings.append(time.perf_counter() - started)
-    print(f"cel-python per request over {len(timings)} good requests: median {1000 * statistics.median(timings):.1f} ms, max {1000 * max(timings):.1f} ms")
+    print(
+        f"cel-python per request over {len(timings)} good requests: median {1000 * statistics.median(timings):.1f} ms, max {1000 * max(timings):.1f} ms"
+    )
 
 
 if __name__ == "__main__":

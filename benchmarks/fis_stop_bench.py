@@ -33,14 +33,24 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 import io  # noqa: E402
 import tempfile  # noqa: E402
 
+from chaoslab_servers import app_server  # noqa: E402
+from fis_servers import (  # noqa: E402
+    ACCOUNT,
+    ALARMS,
+    REGION,
+    FisStack,
+    aws_client,
+    fis_template,
+    hold_experiments_running,
+    moto_server,
+    put_steady_state_alarms,
+)
+
 from chaoslab import fis as fis_ops  # noqa: E402
 from chaoslab.cli import Environment, main  # noqa: E402
 from chaoslab.display import NullDisplay  # noqa: E402
 from chaoslab.exit_codes import ExitCode  # noqa: E402
 from chaoslab.run import AwsTiming  # noqa: E402
-from chaoslab_servers import app_server  # noqa: E402
-from fis_servers import (ACCOUNT, ALARMS, REGION, FisStack, aws_client, fis_template, hold_experiments_running, moto_server,  # noqa: E402
-                         put_steady_state_alarms)
 
 ALARM = "bench-frontend-errors"
 
@@ -60,14 +70,19 @@ def one_round(endpoint: str, fis, cloudwatch, index: int, poll_s: float) -> floa
 
     def breach() -> None:
         # Its own client: botocore clients are not to be shared across threads.
-        aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARM, StateValue="ALARM", StateReason="bench breach")
+        aws_client("cloudwatch", endpoint).set_alarm_state(
+            AlarmName=ALARM, StateValue="ALARM", StateReason="bench breach"
+        )
         breached_at.append(time.perf_counter())
 
     # The breach lands anywhere within a poll interval, as a real one would.
     timer = threading.Timer(poll_s * (1 + random.random()), breach)
     timer.start()
     fis_ops.follow(
-        fis, experiment_id, display=lambda snapshot: None, poll_s=poll_s,
+        fis,
+        experiment_id,
+        display=lambda snapshot: None,
+        poll_s=poll_s,
         should_stop=lambda: fis_ops.alarm_breach(cloudwatch, [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{ALARM}"]),
     )
     timer.join()
@@ -88,33 +103,66 @@ class _BreachWhenRunning(NullDisplay):
             self.timer.start()
 
     def _breach(self) -> None:
-        aws_client("cloudwatch", self.endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
-                                                            StateReason="bench breach")
+        aws_client("cloudwatch", self.endpoint).set_alarm_state(
+            AlarmName=ALARMS["successRate"], StateValue="ALARM", StateReason="bench breach"
+        )
         self.breached_at.append(time.perf_counter())
 
 
 def one_run(endpoint: str, index: int, poll_s: float) -> float:
     """One `chaoslab run --abort-on-alarm` through main(); returns breach -> StopExperiment sent, in seconds."""
-    aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="OK", StateReason="reset")
+    aws_client("cloudwatch", endpoint).set_alarm_state(
+        AlarmName=ALARMS["successRate"], StateValue="OK", StateReason="reset"
+    )
     breached_at: list[float] = []
     stop_sent_at: list[float] = []
 
     def connect_aws(service: str, region: str):
         made = aws_client(service, endpoint)
         if service == "fis":
-            made.meta.events.register("before-call.fis.StopExperiment", lambda **kwargs: stop_sent_at.append(time.perf_counter()))
+            made.meta.events.register(
+                "before-call.fis.StopExperiment", lambda **kwargs: stop_sent_at.append(time.perf_counter())
+            )
         return made
 
     display = _BreachWhenRunning(endpoint, poll_s, breached_at)
     with app_server() as server, tempfile.TemporaryDirectory() as out:
         stack = FisStack(endpoint, server)
         stack.name = f"bench-{index}"
-        env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdout_isatty=False, stderr_isatty=False,
-                          connect_stack=lambda name, project_dir: stack, connect_aws=connect_aws,
-                          aws_timing=AwsTiming(poll_s=poll_s), display=display)
-        code = main(["run", "node-group-loss", "--stack", stack.name, "--project-dir", str(Path(__file__).resolve().parent.parent),
-                     "--url", server.url, "--baseline", "500ms", "--during", "30s", "--after", "500ms", "--rate", "20",
-                     "--abort-on-alarm", "--out", out], env)
+        env = Environment(
+            stdout=io.StringIO(),
+            stderr=io.StringIO(),
+            stdout_isatty=False,
+            stderr_isatty=False,
+            connect_stack=lambda name, project_dir: stack,
+            connect_aws=connect_aws,
+            aws_timing=AwsTiming(poll_s=poll_s),
+            display=display,
+        )
+        code = main(
+            [
+                "run",
+                "node-group-loss",
+                "--stack",
+                stack.name,
+                "--project-dir",
+                str(Path(__file__).resolve().parent.parent),
+                "--url",
+                server.url,
+                "--baseline",
+                "500ms",
+                "--during",
+                "30s",
+                "--after",
+                "500ms",
+                "--rate",
+                "20",
+                "--abort-on-alarm",
+                "--out",
+                out,
+            ],
+            env,
+        )
     if display.timer is not None:
         display.timer.join()
     assert code == ExitCode.ABORTED, f"round {index}: exit {code}: {env.stderr.getvalue()}"
@@ -141,18 +189,32 @@ def main_bench() -> None:
         # Runs stay `running` for many polls, and reach `stopped` two polls after the stop.
         hold_experiments_running(endpoint, polls=2)
         fis, cloudwatch = aws_client("fis", endpoint), aws_client("cloudwatch", endpoint)
-        cloudwatch.put_metric_alarm(AlarmName=ALARM, MetricName="Errors", Namespace="ChaosLab", Statistic="Sum", Period=10,
-                                    EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold")
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM,
+            MetricName="Errors",
+            Namespace="ChaosLab",
+            Statistic="Sum",
+            Period=10,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
         figures = sorted(one_round(endpoint, fis, cloudwatch, index, poll_s) for index in range(rounds))
     _print(figures, rounds, poll_s, "chaoslab.fis.follow alone")
 
 
 def _print(figures: list[float], rounds: int, poll_s: float, path: str) -> None:
     milliseconds = [figure * 1000 for figure in figures]
-    print(f"breach (SetAlarmState ALARM returned) -> StopExperiment sent, {path}, {rounds} rounds, poll {poll_s:g}s, moto on loopback")
-    print(f"  median {statistics.median(milliseconds):.1f} ms, p90 {milliseconds[int(0.9 * (rounds - 1))]:.1f} ms, "
-          f"max {milliseconds[-1]:.1f} ms, min {milliseconds[0]:.1f} ms")
-    print("  expected: up to one poll interval (the breach waits for the next poll) plus DescribeAlarms and StopExperiment")
+    print(
+        f"breach (SetAlarmState ALARM returned) -> StopExperiment sent, {path}, {rounds} rounds, poll {poll_s:g}s, moto on loopback"
+    )
+    print(
+        f"  median {statistics.median(milliseconds):.1f} ms, p90 {milliseconds[int(0.9 * (rounds - 1))]:.1f} ms, "
+        f"max {milliseconds[-1]:.1f} ms, min {milliseconds[0]:.1f} ms"
+    )
+    print(
+        "  expected: up to one poll interval (the breach waits for the next poll) plus DescribeAlarms and StopExperiment"
+    )
 
 
 if __name__ == "__main__":

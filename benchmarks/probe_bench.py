@@ -28,8 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chaoslab.probe import ProbeSettings, default_concurrency, probe  # noqa: E402
-from chaoslab.experiments.durations import parse_duration  # noqa: E402
+from chaoslab.experiments.durations import parse_duration
+from chaoslab.probe import ProbeSettings, default_concurrency, probe
 
 LOOPBACK = "127.0.0.1"
 DEFAULT_RATES = (50, 200, 500, 1000)
@@ -103,8 +103,15 @@ def bench_ours(url: str, rate: int, duration_s: float) -> Figures:
     cpu_before = time.process_time()
     summary = probe(settings).summary
     cpu_s = time.process_time() - cpu_before
-    return Figures("chaoslab", rate, summary.achieved_rate, summary.start_lateness_ms["p99"],
-                   summary.latency_ms["p50"], summary.latency_ms["p99"], cpu_s / summary.sent * REQUESTS_PER_UNIT)
+    return Figures(
+        "chaoslab",
+        rate,
+        summary.achieved_rate,
+        summary.start_lateness_ms["p99"],
+        summary.latency_ms["p50"],
+        summary.latency_ms["p99"],
+        cpu_s / summary.sent * REQUESTS_PER_UNIT,
+    )
 
 
 def bench_hey(url: str, rate: int, duration_s: float) -> Figures:
@@ -116,13 +123,24 @@ def bench_hey(url: str, rate: int, duration_s: float) -> Figures:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
         [binary, "-z", f"{duration_s:g}s", "-q", f"{per_worker:g}", "-c", str(workers), url],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    responses = sum(int(line.split()[1]) for line in output.splitlines() if line.strip().startswith("[") and "responses" in line)
-    return Figures("hey", rate, _field(output, "Requests/sec:"), None, _percentile(output, "50%"), _percentile(output, "99%"),
-                   cpu_s / responses * REQUESTS_PER_UNIT)
+    responses = sum(
+        int(line.split()[1]) for line in output.splitlines() if line.strip().startswith("[") and "responses" in line
+    )
+    return Figures(
+        "hey",
+        rate,
+        _field(output, "Requests/sec:"),
+        None,
+        _percentile(output, "50%"),
+        _percentile(output, "99%"),
+        cpu_s / responses * REQUESTS_PER_UNIT,
+    )
 
 
 def _field(output: str, label: str) -> float:
@@ -145,7 +163,9 @@ def _cell(value: float | None, digits: int = 2) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", default="10s", help="per tool and rate, e.g. 10s")
-    parser.add_argument("--rates", default=",".join(map(str, DEFAULT_RATES)), help="requests per second, e.g. 50,200,500,1000")
+    parser.add_argument(
+        "--rates", default=",".join(map(str, DEFAULT_RATES)), help="requests per second, e.g. 50,200,500,1000"
+    )
     args = parser.parse_args()
     duration_s = parse_duration(args.duration)
     rates = [int(rate) for rate in args.rates.split(",")]
@@ -155,18 +175,24 @@ def main() -> None:
         for rate in rates:
             results.append((bench_ours(url, rate, duration_s), bench_hey(url, rate, duration_s)))
 
-    print(f"probe benchmark: local nginx, {duration_s:g} s per tool and rate, {len(os.sched_getaffinity(0))} CPUs usable")
+    print(
+        f"probe benchmark: local nginx, {duration_s:g} s per tool and rate, {len(os.sched_getaffinity(0))} CPUs usable"
+    )
     print("| rate/s | tool | achieved/s | start lateness p99 ms | latency p50 ms | latency p99 ms | CPU s / 1000 req |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: |")
     for pair in results:
         for figures in pair:
-            print(f"| {figures.rate} | {figures.tool} | {figures.achieved_rate:.1f} | {_cell(figures.start_lateness_p99_ms)} | "
-                  f"{_cell(figures.latency_p50_ms)} | {_cell(figures.latency_p99_ms)} | {figures.cpu_s_per_1000:.3f} |")
+            print(
+                f"| {figures.rate} | {figures.tool} | {figures.achieved_rate:.1f} | {_cell(figures.start_lateness_p99_ms)} | "
+                f"{_cell(figures.latency_p50_ms)} | {_cell(figures.latency_p99_ms)} | {figures.cpu_s_per_1000:.3f} |"
+            )
     print()
     print("| rate/s | achieved, chaoslab / hey | CPU per request, chaoslab / hey |")
     print("| ---: | ---: | ---: |")
     for ours, hey in results:
-        print(f"| {ours.rate} | {ours.achieved_rate / hey.achieved_rate:.3f} | {ours.cpu_s_per_1000 / hey.cpu_s_per_1000:.2f} |")
+        print(
+            f"| {ours.rate} | {ours.achieved_rate / hey.achieved_rate:.3f} | {ours.cpu_s_per_1000 / hey.cpu_s_per_1000:.2f} |"
+        )
 
 
 if __name__ == "__main__":

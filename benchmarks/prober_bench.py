@@ -29,12 +29,12 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from chaoslab.prober.figures import PUBLISH_INTERVAL_S  # noqa: E402
 from demo_app_stack import free_port  # noqa: E402
 from moto_cloudwatch import CREDENTIALS, REGION, moto_server  # noqa: E402
 from probe_bench import local_nginx  # noqa: E402 - same directory: the probe benchmark's nginx
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+from chaoslab.prober.figures import PUBLISH_INTERVAL_S  # noqa: E402
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
@@ -104,7 +104,9 @@ def collect(port: int, count: int, process: subprocess.Popen[bytes]) -> list[Int
                 not_sent=figures[("chaoslab_steady_state_not_sent", "")],
                 success_ratio=figures[("chaoslab_steady_state_success_ratio", "")],
                 latency_p99_ms=None if p99 is None else p99 * 1000,
-                published_after_end_s=figures[("chaoslab_steady_state_last_publish_timestamp_seconds", "")] - started_at - PUBLISH_INTERVAL_S,
+                published_after_end_s=figures[("chaoslab_steady_state_last_publish_timestamp_seconds", "")]
+                - started_at
+                - PUBLISH_INTERVAL_S,
             )
         )
     return seen
@@ -117,15 +119,25 @@ def throttling(cpu: Path) -> dict[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=50.0, help="requests per second (the config's maximum is 50)")
-    parser.add_argument("--intervals", type=int, default=6, help="10-second intervals measured after one warm-up interval")
-    parser.add_argument("--quota-percent", type=float, default=10.0, help="CFS quota as a percent of one CPU; 10 is 100m")
+    parser.add_argument(
+        "--intervals", type=int, default=6, help="10-second intervals measured after one warm-up interval"
+    )
+    parser.add_argument(
+        "--quota-percent", type=float, default=10.0, help="CFS quota as a percent of one CPU; 10 is 100m"
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root, to create the cgroup")
     port = free_port()
 
     with local_nginx() as url, moto_server() as endpoint, cpu_cgroup(args.quota_percent) as (cpu, cpuacct):
-        environment = {**os.environ, **CREDENTIALS, "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": str(PROJECT_DIR)}
+        environment = {
+            **os.environ,
+            **CREDENTIALS,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            "PYTHONPATH": str(PROJECT_DIR),
+        }
 
         def join_cgroup() -> None:
             for directory in (cpu, cpuacct):
@@ -133,13 +145,32 @@ def main() -> None:
 
         command = [sys.executable, "-m", "chaoslab.prober", "--url", url, "--rate", f"{args.rate:g}", "--timeout", f"{TIMEOUT_S:g}",
                    "--stack", "bench", "--cloudwatch", "--port", str(port)]  # fmt: skip
-        process = subprocess.Popen(command, env=environment, cwd=PROJECT_DIR, preexec_fn=join_cgroup, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command,
+            env=environment,
+            cwd=PROJECT_DIR,
+            preexec_fn=join_cgroup,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             collect(port, WARM_UP_INTERVALS, process)
-            usage_before, throttled_before, wall_before = int((cpuacct / "cpuacct.usage").read_text()), throttling(cpu), time.monotonic()
+            usage_before, throttled_before, wall_before = (
+                int((cpuacct / "cpuacct.usage").read_text()),
+                throttling(cpu),
+                time.monotonic(),
+            )
             intervals = collect(port, args.intervals, process)
-            usage_after, throttled_after, wall_after = int((cpuacct / "cpuacct.usage").read_text()), throttling(cpu), time.monotonic()
-            peak_kib = next(int(line.split()[1]) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines() if line.startswith("VmHWM:"))
+            usage_after, throttled_after, wall_after = (
+                int((cpuacct / "cpuacct.usage").read_text()),
+                throttling(cpu),
+                time.monotonic(),
+            )
+            peak_kib = next(
+                int(line.split()[1])
+                for line in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                if line.startswith("VmHWM:")
+            )
         finally:
             process.terminate()
             process.wait()
@@ -150,7 +181,10 @@ def main() -> None:
     periods = throttled_after["nr_periods"] - throttled_before["nr_periods"]
     throttled = throttled_after["nr_throttled"] - throttled_before["nr_throttled"]
     held = bool(intervals) and all(
-        item.requests == args.rate * PUBLISH_INTERVAL_S and item.not_sent == 0 and item.published_after_end_s < PUBLISH_INTERVAL_S for item in intervals
+        item.requests == args.rate * PUBLISH_INTERVAL_S
+        and item.not_sent == 0
+        and item.published_after_end_s < PUBLISH_INTERVAL_S
+        for item in intervals
     )
     print(f"prober benchmark: {args.rate:g}/s against local nginx, CloudWatch in moto, cgroup cpu quota {args.quota_percent:g} % of one CPU, "
           f"{len(os.sched_getaffinity(0))} CPUs on the machine")  # fmt: skip
@@ -161,8 +195,12 @@ def main() -> None:
         print(f"| {time.strftime('%H:%M:%S', time.gmtime(item.started_at))} | {item.requests:.0f} | {item.not_sent:.0f} | "
               f"{item.success_ratio:.3f} | {p99} | {item.published_after_end_s:.2f} |")  # fmt: skip
     print()
-    print(f"CPU: {cpu_s:.2f} s over {wall_s:.1f} s = {cpu_s / wall_s:.1%} of one CPU; "
-          f"{cpu_s / requests * REQUESTS_PER_UNIT:.3f} CPU-s per 1000 requests" if requests else "CPU: no interval measured")
+    print(
+        f"CPU: {cpu_s:.2f} s over {wall_s:.1f} s = {cpu_s / wall_s:.1%} of one CPU; "
+        f"{cpu_s / requests * REQUESTS_PER_UNIT:.3f} CPU-s per 1000 requests"
+        if requests
+        else "CPU: no interval measured"
+    )
     print(f"CFS: throttled in {throttled} of {periods} periods; peak memory (VmHWM) {peak_kib / 1024:.1f} MiB")
     print(f"held {args.rate:g}/s in every interval, published within the next interval: {'yes' if held else 'NO'}")
 

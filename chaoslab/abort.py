@@ -83,7 +83,9 @@ def parse_condition(text: str) -> AbortCondition:
     if metric == SUCCESS:
         percent = _PERCENT.fullmatch(value)
         if op != "<" or percent is None or not 0 < float(percent.group(1)) <= 100:
-            raise ValueError(f"got {text!r}; a success condition reads success<PERCENT%/WINDOW with a percent above 0 and at most 100")
+            raise ValueError(
+                f"got {text!r}; a success condition reads success<PERCENT%/WINDOW with a percent above 0 and at most 100"
+            )
         return AbortCondition(written, None, float(percent.group(1)), window_s)
     rank = MAX_PERCENTILE if metric == "max" else int(metric[1:])
     if op != ">" or not 1 <= rank <= MAX_PERCENTILE:
@@ -116,8 +118,11 @@ class Window:
     @classmethod
     def of(cls, samples: Sequence[Sample]) -> Window:
         latencies = latencies_ms(samples)
-        return cls(len(samples), sum(1 for sample in samples if sample.ok),
-                   {percentile_key(rank): percentile(latencies, rank) for rank in REPORTED_PERCENTILES})
+        return cls(
+            len(samples),
+            sum(1 for sample in samples if sample.ok),
+            {percentile_key(rank): percentile(latencies, rank) for rank in REPORTED_PERCENTILES},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,8 +167,11 @@ class Abort:
 
     def describe(self) -> str:
         condition, window = self.breach.condition, self.breach.window
-        seen = (f"{self.breach.observed:.1f} % of {window.requests} requests succeeded" if condition.rank is None
-                else f"{percentile_key(condition.rank)} {self.breach.observed:.1f} ms over {window.requests} requests")
+        seen = (
+            f"{self.breach.observed:.1f} % of {window.requests} requests succeeded"
+            if condition.rank is None
+            else f"{percentile_key(condition.rank)} {self.breach.observed:.1f} ms over {window.requests} requests"
+        )
         return f"{condition.text} held: {seen} in the last {format_duration(condition.window_s)}"
 
     def to_dict(self) -> dict[str, Any]:

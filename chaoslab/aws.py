@@ -36,8 +36,10 @@ def boto3_client(service: str, region: str) -> Any:
 def stack_region(stack: str, outputs: Mapping[str, Any]) -> str:
     region = outputs.get(REGION_OUTPUT)
     if not isinstance(region, str) or not region:
-        raise InvalidDefinition(f"stack {stack!r} has no `{REGION_OUTPUT}` output: FIS and CloudWatch exist only for an EKS stack "
-                                 "(chaos-lab:clusterProvider eks) after `pulumi up`")
+        raise InvalidDefinition(
+            f"stack {stack!r} has no `{REGION_OUTPUT}` output: FIS and CloudWatch exist only for an EKS stack "
+            "(chaos-lab:clusterProvider eks) after `pulumi up`"
+        )
     return region
 
 
@@ -50,6 +52,8 @@ def alarm_arns(stack: str, outputs: Mapping[str, Any]) -> Sequence[str]:
     arns = outputs.get(ALARM_ARNS_OUTPUT)
     if not isinstance(arns, Mapping) or not all(isinstance(arns.get(key), str) for key in STOPPING_ALARMS):
         # ActionFailed, not InvalidDefinition: `run` reads this after its `pulumi up`, so something was changed.
-        raise ActionFailed(f"stack {stack!r} has no `{ALARM_ARNS_OUTPUT}` output with {' and '.join(STOPPING_ALARMS)}: "
-                           "the steady-state alarms exist when chaos-lab:steadyState.enabled is true on an EKS stack")
+        raise ActionFailed(
+            f"stack {stack!r} has no `{ALARM_ARNS_OUTPUT}` output with {' and '.join(STOPPING_ALARMS)}: "
+            "the steady-state alarms exist when chaos-lab:steadyState.enabled is true on an EKS stack"
+        )
     return [arns[key] for key in STOPPING_ALARMS]

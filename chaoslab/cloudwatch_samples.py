@@ -16,13 +16,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .files import write_json
-from .prober.figures import (ERROR_KIND_DIMENSION, ERRORS, LATENCY_PERCENTILES, NOT_SENT, PERCENT, PUBLISH_INTERVAL_S, REQUESTS,
-                             SUCCESS_RATE, cloudwatch_namespace, dimensions, latency_metric)
+from .prober.figures import (
+    ERROR_KIND_DIMENSION,
+    ERRORS,
+    LATENCY_PERCENTILES,
+    NOT_SENT,
+    PERCENT,
+    PUBLISH_INTERVAL_S,
+    REQUESTS,
+    SUCCESS_RATE,
+    cloudwatch_namespace,
+    dimensions,
+    latency_metric,
+)
 from .samples import ErrorKind, Summary, percentile_key
 
 CLOUDWATCH_FILE = "cloudwatch.json"
@@ -46,12 +57,18 @@ class Interval:
     errors: Mapping[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": _iso(self.at), "requests": self.requests, "success_percent": self.success_percent, "not_sent": self.not_sent,
-                "latency_ms": {percentile_key(rank): value for rank, value in self.latency_ms.items()}, "errors": dict(self.errors)}
+        return {
+            "at": _iso(self.at),
+            "requests": self.requests,
+            "success_percent": self.success_percent,
+            "not_sent": self.not_sent,
+            "latency_ms": {percentile_key(rank): value for rank, value in self.latency_ms.items()},
+            "errors": dict(self.errors),
+        }
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, end: datetime) -> list[Interval]:
@@ -59,19 +76,41 @@ def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, en
     named = [{"Name": key, "Value": value} for key, value in dimensions(stack, target).items()]
 
     def query(query_id: str, metric: str, stat: str, extra: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
-        return {"Id": query_id, "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": cloudwatch_namespace(stack), "MetricName": metric, "Dimensions": [*named, *extra]},
-            "Period": PUBLISH_INTERVAL_S, "Stat": stat}}
+        return {
+            "Id": query_id,
+            "ReturnData": True,
+            "MetricStat": {
+                "Metric": {
+                    "Namespace": cloudwatch_namespace(stack),
+                    "MetricName": metric,
+                    "Dimensions": [*named, *extra],
+                },
+                "Period": PUBLISH_INTERVAL_S,
+                "Stat": stat,
+            },
+        }
 
     kinds = [kind.value for kind in ErrorKind if kind is not ErrorKind.INTERRUPTED]  # the prober is never interrupted
-    queries = [query("requests", REQUESTS, "Sum"), query("success", SUCCESS_RATE, "Average"), query("notsent", NOT_SENT, "Sum"),
-               *(query(f"p{rank}", metric, "Maximum") for rank, metric in _LATENCY.items()),
-               *(query(f"e{index}", ERRORS, "Sum", [{"Name": ERROR_KIND_DIMENSION, "Value": kind}]) for index, kind in enumerate(kinds))]
+    queries = [
+        query("requests", REQUESTS, "Sum"),
+        query("success", SUCCESS_RATE, "Average"),
+        query("notsent", NOT_SENT, "Sum"),
+        *(query(f"p{rank}", metric, "Maximum") for rank, metric in _LATENCY.items()),
+        *(
+            query(f"e{index}", ERRORS, "Sum", [{"Name": ERROR_KIND_DIMENSION, "Value": kind}])
+            for index, kind in enumerate(kinds)
+        ),
+    ]
     series: dict[str, dict[datetime, float]] = {}
     token = None
     while True:
-        page = cloudwatch.get_metric_data(MetricDataQueries=queries, StartTime=start, EndTime=end, ScanBy="TimestampAscending",
-                                          **({"NextToken": token} if token else {}))
+        page = cloudwatch.get_metric_data(
+            MetricDataQueries=queries,
+            StartTime=start,
+            EndTime=end,
+            ScanBy="TimestampAscending",
+            **({"NextToken": token} if token else {}),
+        )
         for result in page["MetricDataResults"]:
             series.setdefault(result["Id"], {}).update(zip(result["Timestamps"], result["Values"]))
         token = page.get("NextToken")
@@ -85,7 +124,11 @@ def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, en
             success_percent=series.get("success", {}).get(moment),
             not_sent=series.get("notsent", {}).get(moment, 0.0),
             latency_ms={rank: series.get(f"p{rank}", {}).get(moment) for rank in _LATENCY},
-            errors={kind: count for index, kind in enumerate(kinds) if (count := series.get(f"e{index}", {}).get(moment, 0.0))},
+            errors={
+                kind: count
+                for index, kind in enumerate(kinds)
+                if (count := series.get(f"e{index}", {}).get(moment, 0.0))
+            },
         )
         for moment in sorted(requests)
     ]
@@ -109,21 +152,37 @@ def summarize_intervals(intervals: Sequence[Interval], requested_rate: float, du
     latency[percentile_key(100)] = None
     sent = scheduled - not_sent
     span_s = len(intervals) * PUBLISH_INTERVAL_S
-    return Summary(scheduled=scheduled, sent=sent, ok=ok, requested_rate=requested_rate,
-                   achieved_rate=sent / span_s if span_s else 0.0, duration_s=duration_s, latency_ms=latency,
-                   start_lateness_ms={key: None for key in latency}, errors={kind: count for kind, count in errors.items() if count})
+    return Summary(
+        scheduled=scheduled,
+        sent=sent,
+        ok=ok,
+        requested_rate=requested_rate,
+        achieved_rate=sent / span_s if span_s else 0.0,
+        duration_s=duration_s,
+        latency_ms=latency,
+        start_lateness_ms=dict.fromkeys(latency),
+        errors={kind: count for kind, count in errors.items() if count},
+    )
 
 
 def window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """[start, end) widened to the prober's 10-second grid: the intervals that overlap the window."""
     epoch = start.timestamp()
-    floor = datetime.fromtimestamp(epoch - epoch % PUBLISH_INTERVAL_S, tz=timezone.utc)
+    floor = datetime.fromtimestamp(epoch - epoch % PUBLISH_INTERVAL_S, tz=UTC)
     return floor, max(end, floor + timedelta(seconds=PUBLISH_INTERVAL_S))
 
 
 def write_series(path: Path, stack: str, target: str, region: str, intervals: Iterable[Interval]) -> None:
-    write_json(path, {"namespace": cloudwatch_namespace(stack), "dimensions": dimensions(stack, target), "region": region,
-                      "period_s": PUBLISH_INTERVAL_S, "intervals": [interval.to_dict() for interval in intervals]})
+    write_json(
+        path,
+        {
+            "namespace": cloudwatch_namespace(stack),
+            "dimensions": dimensions(stack, target),
+            "region": region,
+            "period_s": PUBLISH_INTERVAL_S,
+            "intervals": [interval.to_dict() for interval in intervals],
+        },
+    )
 
 
 def read_series(path: Path) -> list[dict[str, Any]]:

@@ -130,7 +130,9 @@ def new_halt_id() -> str:
     return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
 
 
-def get_object(api: Any, namespace: str, plural: str, name: str, timeout_s: float = REQUEST_TIMEOUT_S) -> dict[str, Any] | None:
+def get_object(
+    api: Any, namespace: str, plural: str, name: str, timeout_s: float = REQUEST_TIMEOUT_S
+) -> dict[str, Any] | None:
     """The object, or None when it does not exist. Raises ApiException for any other API error."""
     from kubernetes.client.exceptions import ApiException
 
@@ -143,17 +145,34 @@ def get_object(api: Any, namespace: str, plural: str, name: str, timeout_s: floa
 
 
 def set_paused(
-    api: Any, namespace: str, plural: str, name: str, *, halt_id: str | None, timeout_s: float = REQUEST_TIMEOUT_S,
+    api: Any,
+    namespace: str,
+    plural: str,
+    name: str,
+    *,
+    halt_id: str | None,
+    timeout_s: float = REQUEST_TIMEOUT_S,
 ) -> None:
     """Pause the object, marked as chaoslab's and as halt `halt_id`'s; with halt_id None, remove the pause
     and both marks (null deletes a key in a merge patch).
 
     Raises ApiException (404 when the object is gone).
     """
-    annotations = ({PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY, HALT_ID_ANNOTATION: halt_id} if halt_id is not None
-                   else {PAUSE_ANNOTATION: None, PAUSED_BY_ANNOTATION: None, HALT_ID_ANNOTATION: None})
-    api.patch_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, {"metadata": {"annotations": annotations}},
-                                       _content_type=MERGE_PATCH, _request_timeout=timeout_s)
+    annotations = (
+        {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY, HALT_ID_ANNOTATION: halt_id}
+        if halt_id is not None
+        else {PAUSE_ANNOTATION: None, PAUSED_BY_ANNOTATION: None, HALT_ID_ANNOTATION: None}
+    )
+    api.patch_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        namespace,
+        plural,
+        name,
+        {"metadata": {"annotations": annotations}},
+        _content_type=MERGE_PATCH,
+        _request_timeout=timeout_s,
+    )
 
 
 def delete_object(api: Any, namespace: str, plural: str, name: str, timeout_s: float = REQUEST_TIMEOUT_S) -> None:
@@ -196,7 +215,9 @@ class KubernetesWatcher:
             if target.kind == "Workflow":
                 delete_object(self._api, target.namespace, target.plural, target.name, timeout_s)
             else:
-                set_paused(self._api, target.namespace, target.plural, target.name, halt_id=halt_id, timeout_s=timeout_s)
+                set_paused(
+                    self._api, target.namespace, target.plural, target.name, halt_id=halt_id, timeout_s=timeout_s
+                )
 
         try:
             call_with_retries(request, Deadline(HALT_DEADLINE_S), on_attempt=lambda: attempts.append(time.monotonic()))

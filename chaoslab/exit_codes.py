@@ -45,11 +45,11 @@ EXIT_CODE_HELP = {
     ExitCode.USAGE: "bad command line, stack configuration or experiment definition; nothing was changed",
     ExitCode.HYPOTHESIS_NOT_MET: "run finished but the steady-state hypothesis was not met",
     ExitCode.ABORTED: "an --abort-if condition held (or, with --abort-on-alarm, a steady-state alarm): the probe stopped "
-                      "and the chaos was halted (a FIS run: stopped)",
+    "and the chaos was halted (a FIS run: stopped)",
     ExitCode.ABORTED_HALT_FAILED: "an --abort-if condition or alarm held and the fast stop (pause, halt or StopExperiment) "
-                                  "FAILED; run still disabled its experiment with pulumi up",
+    "FAILED; run still disabled its experiment with pulumi up",
     ExitCode.ROLLBACK_FAILED: "the chaos could not be undone and may still be running: run could not disable its "
-                              "experiment or stop its FIS run, or halt did not complete; the message says what to do",
+    "experiment or stop its FIS run, or halt did not complete; the message says what to do",
     ExitCode.MISSING_TOOL: "pulumi or kubectl is not on PATH; nothing was changed",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); run still disabled its experiment and wrote a partial report",
 }

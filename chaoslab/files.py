@@ -34,8 +34,10 @@ def private_directory(path: Path) -> Path:
             raise
         mode = stat.S_IMODE(path.stat().st_mode)
         if mode & 0o077:
-            raise UsageError(f"{path}: a run directory must be private (mode 700), and this one has mode {mode:o}; "
-                             "give a new directory, or chmod 700 it") from None
+            raise UsageError(
+                f"{path}: a run directory must be private (mode 700), and this one has mode {mode:o}; "
+                "give a new directory, or chmod 700 it"
+            ) from None
         return path
     os.chmod(path, PRIVATE_DIRECTORY_MODE)  # mkdir's mode is cut by the umask; never widened by it, but be exact
     return path

@@ -67,7 +67,10 @@ class Snapshot:
             experiment_id=experiment["id"],
             status=state.get("status", ""),
             reason=state.get("reason", ""),
-            actions={name: (action.get("state") or {}).get("status", "") for name, action in (experiment.get("actions") or {}).items()},
+            actions={
+                name: (action.get("state") or {}).get("status", "")
+                for name, action in (experiment.get("actions") or {}).items()
+            },
         )
 
 
@@ -88,7 +91,9 @@ class Outcome:
             "fisExperimentId": self.experiment_id,
             "finalState": self.final_status,
             "stateReason": self.reason,
-            "states": [{"atSeconds": round(at, 3), "status": status, "actions": actions} for at, status, actions in self.states],
+            "states": [
+                {"atSeconds": round(at, 3), "status": status, "actions": actions} for at, status, actions in self.states
+            ],
             "stopRequestedAtSeconds": self.stop_requested_at_s,
             "stopReason": self.stop_reason,
         }
@@ -96,7 +101,9 @@ class Outcome:
 
 def start(client: Any, template_id: str, stack: str, entry: str) -> str:
     """Start the template; the run is tagged with the stack so `stop_all` finds it. Returns its ID."""
-    response = client.start_experiment(experimentTemplateId=template_id, tags={STACK_TAG: stack, "chaos-lab:experiment": entry})
+    response = client.start_experiment(
+        experimentTemplateId=template_id, tags={STACK_TAG: stack, "chaos-lab:experiment": entry}
+    )
     return response["experiment"]["id"]
 
 
@@ -104,9 +111,15 @@ def snapshot(client: Any, experiment_id: str) -> Snapshot:
     return Snapshot.of(client.get_experiment(id=experiment_id)["experiment"])
 
 
-def stop(client: Any, experiment_id: str, *, deadline_s: float = DEFAULT_STOP_DEADLINE_S,
-         poll_s: float = DEFAULT_POLL_S, clock: Callable[[], float] = time.monotonic,
-         sleep: Callable[[float], None] = time.sleep) -> Snapshot:
+def stop(
+    client: Any,
+    experiment_id: str,
+    *,
+    deadline_s: float = DEFAULT_STOP_DEADLINE_S,
+    poll_s: float = DEFAULT_POLL_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Snapshot:
     """Send StopExperiment (unless the run already ended) and wait for a final state.
 
     Raises FisError when the run is still not final after `deadline_s`.
@@ -117,17 +130,26 @@ def stop(client: Any, experiment_id: str, *, deadline_s: float = DEFAULT_STOP_DE
     give_up = clock() + deadline_s
     while current.status not in FINAL_STATES:
         if clock() >= give_up:
-            raise FisError(f"FIS experiment {experiment_id} is still {current.status!r} {deadline_s:g}s after StopExperiment; "
-                           "check it in the FIS console, or engage the safety lever with `chaoslab halt --fis-safety-lever`")
+            raise FisError(
+                f"FIS experiment {experiment_id} is still {current.status!r} {deadline_s:g}s after StopExperiment; "
+                "check it in the FIS console, or engage the safety lever with `chaoslab halt --fis-safety-lever`"
+            )
         sleep(poll_s)
         current = snapshot(client, experiment_id)
     return current
 
 
-def follow(client: Any, experiment_id: str, *, display: Callable[[Snapshot], None],
-           should_stop: Callable[[], str | None], poll_s: float = DEFAULT_POLL_S,
-           stop_deadline_s: float = DEFAULT_STOP_DEADLINE_S, clock: Callable[[], float] = time.monotonic,
-           sleep: Callable[[float], None] = time.sleep) -> Outcome:
+def follow(
+    client: Any,
+    experiment_id: str,
+    *,
+    display: Callable[[Snapshot], None],
+    should_stop: Callable[[], str | None],
+    poll_s: float = DEFAULT_POLL_S,
+    stop_deadline_s: float = DEFAULT_STOP_DEADLINE_S,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome:
     """Poll the run until it ends; `display` sees every change of state. When `should_stop()` returns a
     reason (a breach, an abort, Ctrl-C), stop the run and wait for it within `stop_deadline_s`.
     A KeyboardInterrupt while polling stops the run too, then propagates."""
@@ -187,8 +209,15 @@ def running_experiments(client: Any, stack: str, template_ids: Iterable[str] = (
     ]
 
 
-def stop_all(client: Any, stack: str, template_ids: Iterable[str] = (), *, deadline_s: float = DEFAULT_STOP_DEADLINE_S,
-             poll_s: float = DEFAULT_POLL_S, sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+def stop_all(
+    client: Any,
+    stack: str,
+    template_ids: Iterable[str] = (),
+    *,
+    deadline_s: float = DEFAULT_STOP_DEADLINE_S,
+    poll_s: float = DEFAULT_POLL_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
     """Stop every unfinished experiment of the stack: tagged with it, or started from one of its templates.
 
     Returns {experiment ID: final state}. Experiments of other stacks and accounts' other runs are left alone.
@@ -197,8 +226,10 @@ def stop_all(client: Any, stack: str, template_ids: Iterable[str] = (), *, deadl
     for experiment_id in targets:
         if snapshot(client, experiment_id).status in STOPPABLE_STATES:
             client.stop_experiment(id=experiment_id)
-    return {experiment_id: stop(client, experiment_id, deadline_s=deadline_s, poll_s=poll_s, sleep=sleep).status
-            for experiment_id in targets}
+    return {
+        experiment_id: stop(client, experiment_id, deadline_s=deadline_s, poll_s=poll_s, sleep=sleep).status
+        for experiment_id in targets
+    }
 
 
 def _lever_reason(stack: str) -> str:
@@ -229,9 +260,13 @@ def disengage_lever(client: Any, stack: str) -> bool:
     if status == "disengaged":
         return False
     if reason != _lever_reason(stack):
-        raise FisError(f"the FIS safety lever was engaged by someone else ({reason!r}); left engaged. Disengage it "
-                       "yourself once they agree: aws fis update-safety-lever-state --id default --state status=disengaged,reason=...")
-    client.update_safety_lever_state(id=LEVER_ID, state={"status": "disengaged", "reason": f"released by {LEVER_MARK}{stack}"})
+        raise FisError(
+            f"the FIS safety lever was engaged by someone else ({reason!r}); left engaged. Disengage it "
+            "yourself once they agree: aws fis update-safety-lever-state --id default --state status=disengaged,reason=..."
+        )
+    client.update_safety_lever_state(
+        id=LEVER_ID, state={"status": "disengaged", "reason": f"released by {LEVER_MARK}{stack}"}
+    )
     return True
 
 
@@ -244,6 +279,9 @@ def alarm_breach(cloudwatch: Any, alarm_arns: Iterable[str]) -> str | None:
     names = [arn.split(":alarm:", 1)[1] for arn in alarm_arns]
     if not names:
         return None
-    breached = [alarm["AlarmName"] for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
-                if alarm["StateValue"] == "ALARM"]
+    breached = [
+        alarm["AlarmName"]
+        for alarm in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+        if alarm["StateValue"] == "ALARM"
+    ]
     return f"steady-state alarm in ALARM: {', '.join(breached)}" if breached else None

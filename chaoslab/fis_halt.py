@@ -30,26 +30,50 @@ class FisHalt:
 
     @property
     def ok(self) -> bool:
-        return not self.errors and all(state in fis_ops.FINAL_STATES or self.dry_run for state in self.experiments.values())
+        return not self.errors and all(
+            state in fis_ops.FINAL_STATES or self.dry_run for state in self.experiments.values()
+        )
 
     def problems(self) -> list[str]:
-        lines = [f"FIS experiment {experiment_id}: still {state}" for experiment_id, state in self.experiments.items()
-                 if not self.dry_run and state not in fis_ops.FINAL_STATES]
+        lines = [
+            f"FIS experiment {experiment_id}: still {state}"
+            for experiment_id, state in self.experiments.items()
+            if not self.dry_run and state not in fis_ops.FINAL_STATES
+        ]
         return lines + [f"FIS: {error}" for error in self.errors]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"region": self.region, "experiments": dict(self.experiments), "safety_lever": self.lever, "errors": list(self.errors)}
+        return {
+            "region": self.region,
+            "experiments": dict(self.experiments),
+            "safety_lever": self.lever,
+            "errors": list(self.errors),
+        }
 
     def text(self) -> list[str]:
-        lines = [f"FIS ({self.region}): " + (", ".join(f"{experiment_id} {state}" for experiment_id, state in self.experiments.items())
-                                             or "no running experiment of the stack")]
+        lines = [
+            f"FIS ({self.region}): "
+            + (
+                ", ".join(f"{experiment_id} {state}" for experiment_id, state in self.experiments.items())
+                or "no running experiment of the stack"
+            )
+        ]
         if self.lever is not None:
             lines.append(f"FIS safety lever: {self.lever}")
         return lines
 
 
-def halt_fis(fis: Any, stack: str, template_ids: Iterable[str], region: str, *, dry_run: bool, engage_lever: bool,
-             deadline_s: float = fis_ops.DEFAULT_STOP_DEADLINE_S, poll_s: float = fis_ops.DEFAULT_POLL_S) -> FisHalt:
+def halt_fis(
+    fis: Any,
+    stack: str,
+    template_ids: Iterable[str],
+    region: str,
+    *,
+    dry_run: bool,
+    engage_lever: bool,
+    deadline_s: float = fis_ops.DEFAULT_STOP_DEADLINE_S,
+    poll_s: float = fis_ops.DEFAULT_POLL_S,
+) -> FisHalt:
     outcome = FisHalt(region, dry_run)
     ours = list(template_ids)
     if engage_lever:
@@ -58,7 +82,9 @@ def halt_fis(fis: Any, stack: str, template_ids: Iterable[str], region: str, *, 
                 status, reason = fis_ops.lever_state(fis)
                 outcome.lever = f"would engage (now {status}{': ' + reason if reason else ''})"
             elif fis_ops.engage_lever(fis, stack):
-                outcome.lever = f"engaged by stack {stack}; `chaoslab resume --stack {stack} --fis-safety-lever` releases it"
+                outcome.lever = (
+                    f"engaged by stack {stack}; `chaoslab resume --stack {stack} --fis-safety-lever` releases it"
+                )
             else:
                 status, reason = fis_ops.lever_state(fis)
                 outcome.lever = f"already {status} ({reason or 'no reason given'}); not claimed by this stack"
@@ -66,7 +92,7 @@ def halt_fis(fis: Any, stack: str, template_ids: Iterable[str], region: str, *, 
             outcome.errors.append(f"could not engage the safety lever: {one_line(error)}")
     try:
         if dry_run:
-            outcome.experiments = {experiment_id: "would stop" for experiment_id in fis_ops.running_experiments(fis, stack, ours)}
+            outcome.experiments = dict.fromkeys(fis_ops.running_experiments(fis, stack, ours), "would stop")
         else:
             outcome.experiments = fis_ops.stop_all(fis, stack, ours, deadline_s=deadline_s, poll_s=poll_s)
     except Exception as error:
@@ -80,7 +106,11 @@ def resume_fis(fis: Any, stack: str, region: str, *, dry_run: bool) -> FisHalt:
     try:
         if dry_run:
             status, reason = fis_ops.lever_state(fis)
-            outcome.lever = "not engaged" if status == "disengaged" else f"would disengage if this stack engaged it ({status}: {reason})"
+            outcome.lever = (
+                "not engaged"
+                if status == "disengaged"
+                else f"would disengage if this stack engaged it ({status}: {reason})"
+            )
         elif fis_ops.disengage_lever(fis, stack):
             outcome.lever = f"disengaged (it was engaged by stack {stack})"
         else:

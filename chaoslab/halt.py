@@ -40,12 +40,26 @@ from typing import Any
 
 from chaoslab.experiments.durations import format_duration
 
-from .cluster import (GROUP, HALT_ID_ANNOTATION, NOT_FOUND, PAUSE_ANNOTATION, PAUSED_BY, PAUSED_BY_ANNOTATION, VERSION, api_error,
-                      conditions, delete_object, get_object, is_recovered, new_halt_id, set_paused)
+from .cluster import (
+    GROUP,
+    HALT_ID_ANNOTATION,
+    NOT_FOUND,
+    PAUSE_ANNOTATION,
+    PAUSED_BY,
+    PAUSED_BY_ANNOTATION,
+    VERSION,
+    api_error,
+    conditions,
+    delete_object,
+    get_object,
+    is_recovered,
+    new_halt_id,
+    set_paused,
+)
 from .display import Display
 from .fis_halt import FisHalt
-from .kinds import EXPERIMENT_RESOURCES, SCHEDULES, WORKFLOWS
 from .journal import one_line
+from .kinds import EXPERIMENT_RESOURCES, SCHEDULES, WORKFLOWS
 from .plan import HALTED_KEY
 from .retrying import BACKOFF, HALT_DEADLINE_S, Deadline, RetriesExhausted, call_with_retries
 from .stack import StackDriver
@@ -85,8 +99,13 @@ class Row:
         return self.resource, self.name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"resource": self.resource, "name": self.name, "action": self.action, "state": self.state or None,
-                "error": self.error}
+        return {
+            "resource": self.resource,
+            "name": self.name,
+            "action": self.action,
+            "state": self.state or None,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,7 +136,9 @@ class HaltReport:
     deadline_s: float | None = None
     verified: bool = True  # halt: a full pass found nothing active within the deadline
     issued_s: float | None = None  # start to the last pause or delete request issued
-    recovered_s: float | None = None  # start to every paused object recovered and every Workflow gone; None: not all were
+    recovered_s: float | None = (
+        None  # start to every paused object recovered and every Workflow gone; None: not all were
+    )
     config: dict[str, Any] | None = None  # {"key", "change", "error"}; None without a stack
     update: dict[str, Any] | None = None  # the `up` with --up: its outcome, or {"error": ...}
     fis: FisHalt | None = None  # the stack's FIS runs and the safety lever; None: the stack has no AWS
@@ -125,14 +146,21 @@ class HaltReport:
 
     @property
     def ok(self) -> bool:
-        return (self.verified and all(row.ok for row in self.rows) and not (self.config or {}).get("error")
-                and not (self.update or {}).get("error") and (self.fis is None or self.fis.ok))
+        return (
+            self.verified
+            and all(row.ok for row in self.rows)
+            and not (self.config or {}).get("error")
+            and not (self.update or {}).get("error")
+            and (self.fis is None or self.fis.ok)
+        )
 
     def problems(self) -> list[str]:
         """One line per object still active or unknown, and per step that failed, each with its reason."""
         lines = [f"{row.resource}/{row.name}: {row.action}: {row.error}" for row in self.rows if row.error is not None]
         if not self.verified and not lines:
-            lines.append(f"no full pass found the namespace clear within the {format_duration(self.deadline_s or 0)} deadline")
+            lines.append(
+                f"no full pass found the namespace clear within the {format_duration(self.deadline_s or 0)} deadline"
+            )
         if self.config is not None and self.config.get("error"):
             lines.append(f"{self.config['key']}: {self.config['error']}")
         if self.update is not None and self.update.get("error"):
@@ -173,11 +201,16 @@ class HaltReport:
         else:
             lines.append("  no Chaos Mesh object found")
         if self.issued_s is not None:
-            lines.append(f"{'all requests' if self.ok else 'the last request'} issued {self.issued_s:.3f} s after the start")
+            lines.append(
+                f"{'all requests' if self.ok else 'the last request'} issued {self.issued_s:.3f} s after the start"
+            )
         if self.recovered_s is not None:
             lines.append(f"all recovered {self.recovered_s:.3f} s after the start")
         if self.config is not None:
-            lines.append(f"{self.config['key']}: {self.config['change']}" + (f" FAILED: {self.config['error']}" if self.config["error"] else ""))
+            lines.append(
+                f"{self.config['key']}: {self.config['change']}"
+                + (f" FAILED: {self.config['error']}" if self.config["error"] else "")
+            )
         if self.update is not None:
             lines.append(f"pulumi up: {self.update.get('error') or self.update.get('result')}")
         if self.fis is not None:
@@ -219,23 +252,31 @@ class _Found:
         return not self.deleting if self.resource == WORKFLOWS else not self.paused
 
 
-def _list(api: Any, namespace: str, resources: Sequence[str], pool: ThreadPoolExecutor, deadline: Deadline
-          ) -> tuple[list[_Found], list[Row]]:
+def _list(
+    api: Any, namespace: str, resources: Sequence[str], pool: ThreadPoolExecutor, deadline: Deadline
+) -> tuple[list[_Found], list[Row]]:
     """Every object of these kinds in the namespace, and a failed row for each kind that could not be listed."""
     from kubernetes.client.exceptions import ApiException
 
     def one_kind(resource: str) -> list[_Found] | Row:
         try:
             listing = call_with_retries(
-                lambda timeout_s: api.list_namespaced_custom_object(GROUP, VERSION, namespace, resource, _request_timeout=timeout_s),
-                deadline)
+                lambda timeout_s: api.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, resource, _request_timeout=timeout_s
+                ),
+                deadline,
+            )
         except Exception as error:
             if isinstance(error, ApiException) and error.status == NOT_FOUND:
                 return []  # the kind is not installed on this cluster: nothing of it to stop
             return Row(resource, "*", "list failed", api_error(error))
         return [
-            _Found(resource, item["metadata"]["name"], item["metadata"].get("annotations") or {},
-                   bool(item["metadata"].get("deletionTimestamp")))
+            _Found(
+                resource,
+                item["metadata"]["name"],
+                item["metadata"].get("annotations") or {},
+                bool(item["metadata"].get("deletionTimestamp")),
+            )
             for item in listing.get("items") or []
         ]
 
@@ -275,12 +316,19 @@ def _send_all(pool: ThreadPoolExecutor, requests: Sequence[_Request], deadline: 
         except Exception as error:
             if isinstance(error, ApiException) and error.status == NOT_FOUND:
                 return replace(row, action="gone", state="gone"), attempts[-1], False
-            return replace(row, action=f"{row.action} failed", error=api_error(error)), attempts[-1], isinstance(error, RetriesExhausted)
+            return (
+                replace(row, action=f"{row.action} failed", error=api_error(error)),
+                attempts[-1],
+                isinstance(error, RetriesExhausted),
+            )
         return replace(row, action=_DONE[row.action]), attempts[-1], False
 
     results = list(pool.map(send, requests))
-    return _Sent([row for row, _, _ in results], max((issued_at for _, issued_at, _ in results), default=None),
-                 any(retryable for _, _, retryable in results))
+    return _Sent(
+        [row for row, _, _ in results],
+        max((issued_at for _, issued_at, _ in results), default=None),
+        any(retryable for _, _, retryable in results),
+    )
 
 
 def _stop_request(api: Any, namespace: str, item: _Found, halt_id: str) -> _Request:
@@ -293,8 +341,9 @@ def _pause(api: Any, namespace: str, plural: str, name: str, halt_id: str | None
     set_paused(api, namespace, plural, name, halt_id=halt_id, timeout_s=timeout_s)
 
 
-def issue_halt(api: Any, namespace: str, *, dry_run: bool = False, deadline_s: float = HALT_DEADLINE_S,
-               halt_id: str | None = None) -> Issued:
+def issue_halt(
+    api: Any, namespace: str, *, dry_run: bool = False, deadline_s: float = HALT_DEADLINE_S, halt_id: str | None = None
+) -> Issued:
     """Step 1: passes that stop every Schedule, Workflow and experiment in `namespace`, until one finds
     nothing active or `deadline_s` has passed. Never raises for an API failure: the rows carry it."""
     started = time.monotonic()
@@ -310,7 +359,7 @@ def issue_halt(api: Any, namespace: str, *, dry_run: bool = False, deadline_s: f
         while True:
             passes += 1
             not_listed, acted, failed, worth_another_pass = [], False, False, False
-            for kinds in ((SPAWNERS, EXPERIMENT_RESOURCES) if passes == 1 else (ALL_KINDS,)):
+            for kinds in (SPAWNERS, EXPERIMENT_RESOURCES) if passes == 1 else (ALL_KINDS,):
                 found, unlisted = _list(api, namespace, kinds, pool, deadline)
                 not_listed += unlisted
                 _forget_gone(rows, found, {kind for kind in kinds if kind not in {row.resource for row in unlisted}})
@@ -318,8 +367,14 @@ def issue_halt(api: Any, namespace: str, *, dry_run: bool = False, deadline_s: f
                 for item in found:
                     if not item.active:
                         # Idempotent: a second halt finds it paused, and leaves someone else's pause unmarked.
-                        rows.setdefault((item.resource, item.name),
-                                        Row(item.resource, item.name, "already deleting" if item.resource == WORKFLOWS else "already paused"))
+                        rows.setdefault(
+                            (item.resource, item.name),
+                            Row(
+                                item.resource,
+                                item.name,
+                                "already deleting" if item.resource == WORKFLOWS else "already paused",
+                            ),
+                        )
                     elif dry_run:
                         verb = "would delete" if item.resource == WORKFLOWS else "would pause"
                         rows[(item.resource, item.name)] = Row(item.resource, item.name, verb)
@@ -368,7 +423,9 @@ def _awaits(row: Row) -> bool:
     return row.action in ("paused", "already paused")
 
 
-def wait_recovered(api: Any, namespace: str, issued: Issued, wait_s: float, poll_s: float = DEFAULT_POLL_S) -> tuple[list[Row], float | None]:
+def wait_recovered(
+    api: Any, namespace: str, issued: Issued, wait_s: float, poll_s: float = DEFAULT_POLL_S
+) -> tuple[list[Row], float | None]:
     """Step 3: poll until every paused experiment is recovered or gone and every Workflow gone.
 
     Returns the rows with their state, and the monotonic moment the last one got there (None when one
@@ -386,8 +443,11 @@ def wait_recovered(api: Any, namespace: str, issued: Issued, wait_s: float, poll
             for index, row in enumerate(rows):
                 if _awaits(row):
                     goal = "gone" if row.resource == WORKFLOWS else "recovered"
-                    rows[index] = replace(row, state=f"not {goal}",
-                                          error=f"not {goal} within {format_duration(wait_s)}; last seen: {last_seen[index]}")
+                    rows[index] = replace(
+                        row,
+                        state=f"not {goal}",
+                        error=f"not {goal} within {format_duration(wait_s)}; last seen: {last_seen[index]}",
+                    )
             return rows, None
         time.sleep(poll_s)
 
@@ -407,15 +467,33 @@ def _look(api: Any, namespace: str, row: Row) -> tuple[Row, str]:
 
 
 def finish_halt(
-    api: Any, namespace: str, issued: Issued, stack: StackDriver | None, *, wait_s: float = DEFAULT_WAIT_S, up: bool = False,
-    poll_s: float = DEFAULT_POLL_S, display: Display | None = None,
+    api: Any,
+    namespace: str,
+    issued: Issued,
+    stack: StackDriver | None,
+    *,
+    wait_s: float = DEFAULT_WAIT_S,
+    up: bool = False,
+    poll_s: float = DEFAULT_POLL_S,
+    display: Display | None = None,
 ) -> HaltReport:
     """Steps 2 to 4. Never raises for a failure of one step: the report carries it, and the next step runs."""
-    report = HaltReport("halt", namespace, None if stack is None else stack.name, False, list(issued.rows), issued.halt_id,
-                        issued.deadline_s, issued.verified, issued.issued_s)
+    report = HaltReport(
+        "halt",
+        namespace,
+        None if stack is None else stack.name,
+        False,
+        list(issued.rows),
+        issued.halt_id,
+        issued.deadline_s,
+        issued.verified,
+        issued.issued_s,
+    )
     if issued.issued_s is not None and display is not None:
-        display.note(f"every pause and delete issued {issued.issued_s:.3f} s after the start; waiting up to "
-                     f"{format_duration(wait_s)} for Chaos Mesh to report recovery")
+        display.note(
+            f"every pause and delete issued {issued.issued_s:.3f} s after the start; waiting up to "
+            f"{format_duration(wait_s)} for Chaos Mesh to report recovery"
+        )
     if stack is not None:
         report.config = _change_config(lambda: stack.set_config(HALTED_KEY, "true", path=True), "set to true")
     rows, recovered_at = wait_recovered(api, namespace, issued, wait_s, poll_s)
@@ -427,19 +505,30 @@ def finish_halt(
         report.update = _up(stack, "chaoslab halt: declare no chaos")
     elif stack is not None:
         report.notes.append("the next `pulumi up` declares no chaos object; pass --up to run it now (about a minute)")
-    report.notes.append(f"undo this halt only: chaoslab resume --halt-id {issued.halt_id} "
-                        + (f"--stack {stack.name}" if stack is not None else f"--namespace {namespace}"))
+    report.notes.append(
+        f"undo this halt only: chaoslab resume --halt-id {issued.halt_id} "
+        + (f"--stack {stack.name}" if stack is not None else f"--namespace {namespace}")
+    )
     return report
 
 
 def halt(
-    api: Any, namespace: str, stack: StackDriver | None, *, dry_run: bool = False, wait_s: float = DEFAULT_WAIT_S,
-    deadline_s: float = HALT_DEADLINE_S, up: bool = False, poll_s: float = DEFAULT_POLL_S, display: Display | None = None,
+    api: Any,
+    namespace: str,
+    stack: StackDriver | None,
+    *,
+    dry_run: bool = False,
+    wait_s: float = DEFAULT_WAIT_S,
+    deadline_s: float = HALT_DEADLINE_S,
+    up: bool = False,
+    poll_s: float = DEFAULT_POLL_S,
+    display: Display | None = None,
 ) -> HaltReport:
     issued = issue_halt(api, namespace, dry_run=dry_run, deadline_s=deadline_s)
     if dry_run:
-        report = HaltReport("halt", namespace, None if stack is None else stack.name, True, list(issued.rows),
-                            deadline_s=deadline_s)
+        report = HaltReport(
+            "halt", namespace, None if stack is None else stack.name, True, list(issued.rows), deadline_s=deadline_s
+        )
         if stack is not None:
             report.config = {"key": HALTED_KEY, "change": "would set to true", "error": None}
         return report
@@ -447,15 +536,25 @@ def halt(
 
 
 def resume(
-    api: Any, namespace: str, stack: StackDriver | None, *, dry_run: bool = False, up: bool = False,
-    halt_id: str | None = None, every_halt: bool = False, deadline_s: float = HALT_DEADLINE_S,
+    api: Any,
+    namespace: str,
+    stack: StackDriver | None,
+    *,
+    dry_run: bool = False,
+    up: bool = False,
+    halt_id: str | None = None,
+    every_halt: bool = False,
+    deadline_s: float = HALT_DEADLINE_S,
 ) -> HaltReport:
     """Remove `chaos-lab:halted`, then un-pause what one halt paused: `halt_id`, else the latest halt
     found in the namespace; with every_halt, everything chaoslab paused. Someone else's pause stays."""
     report = HaltReport("resume", namespace, None if stack is None else stack.name, dry_run, [], deadline_s=deadline_s)
     if stack is not None:
-        report.config = ({"key": HALTED_KEY, "change": "would be removed", "error": None} if dry_run
-                         else _change_config(lambda: stack.remove_config(HALTED_KEY, path=True), "removed"))
+        report.config = (
+            {"key": HALTED_KEY, "change": "would be removed", "error": None}
+            if dry_run
+            else _change_config(lambda: stack.remove_config(HALTED_KEY, path=True), "removed")
+        )
     started = time.monotonic()
     deadline = Deadline(deadline_s)
     with ThreadPoolExecutor(PARALLEL_REQUESTS, thread_name_prefix="chaoslab-resume") as pool:
@@ -466,22 +565,37 @@ def resume(
             halt_id = max((item.halt_id for item in ours if item.halt_id is not None), default=None)
         report.halt_id = None if every_halt else halt_id
         chosen = [item for item in ours if every_halt or item.halt_id == halt_id]
-        rows = [Row(item.resource, item.name, "left paused (not paused by chaoslab)") for item in found
-                if item.paused and not item.paused_by_chaoslab]
+        rows = [
+            Row(item.resource, item.name, "left paused (not paused by chaoslab)")
+            for item in found
+            if item.paused and not item.paused_by_chaoslab
+        ]
         others = [item for item in ours if item not in chosen]
-        rows += [Row(item.resource, item.name, f"left paused (halt {item.halt_id or 'without an ID'})") for item in others]
+        rows += [
+            Row(item.resource, item.name, f"left paused (halt {item.halt_id or 'without an ID'})") for item in others
+        ]
         if dry_run:
             rows += [Row(item.resource, item.name, "would unpause") for item in chosen]
         else:
-            unpaused = _send_all(pool, [
-                (Row(item.resource, item.name, "unpause"), partial(_pause, api, namespace, item.resource, item.name, None))
-                for item in chosen], deadline)
+            unpaused = _send_all(
+                pool,
+                [
+                    (
+                        Row(item.resource, item.name, "unpause"),
+                        partial(_pause, api, namespace, item.resource, item.name, None),
+                    )
+                    for item in chosen
+                ],
+                deadline,
+            )
             rows += unpaused.rows
             report.issued_s = None if unpaused.issued_at is None else unpaused.issued_at - started
     report.rows = failed + rows
     if others:
-        report.notes.append(f"{len(others)} object(s) paused by other halts stay paused; "
-                            "resume them with --halt-id ID, or every chaoslab pause with --all")
+        report.notes.append(
+            f"{len(others)} object(s) paused by other halts stay paused; "
+            "resume them with --halt-id ID, or every chaoslab pause with --all"
+        )
     if halt_id is not None and not chosen and not every_halt:
         report.notes.append(f"no object carries halt ID {halt_id}")
     if stack is not None and up and not dry_run:
@@ -502,4 +616,3 @@ def _up(stack: StackDriver, message: str) -> dict[str, Any]:
         return stack.up(message).to_dict()
     except Exception as error:
         return {"error": one_line(error)}
-

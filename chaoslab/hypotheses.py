@@ -22,7 +22,6 @@ from chaoslab.experiments.durations import parse_duration
 
 from .samples import MS_PER_S, ErrorKind, Sample, Summary, latencies_ms, percentile, percentile_key
 
-
 # At most one request in a hundred may fail while the app rides out a fault that slows a backend:
 # nginx does not retry a request a backend has not answered within the read timeout, since that
 # backend may still be running it.
@@ -121,7 +120,7 @@ def judge(tolerances: Sequence[Tolerance], evidence: Evidence) -> Verdict:
 
 
 def _outcomes(samples: Sequence[Sample], *, but: int | None = None) -> str:
-    """"200 x12, timeout x3, not sent x1": how the requests ended, leaving out answers with status `but`."""
+    """ "200 x12, timeout x3, not sent x1": how the requests ended, leaving out answers with status `but`."""
     counts: Counter[str] = Counter()
     for sample in samples:
         status = sample.whole_answer_status
@@ -279,7 +278,9 @@ class RampBreaksNoEarlierThan:
                 figures.append(f"step {number} ({latency}): not observed")
                 continue
             ok_percent = 100 * sum(1 for sample in window if sample.ok) / len(window)
-            figures.append(f"step {number} ({latency}): {percentile_key(self.rank)} {value:.0f} ms, {ok_percent:.0f} % ok")
+            figures.append(
+                f"step {number} ({latency}): {percentile_key(self.rank)} {value:.0f} ms, {ok_percent:.0f} % ok"
+            )
             if breach_ms is None and value > self.slo_ms:
                 breach_ms = parse_duration(latency) * MS_PER_S
                 figures[-1] += " <- first breach"

@@ -8,8 +8,20 @@ as each CRD names its plural.
 from __future__ import annotations
 
 EXPERIMENT_KINDS = (
-    "PodChaos", "NetworkChaos", "StressChaos", "IOChaos", "TimeChaos", "DNSChaos", "HTTPChaos", "KernelChaos",
-    "JVMChaos", "BlockChaos", "PhysicalMachineChaos", "AWSChaos", "AzureChaos", "GCPChaos",
+    "PodChaos",
+    "NetworkChaos",
+    "StressChaos",
+    "IOChaos",
+    "TimeChaos",
+    "DNSChaos",
+    "HTTPChaos",
+    "KernelChaos",
+    "JVMChaos",
+    "BlockChaos",
+    "PhysicalMachineChaos",
+    "AWSChaos",
+    "AzureChaos",
+    "GCPChaos",
 )
 EXPERIMENT_RESOURCES = tuple(kind.lower() for kind in EXPERIMENT_KINDS)
 SCHEDULES = "schedules"

@@ -10,7 +10,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,9 @@ class RunPlan:
             "simulates": self.simulates,
             "stack": self.stack,
             "engine": self.engine,
-            "target": None if self.target is None else {"kind": self.target.kind, "namespace": self.target.namespace, "name": self.target.name},
+            "target": None
+            if self.target is None
+            else {"kind": self.target.kind, "namespace": self.target.namespace, "name": self.target.name},
             "config_key": self.enabled_key,
             "parameters": dict(self.parameters),
             "chaos_s": self.chaos_s,
@@ -161,8 +163,13 @@ class RunPlan:
             "region": self.region,
             "steady_state_target": self.steady_state_target,
             "probe": {
-                "url": (f"in-cluster prober, {self.steady_state_target} (CloudWatch)" if self.from_cloudwatch
-                        else redact_url(self.url) if self.url else f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/"),
+                "url": (
+                    f"in-cluster prober, {self.steady_state_target} (CloudWatch)"
+                    if self.from_cloudwatch
+                    else redact_url(self.url)
+                    if self.url
+                    else f"kubectl port-forward to svc/{FRONTEND_SERVICE}, path /api/"
+                ),
                 "rate": self.rate,
                 "timeout_s": self.timeout_s,
                 "concurrency": self.concurrency,
@@ -175,23 +182,33 @@ class RunPlan:
     def describe(self) -> list[str]:
         """The plan in the order it runs, for --dry-run."""
         probe = f"at {self.rate:g}/s (timeout {format_duration(self.timeout_s)}, at most {self.concurrency} in flight)"
-        source = (f"judge each phase on the in-cluster prober's figures for {self.steady_state_target} in CloudWatch "
-                  f"(GetMetricData), {probe}" if self.from_cloudwatch else
-                  f"probe {redact_url(self.url) if self.url else f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}")
+        source = (
+            f"judge each phase on the in-cluster prober's figures for {self.steady_state_target} in CloudWatch "
+            f"(GetMetricData), {probe}"
+            if self.from_cloudwatch
+            else f"probe {redact_url(self.url) if self.url else f'the frontend through kubectl port-forward svc/{FRONTEND_SERVICE}'} {probe}"
+        )
         change = "set it back to false" if self.entry_existed else f"remove {self.entry_key} again"
-        stops = [*(condition.text for condition in self.abort_conditions), *(["a steady-state alarm in ALARM"] if self.abort_on_alarm else [])]
+        stops = [
+            *(condition.text for condition in self.abort_conditions),
+            *(["a steady-state alarm in ALARM"] if self.abort_on_alarm else []),
+        ]
         if self.through_fis:
             declared = "declares its FIS experiment template"
             start = "start the stack's template (fisTemplateIds output) with StartExperiment and follow its states"
-            during = (f"4. during: probe for {format_duration(self.during_s)} and until the FIS experiment ends (its actions "
-                      f"last {format_duration(self.chaos_s)})" + (f"; abort if {' or '.join(stops)}: StopExperiment at once, "
-                                                                   "wait for `stopped`" if stops else ""))
+            during = (
+                f"4. during: probe for {format_duration(self.during_s)} and until the FIS experiment ends (its actions "
+                f"last {format_duration(self.chaos_s)})"
+                + (f"; abort if {' or '.join(stops)}: StopExperiment at once, wait for `stopped`" if stops else "")
+            )
             recovered = "the template is deleted"
         else:
             declared = "declares the chaos object"
             start = f"wait until Chaos Mesh reports {self.target} injected"
-            during = (f"4. during: probe for {format_duration(self.during_s)} (the chaos lasts {format_duration(self.chaos_s)})"
-                      + (f"; abort if {' or '.join(stops)}: pause {self.target} at once, then disable it" if stops else ""))
+            during = (
+                f"4. during: probe for {format_duration(self.during_s)} (the chaos lasts {format_duration(self.chaos_s)})"
+                + (f"; abort if {' or '.join(stops)}: pause {self.target} at once, then disable it" if stops else "")
+            )
             recovered = f"wait until {self.target} is recovered or gone"
         return [
             f"experiment {self.experiment} on stack {self.stack} ({self.engine}): {self.simulates}",
@@ -208,7 +225,9 @@ class RunPlan:
             f"6. after: probe for {format_duration(self.after_s)}; expect "
             + ", ".join(tolerance.describe() for tolerance in RECOVERED_AFTER),
             f"7. write the journal and report to {self.out_dir}",
-            "Ctrl-C or any failure after step 2 still " + ("stops the FIS experiment and " if self.through_fis else "") + "disables the experiment.",
+            "Ctrl-C or any failure after step 2 still "
+            + ("stops the FIS experiment and " if self.through_fis else "")
+            + "disables the experiment.",
         ]
 
 
@@ -223,9 +242,7 @@ def experiment_parameters(name: str, entry: Mapping[str, Any]) -> dict[str, Any]
     return replace(defaults, **overrides).to_plain()
 
 
-def make_plan(
-    name: str, stack: str, project_dir: Path, config: Mapping[str, str], options: RunOptions
-) -> RunPlan:
+def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str], options: RunOptions) -> RunPlan:
     """Raises ConfigError when the stack's config does not allow the run, UsageError for bad options."""
     if name not in CATALOG and name not in FIS_CATALOG:
         raise UsageError(f"experiment: got {name!r}; accepted one of {', '.join([*CATALOG, *FIS_CATALOG])}")
@@ -235,7 +252,9 @@ def make_plan(
     entry = configured.get(name, {})
     problems = []
     if current.halted:
-        problems.append(f"{HALTED_KEY}: the stack is halted, so it declares no chaos object; `chaoslab resume` clears it")
+        problems.append(
+            f"{HALTED_KEY}: the stack is halted, so it declares no chaos object; `chaoslab resume` clears it"
+        )
     enabled = [experiment.name for experiment in (*current.experiments, *current.fis_experiments)]
     if name in enabled:
         problems.append(
@@ -253,15 +272,21 @@ def make_plan(
             "when `up` returns, so a run cannot line its probe up with it; remove schedule for the run"
         )
     if options.samples_from == SAMPLES_FROM_CLOUDWATCH and not (current.on_aws and current.steady_state.enabled):
-        problems.append(f"{config_key('steadyState.enabled')}: --samples-from cloudwatch reads the in-cluster prober's figures, "
-                        "which an EKS stack publishes when steadyState.enabled is true")
+        problems.append(
+            f"{config_key('steadyState.enabled')}: --samples-from cloudwatch reads the in-cluster prober's figures, "
+            "which an EKS stack publishes when steadyState.enabled is true"
+        )
     if problems:
         raise ConfigError(problems)
     if options.samples_from == SAMPLES_FROM_CLOUDWATCH and options.abort_conditions:
-        raise UsageError("--abort-if judges run's own probe, which --samples-from cloudwatch replaces; stop on the "
-                         "steady-state alarms with --abort-on-alarm instead")
+        raise UsageError(
+            "--abort-if judges run's own probe, which --samples-from cloudwatch replaces; stop on the "
+            "steady-state alarms with --abort-on-alarm instead"
+        )
     # The config exactly as `up` will see it once `run` has enabled the experiment.
-    with_run = parse_config({**raw, "experiments": {**configured, name: {**entry, "enabled": True}}}, stack=stack, today=date.today())
+    with_run = parse_config(
+        {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}}, stack=stack, today=date.today()
+    )
     if with_run.fis_experiments:
         [fis_experiment] = with_run.fis_experiments
         actions, _ = fis_experiment.plan.actions_and_targets(LabRefs.placeholders(stack, "chaos-lab"))
@@ -270,10 +295,15 @@ def make_plan(
         default_during_s = max(chaos_s, MIN_FIS_DURING_S)
     else:
         if options.abort_on_alarm:
-            raise UsageError(f"--abort-on-alarm: {name} runs through Chaos Mesh, which no alarm can stop; it acts on FIS runs "
-                             "(the FIS entries, or a Chaos Mesh entry with engine: fis)")
+            raise UsageError(
+                f"--abort-on-alarm: {name} runs through Chaos Mesh, which no alarm can stop; it acts on FIS runs "
+                "(the FIS entries, or a Chaos Mesh entry with engine: fis)"
+            )
         [experiment] = with_run.experiments
-        engine, target = CHAOS_MESH_ENGINE, ChaosTarget(kind=experiment.kind, namespace=experiment.namespace, name=experiment.name)
+        engine, target = (
+            CHAOS_MESH_ENGINE,
+            ChaosTarget(kind=experiment.kind, namespace=experiment.namespace, name=experiment.name),
+        )
         bound_s = experiment.chaos.bound_s()
         assert bound_s is not None  # Experiment refuses chaos that never ends
         chaos_s = default_during_s = bound_s
@@ -287,8 +317,10 @@ def make_plan(
     steady_state = current.steady_state
     from_cloudwatch = options.samples_from == SAMPLES_FROM_CLOUDWATCH
     # From CloudWatch, the requests are the prober's: its rate and timeout are what the figures mean.
-    rate, timeout_s = (steady_state.rate, steady_state.timeout_s) if from_cloudwatch else (options.rate, options.timeout_s)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    rate, timeout_s = (
+        (steady_state.rate, steady_state.timeout_s) if from_cloudwatch else (options.rate, options.timeout_s)
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     plan = RunPlan(
         experiment=name,
         stack=stack,
@@ -310,7 +342,9 @@ def make_plan(
         after_s=options.after_s,
         rate=rate,
         timeout_s=timeout_s,
-        concurrency=default_concurrency(rate, timeout_s) if options.concurrency is None or from_cloudwatch else options.concurrency,
+        concurrency=default_concurrency(rate, timeout_s)
+        if options.concurrency is None or from_cloudwatch
+        else options.concurrency,
         out_dir=options.out_dir or project_dir / RUNS_DIR / f"{stamp}-{name}",
         abort_conditions=options.abort_conditions,
         abort_on_alarm=options.abort_on_alarm,
@@ -322,4 +356,3 @@ def make_plan(
     for duration_s in (plan.baseline_s, plan.during_s, plan.after_s):
         plan.probe_settings(options.url or "http://127.0.0.1/", duration_s)
     return plan
-

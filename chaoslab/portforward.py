@@ -44,14 +44,24 @@ def port_forward_argv(kubectl: str, access: KubeAccess, namespace: str, local_po
     if access.context is not None:
         argv += ["--context", access.context]
     return argv + [
-        "--namespace", namespace, "port-forward", f"svc/{FRONTEND_SERVICE}",
-        f"{local_port}:{FRONTEND_SERVICE_PORT}", "--address", LOOPBACK,
+        "--namespace",
+        namespace,
+        "port-forward",
+        f"svc/{FRONTEND_SERVICE}",
+        f"{local_port}:{FRONTEND_SERVICE_PORT}",
+        "--address",
+        LOOPBACK,
     ]
 
 
 @contextlib.contextmanager
 def forwarded_frontend(
-    access: KubeAccess, namespace: str, *, kubectl: str = "kubectl", log_dir: Path, ready_timeout_s: float = READY_TIMEOUT_S
+    access: KubeAccess,
+    namespace: str,
+    *,
+    kubectl: str = "kubectl",
+    log_dir: Path,
+    ready_timeout_s: float = READY_TIMEOUT_S,
 ) -> Iterator[str]:
     """The frontend's /api/ URL through a port-forward, stopped when the context ends.
 
@@ -66,8 +76,9 @@ def forwarded_frontend(
         try:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         except FileNotFoundError:
-            raise MissingTool(kubectl, "port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, "
-                              "or pass --url") from None
+            raise MissingTool(
+                kubectl, "port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url"
+            ) from None
         try:
             _wait_listening(process, port, ready_timeout_s, log_path)
             yield f"http://{LOOPBACK}:{port}{APP_PATH}"
@@ -83,7 +94,9 @@ def _wait_listening(process: subprocess.Popen[bytes], port: int, timeout_s: floa
         with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=_POLL_INTERVAL_S):
             return
         if time.monotonic() > give_up:
-            raise ActionFailed(f"kubectl port-forward did not listen on {LOOPBACK}:{port} within {timeout_s:g}s: {_tail(log_path)}")
+            raise ActionFailed(
+                f"kubectl port-forward did not listen on {LOOPBACK}:{port} within {timeout_s:g}s: {_tail(log_path)}"
+            )
         time.sleep(_POLL_INTERVAL_S)
 
 
@@ -100,4 +113,3 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _tail(log_path: Path, lines: int = 3) -> str:
     text = log_path.read_text(errors="replace").strip().splitlines()
     return " | ".join(text[-lines:]) or "no output"
-

@@ -133,7 +133,9 @@ class ProbeSettings:
         if not 0 < self.timeout_s <= MAX_TIMEOUT_S:
             problems.append(f"timeout: got {self.timeout_s:g}s; accepted above 0 and at most {MAX_TIMEOUT_S:g}s")
         if not 0 < self.duration_s <= MAX_DURATION_S:
-            problems.append(f"duration: got {self.duration_s:g}s; accepted above 0 and at most {MAX_DURATION_S / 3600:g}h")
+            problems.append(
+                f"duration: got {self.duration_s:g}s; accepted above 0 and at most {MAX_DURATION_S / 3600:g}h"
+            )
         if not 1 <= self.concurrency <= MAX_CONCURRENCY:
             problems.append(f"concurrency: got {self.concurrency}; accepted 1 to {MAX_CONCURRENCY}")
         if not problems and self.request_count < 1:
@@ -169,8 +171,13 @@ class ProbeInterrupted(KeyboardInterrupt):
 
 
 def probe(
-    settings: ProbeSettings, display: Display | None = None, label: str = "probe", watch: AbortWatch | None = None,
-    *, sinks: Sequence[SampleSink] = (), keep_samples: bool = False,
+    settings: ProbeSettings,
+    display: Display | None = None,
+    label: str = "probe",
+    watch: AbortWatch | None = None,
+    *,
+    sinks: Sequence[SampleSink] = (),
+    keep_samples: bool = False,
 ) -> ProbeResult:
     """Probe `settings.url` at a constant rate for `settings.duration_s`, or until `watch` trips.
 
@@ -209,8 +216,9 @@ def _target(url: str, pool_size: int) -> _Target:
     prepared = _prepared(url)
     # One pool of exactly `concurrency` connections: every worker can keep its connection alive, and
     # none is ever opened and thrown away. TLS verified against requests' CA bundle, as requests does.
-    manager = urllib3.PoolManager(num_pools=1, maxsize=pool_size, block=False, cert_reqs="CERT_REQUIRED",
-                                  ca_certs=requests.certs.where())
+    manager = urllib3.PoolManager(
+        num_pools=1, maxsize=pool_size, block=False, cert_reqs="CERT_REQUIRED", ca_certs=requests.certs.where()
+    )
     return _Target(manager.connection_from_url(prepared.url), prepared.path_url, dict(prepared.headers))
 
 
@@ -228,8 +236,15 @@ class _Prober:
     one Ctrl-C lands on.
     """
 
-    def __init__(self, settings: ProbeSettings, display: Display, label: str, watch: AbortWatch | None,
-                 sinks: Sequence[SampleSink], keep_samples: bool) -> None:
+    def __init__(
+        self,
+        settings: ProbeSettings,
+        display: Display,
+        label: str,
+        watch: AbortWatch | None,
+        sinks: Sequence[SampleSink],
+        keep_samples: bool,
+    ) -> None:
         self._settings = settings
         self._display = display
         self._label = label
@@ -344,7 +359,9 @@ class _Prober:
 
     def _start_worker(self, index: int | None) -> None:
         if index is not None:
-            threading.Thread(target=self._work, args=(index,), name=f"chaoslab-probe-{self._workers}", daemon=True).start()
+            threading.Thread(
+                target=self._work, args=(index,), name=f"chaoslab-probe-{self._workers}", daemon=True
+            ).start()
 
     def _work(self, index: int | None) -> None:
         """Send each request this worker holds at its time until the schedule has none left for it.
@@ -421,11 +438,22 @@ class _Prober:
 
     def _show_progress(self) -> None:
         with self._lock:
-            answered, ok, p95_ms, sent = self._tally.sent, self._tally.ok, self._tally.latency.percentile(95), self._sent
+            answered, ok, p95_ms, sent = (
+                self._tally.sent,
+                self._tally.ok,
+                self._tally.latency.percentile(95),
+                self._sent,
+            )
         self._display.progress(
             self._label,
-            Progress(elapsed_s=time.monotonic() - self._start, duration_s=self._settings.duration_s, sent=sent,
-                     answered=answered, ok=ok, p95_ms=p95_ms),
+            Progress(
+                elapsed_s=time.monotonic() - self._start,
+                duration_s=self._settings.duration_s,
+                sent=sent,
+                answered=answered,
+                ok=ok,
+                p95_ms=p95_ms,
+            ),
         )
 
 
@@ -440,8 +468,15 @@ def fetch(target: _Target, timeout_s: float) -> tuple[int | None, ErrorKind | No
     # not escape into the worker thread and take the sample with it.
     try:
         response = target.pool.urlopen(
-            "GET", target.path, headers=target.headers, redirect=False, assert_same_host=False, preload_content=False,
-            decode_content=False, retries=False, timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            "GET",
+            target.path,
+            headers=target.headers,
+            redirect=False,
+            assert_same_host=False,
+            preload_content=False,
+            decode_content=False,
+            retries=False,
+            timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
         )
     except Exception as error:
         return None, classify(error)
@@ -468,8 +503,13 @@ _KINDS: tuple[tuple[ErrorKind, tuple[type[BaseException], ...]], ...] = (
     (ErrorKind.TIMEOUT, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
     (
         ErrorKind.CONNECTION_RESET,
-        (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.IncompleteRead,
-         urllib3.exceptions.ProtocolError),
+        (
+            ConnectionResetError,
+            ConnectionAbortedError,
+            BrokenPipeError,
+            http.client.IncompleteRead,
+            urllib3.exceptions.ProtocolError,
+        ),
     ),
 )
 

@@ -93,23 +93,65 @@ def _timestamp(value: Any) -> str | None:
     return None
 
 
-_VERDICT = (type(None), {"met": bool, "checks": [{"requirement": str, "observed": (*_NUMBER, type(None)), "threshold": (*_NUMBER, type(None)),
-                                                 "unit": str, "met": bool, "detail": (str, type(None))}]})
-_ACTIVITY = {"activity": {"type": str, "name": str}, "start": _timestamp, "duration": (*_NUMBER, type(None)),
-             "status": (str, type(None)), "output": dict, "exception": (str, type(None))}
+_VERDICT = (
+    type(None),
+    {
+        "met": bool,
+        "checks": [
+            {
+                "requirement": str,
+                "observed": (*_NUMBER, type(None)),
+                "threshold": (*_NUMBER, type(None)),
+                "unit": str,
+                "met": bool,
+                "detail": (str, type(None)),
+            }
+        ],
+    },
+)
+_ACTIVITY = {
+    "activity": {"type": str, "name": str},
+    "start": _timestamp,
+    "duration": (*_NUMBER, type(None)),
+    "status": (str, type(None)),
+    "output": dict,
+    "exception": (str, type(None)),
+}
 _JOURNAL = {
-    "chaoslab_version": str, "platform": str, "node": str, "start": _timestamp, "end": (str, type(None)),
-    "duration": (*_NUMBER, type(None)), "status": (str, type(None)), "deviated": bool,
-    "experiment": {"name": str, "stack": str, "simulates": str, "title": str, "config_key": str, "chaos_s": _NUMBER,
-                   "target": (type(None), {"kind": str, "namespace": str, "name": str}), "parameters": dict, "app_timeouts_ms": dict,
-                   "probe": {"url": str, "rate": _NUMBER, "timeout_s": _NUMBER, "concurrency": int}},
+    "chaoslab_version": str,
+    "platform": str,
+    "node": str,
+    "start": _timestamp,
+    "end": (str, type(None)),
+    "duration": (*_NUMBER, type(None)),
+    "status": (str, type(None)),
+    "deviated": bool,
+    "experiment": {
+        "name": str,
+        "stack": str,
+        "simulates": str,
+        "title": str,
+        "config_key": str,
+        "chaos_s": _NUMBER,
+        "target": (type(None), {"kind": str, "namespace": str, "name": str}),
+        "parameters": dict,
+        "app_timeouts_ms": dict,
+        "probe": {"url": str, "rate": _NUMBER, "timeout_s": _NUMBER, "concurrency": int},
+    },
     "steady_states": {"before": _VERDICT, "during": _VERDICT, "after": _VERDICT},
     "run": [_ACTIVITY],
     "rollbacks": [_ACTIVITY],
 }
 _PHASE_OUTPUT = {"phase": str, "samples": str, "started_at": _timestamp, "planned_s": _NUMBER}
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
-               list: "a list", type(None): "null"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "an object",
+    list: "a list",
+    type(None): "null",
+}
 
 
 def _problem(value: Any, spec: Any) -> tuple[str, str] | None:
@@ -141,8 +183,11 @@ def _problem(value: Any, spec: Any) -> tuple[str, str] | None:
         return None
     types = spec if isinstance(spec, tuple) else (spec,)
     # bool is an int to Python, never to a journal.
-    if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-        return "", f"got {json.dumps(value)[:60]}; accepted {' or '.join(dict.fromkeys(_TYPE_NAMES[kind] for kind in types))}"
+    if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+        return (
+            "",
+            f"got {json.dumps(value)[:60]}; accepted {' or '.join(dict.fromkeys(_TYPE_NAMES[kind] for kind in types))}",
+        )
     return None
 
 
@@ -206,7 +251,9 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
         "abort": journal.get("abort"),  # journals from before abort conditions have none
         "fis": journal.get("fis"),  # a FIS run's experiment ID, states and stop reason
         "updates": {
-            name: record["output"].get("update") for name, record in _activities(journal) if record["activity"]["type"] == "action"
+            name: record["output"].get("update")
+            for name, record in _activities(journal)
+            if record["activity"]["type"] == "action"
         },
     }
 
@@ -217,8 +264,12 @@ def in_cluster_intervals(run_dir: Path, phases: Sequence[Phase]) -> list[Mapping
     whole = read_series(run_dir / CLOUDWATCH_FILE)
     if whole:
         return whole
-    by_time = {interval["at"]: interval for phase in phases if "cloudwatch" in phase.record["output"]
-               for interval in read_series(run_dir / phase.record["output"]["cloudwatch"])}
+    by_time = {
+        interval["at"]: interval
+        for phase in phases
+        if "cloudwatch" in phase.record["output"]
+        for interval in read_series(run_dir / phase.record["output"]["cloudwatch"])
+    }
     return [by_time[at] for at in sorted(by_time)]
 
 
@@ -229,7 +280,9 @@ def experiment_window(journal: Mapping[str, Any]) -> tuple[float, float] | None:
     records = {record["activity"]["name"]: record for record in [*journal["run"], *journal["rollbacks"]]}
     fis = journal.get("fis")
     if fis is not None and "start-fis-experiment" in records and fis.get("states"):
-        begun = (_parse_time(records["start-fis-experiment"]["end"] or records["start-fis-experiment"]["start"]) - start).total_seconds()
+        begun = (
+            _parse_time(records["start-fis-experiment"]["end"] or records["start-fis-experiment"]["start"]) - start
+        ).total_seconds()
         return begun, begun + fis["states"][-1]["atSeconds"]
     enabled, disabled = records.get("enable-experiment"), records.get("disable-experiment")
     if enabled is None or enabled["end"] is None:
@@ -240,13 +293,17 @@ def experiment_window(journal: Mapping[str, Any]) -> tuple[float, float] | None:
     return (_parse_time(enabled["end"]) - start).total_seconds(), (_parse_time(ended) - start).total_seconds()
 
 
-def chart_png(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> bytes:
+def chart_png(
+    journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()
+) -> bytes:
     buffer = io.BytesIO()
     chart_figure(journal, phases, in_cluster).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
-def chart_figure(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()) -> Any:
+def chart_figure(
+    journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster: Sequence[Mapping[str, Any]] = ()
+) -> Any:
     """Latency of every request over the run, phases shaded, failures and unsent requests marked; with the
     in-cluster prober's intervals, its p95 and success rate per 10 s and the experiment's window on top.
     A matplotlib Figure (typed Any: matplotlib is imported only when a chart is drawn)."""
@@ -267,13 +324,21 @@ def chart_figure(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster
     for phase in phases:
         # The phase as it ran (to its last answer, or its interruption), not as it was planned.
         length_s = phase.record["duration"] or phase.record["output"]["planned_s"]
-        axes.axvspan(phase.offset_s, phase.offset_s + length_s, color=PHASE_COLOURS.get(phase.name, "#90caf9"),
-                     alpha=0.15, label=phase.name)
+        axes.axvspan(
+            phase.offset_s,
+            phase.offset_s + length_s,
+            color=PHASE_COLOURS.get(phase.name, "#90caf9"),
+            alpha=0.15,
+            label=phase.name,
+        )
 
     def points(keep: Any) -> tuple[list[float], list[float]]:
-        chosen = [(phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
-                  for phase in phases for s in phase.samples
-                  if s.started_s is not None and s.latency_ms is not None and keep(s)]
+        chosen = [
+            (phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
+            for phase in phases
+            for s in phase.samples
+            if s.started_s is not None and s.latency_ms is not None and keep(s)
+        ]
         return [x for x, _ in chosen], [y for _, y in chosen]
 
     answered, failed = points(lambda s: s.ok), points(lambda s: not s.ok)
@@ -283,19 +348,36 @@ def chart_figure(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster
         axes.scatter(*failed, s=24, marker="x", color="#c62828", label="failed")
     not_sent = [phase.offset_s + s.scheduled_s for phase in phases for s in phase.samples if not s.sent]
     if not_sent:
-        axes.scatter(not_sent, [MIN_PLOTTED_MS] * len(not_sent), s=24, marker="v", color="#ef6c00",
-                     label="not sent (concurrency cap)")
+        axes.scatter(
+            not_sent,
+            [MIN_PLOTTED_MS] * len(not_sent),
+            s=24,
+            marker="v",
+            color="#ef6c00",
+            label="not sent (concurrency cap)",
+        )
     if in_cluster:
         start = _parse_time(journal["start"])
         at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
         p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
         shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95) if y is not None]
         if shown:
-            axes.plot([x for x, _ in shown], [y for _, y in shown], drawstyle="steps-post", color="#6a1b9a",
-                      label="in-cluster p95 (CloudWatch, per 10 s)")
+            axes.plot(
+                [x for x, _ in shown],
+                [y for _, y in shown],
+                drawstyle="steps-post",
+                color="#6a1b9a",
+                label="in-cluster p95 (CloudWatch, per 10 s)",
+            )
         success = axes.twinx()
-        success.plot(at, [interval["success_percent"] for interval in in_cluster], drawstyle="steps-post", color="#00897b",
-                     linestyle="--", label="in-cluster success % (CloudWatch)")
+        success.plot(
+            at,
+            [interval["success_percent"] for interval in in_cluster],
+            drawstyle="steps-post",
+            color="#00897b",
+            linestyle="--",
+            label="in-cluster success % (CloudWatch)",
+        )
         success.set_ylim(0, 105)
         success.set_ylabel("in-cluster success (%)")
         success.legend(loc="upper right", fontsize="small")
@@ -309,7 +391,9 @@ def chart_figure(journal: Mapping[str, Any], phases: Sequence[Phase], in_cluster
     axes.set_ylabel("latency (ms, log scale)")
     experiment = journal["experiment"]
     deviated = ", deviated" if journal.get("deviated") else ""
-    axes.set_title(f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}")
+    axes.set_title(
+        f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}"
+    )
     axes.grid(True, which="major", alpha=0.3)
     if phases or in_cluster:
         axes.legend(loc="upper left", fontsize="small")
@@ -345,12 +429,22 @@ def _verdict_lines(title: str, verdict: Mapping[str, Any] | None) -> list[str]:
     if verdict is None:
         return [f"### {title}", "", "Not judged: the run did not get this far.", ""]
     rows = [
-        [check["requirement"], _number(check["observed"], check["unit"]), _number(check["threshold"], check["unit"]),
-         "met" if check["met"] else "**not met**", check["detail"] or ""]
+        [
+            check["requirement"],
+            _number(check["observed"], check["unit"]),
+            _number(check["threshold"], check["unit"]),
+            "met" if check["met"] else "**not met**",
+            check["detail"] or "",
+        ]
         for check in verdict["checks"]
     ]
     outcome = "met" if verdict["met"] else "**not met**"
-    return [f"### {title}: {outcome}", "", *_table(["requirement", "observed", "threshold", "result", "detail"], rows), ""]
+    return [
+        f"### {title}: {outcome}",
+        "",
+        *_table(["requirement", "observed", "threshold", "result", "detail"], rows),
+        "",
+    ]
 
 
 def _outcome(journal: Mapping[str, Any]) -> str:
@@ -380,13 +474,18 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         "",
         "## What was tested",
         "",
-        (f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
-         f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it." if target is not None else
-         f"An AWS FIS experiment template, declared by `{experiment['config_key']}` and started by chaoslab; its actions "
-         f"last {experiment['chaos_s']:g} s at most."),
+        (
+            f"{target['kind']} `{target['namespace']}/{target['name']}`, switched by `{experiment['config_key']}`; "
+            f"the chaos lasts {experiment['chaos_s']:g} s once Chaos Mesh starts it."
+            if target is not None
+            else f"An AWS FIS experiment template, declared by `{experiment['config_key']}` and started by chaoslab; its actions "
+            f"last {experiment['chaos_s']:g} s at most."
+        ),
         "",
         *_fis_lines(journal.get("fis")),
-        *_table(["parameter", "value"], [[key, f"`{json.dumps(value)}`"] for key, value in experiment["parameters"].items()]),
+        *_table(
+            ["parameter", "value"], [[key, f"`{json.dumps(value)}`"] for key, value in experiment["parameters"].items()]
+        ),
         "",
         f"Probe: {probe['url']} at {probe['rate']:g}/s, timeout {probe['timeout_s']:g} s, at most "
         f"{probe['concurrency']} requests in flight (open loop: requests start on schedule, unsent ones are counted). "
@@ -395,7 +494,9 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         "## Stack updates",
         "",
     ]
-    update_rows = [_update_row(name, record) for name, record in _activities(journal) if record["activity"]["type"] == "action"]
+    update_rows = [
+        _update_row(name, record) for name, record in _activities(journal) if record["activity"]["type"] == "action"
+    ]
     if update_rows:
         lines += _table(["update", "result", "version", "resource changes", "error"], update_rows)
     else:
@@ -406,17 +507,36 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         summary = phase.summary or {}
         latency = summary.get("latency_ms", {})
         rate = summary.get("success_rate")
-        phase_rows.append([
-            phase.name, f"+{phase.offset_s:.1f} s", f"{phase.record['output']['planned_s']:g} s",
-            str(summary.get("sent", "-")), str(summary.get("not_sent", "-")),
-            "-" if rate is None else f"{100 * rate:.2f} %",
-            _number(summary.get("achieved_rate"), "/s"),
-            *(_number(latency.get(key), "ms") for key in ("p50", "p95", "p99", "max")),
-            ", ".join(f"{kind} {count}" for kind, count in summary.get("errors", {}).items()) or "-",
-            phase.record["status"] or "-",
-        ])
+        phase_rows.append(
+            [
+                phase.name,
+                f"+{phase.offset_s:.1f} s",
+                f"{phase.record['output']['planned_s']:g} s",
+                str(summary.get("sent", "-")),
+                str(summary.get("not_sent", "-")),
+                "-" if rate is None else f"{100 * rate:.2f} %",
+                _number(summary.get("achieved_rate"), "/s"),
+                *(_number(latency.get(key), "ms") for key in ("p50", "p95", "p99", "max")),
+                ", ".join(f"{kind} {count}" for kind, count in summary.get("errors", {}).items()) or "-",
+                phase.record["status"] or "-",
+            ]
+        )
     if phase_rows:
-        header = ["phase", "start", "length", "sent", "not sent", "success", "rate", "p50", "p95", "p99", "max", "errors", "status"]
+        header = [
+            "phase",
+            "start",
+            "length",
+            "sent",
+            "not sent",
+            "success",
+            "rate",
+            "p50",
+            "p95",
+            "p99",
+            "max",
+            "errors",
+            "status",
+        ]
         lines += _table(header, phase_rows)
     else:
         lines.append("No phase was probed.")
@@ -428,13 +548,27 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
     lines += ["## Timeline", ""]
     lines += _table(
         ["activity", "type", "start", "duration", "status", "detail"],
-        [[name, record["activity"]["type"], record["start"],
-          "-" if record["duration"] is None else f"{record['duration']:.1f} s", record["status"] or "-",
-          record["exception"] or _activity_detail(record["output"])]
-         for name, record in _activities(journal)],
+        [
+            [
+                name,
+                record["activity"]["type"],
+                record["start"],
+                "-" if record["duration"] is None else f"{record['duration']:.1f} s",
+                record["status"] or "-",
+                record["exception"] or _activity_detail(record["output"]),
+            ]
+            for name, record in _activities(journal)
+        ],
     )
-    lines += ["", f"![latency over time]({CHART_FILE})", "", "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
-              f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.", "", NOTES_MARKER]
+    lines += [
+        "",
+        f"![latency over time]({CHART_FILE})",
+        "",
+        "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
+        f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.",
+        "",
+        NOTES_MARKER,
+    ]
     return "\n".join(lines) + notes
 
 
@@ -442,23 +576,46 @@ def _fis_lines(fis: Mapping[str, Any] | None) -> list[str]:
     """The FIS run: its ID, each state it went through, and why it stopped."""
     if fis is None:
         return []
-    stop = (f"chaoslab sent StopExperiment {fis['stopRequestedAtSeconds']:.1f} s after it started following: {fis['stopReason']}"
-            if fis.get("stopRequestedAtSeconds") is not None else "chaoslab did not stop it")
-    rows = [[f"+{state['atSeconds']:.1f} s", state["status"], ", ".join(f"{name}: {status}" for name, status in sorted(state["actions"].items())) or "-"]
-            for state in fis.get("states", [])]
-    return ["### FIS experiment", "", f"`{fis['fisExperimentId']}` ended **{fis['finalState']}** ({fis['stateReason'] or 'no reason given'}); {stop}.",
-            "", *_table(["at", "experiment", "actions"], rows), ""]
+    stop = (
+        f"chaoslab sent StopExperiment {fis['stopRequestedAtSeconds']:.1f} s after it started following: {fis['stopReason']}"
+        if fis.get("stopRequestedAtSeconds") is not None
+        else "chaoslab did not stop it"
+    )
+    rows = [
+        [
+            f"+{state['atSeconds']:.1f} s",
+            state["status"],
+            ", ".join(f"{name}: {status}" for name, status in sorted(state["actions"].items())) or "-",
+        ]
+        for state in fis.get("states", [])
+    ]
+    return [
+        "### FIS experiment",
+        "",
+        f"`{fis['fisExperimentId']}` ended **{fis['finalState']}** ({fis['stateReason'] or 'no reason given'}); {stop}.",
+        "",
+        *_table(["at", "experiment", "actions"], rows),
+        "",
+    ]
 
 
 def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
     if abort is None:
         return []
     if abort.get("source") == "alarm":
-        stop = (f"The stop failed: {abort['halt_error']}." if abort["halt_error"]
-                else f"{abort['halt']['object']} ended `{abort['final_state']}`.")
+        stop = (
+            f"The stop failed: {abort['halt_error']}."
+            if abort["halt_error"]
+            else f"{abort['halt']['object']} ended `{abort['final_state']}`."
+        )
         seen = f" chaoslab saw it at {abort['breach_at']};" if abort.get("breach_at") else ""
-        return ["## Abort", "", f"{abort['condition']}.{seen} {abort['halt']['request']}. {stop} The experiment was then "
-                "disabled (rollback).", ""]
+        return [
+            "## Abort",
+            "",
+            f"{abort['condition']}.{seen} {abort['halt']['request']}. {stop} The experiment was then "
+            "disabled (rollback).",
+            "",
+        ]
     window = abort["window"]
     latency = ", ".join(f"{key} {_number(value, 'ms')}" for key, value in window["latency_ms"].items())
     if abort["halt_error"]:
@@ -466,8 +623,10 @@ def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
     elif abort["breach_to_halt_s"] is None:
         halt = "Nothing was halted then."
     else:
-        halt = (f"The halt ({abort['halt']['request']} of {abort['halt']['object']}) was issued "
-                f"**{abort['breach_to_halt_s'] * MS_PER_S:.1f} ms** after the breach.")
+        halt = (
+            f"The halt ({abort['halt']['request']} of {abort['halt']['object']}) was issued "
+            f"**{abort['breach_to_halt_s'] * MS_PER_S:.1f} ms** after the breach."
+        )
     return [
         "## Abort",
         "",
@@ -483,8 +642,13 @@ def _abort_lines(abort: Mapping[str, Any] | None) -> list[str]:
 def _update_row(name: str, record: Mapping[str, Any]) -> list[str]:
     update = record["output"].get("update") or {}
     changes = ", ".join(f"{operation} {count}" for operation, count in (update.get("resource_changes") or {}).items())
-    return [name, update.get("result", record["status"] or "-"), str(update.get("version", "-")), changes or "-",
-            record["exception"] or ""]
+    return [
+        name,
+        update.get("result", record["status"] or "-"),
+        str(update.get("version", "-")),
+        changes or "-",
+        record["exception"] or "",
+    ]
 
 
 def _activity_detail(output: Mapping[str, Any]) -> str:
@@ -493,5 +657,7 @@ def _activity_detail(output: Mapping[str, Any]) -> str:
     if "summary" in output:
         return f"{output['summary']['sent']} sent, {output['summary']['ok']} ok"
     if "fisExperimentId" in output:
-        return f"FIS experiment {output['fisExperimentId']}" + (f", {output['finalState']}" if "finalState" in output else "")
+        return f"FIS experiment {output['fisExperimentId']}" + (
+            f", {output['finalState']}" if "finalState" in output else ""
+        )
     return ""

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -105,12 +105,16 @@ def retry_after_s(error: BaseException) -> float | None:
     except (TypeError, ValueError):
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(0.0, (moment - datetime.now(timezone.utc)).total_seconds())
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def call_with_retries(
-    call: Callable[[float], Result], deadline: Deadline, *, backoff: Backoff = BACKOFF, rng: random.Random | None = None,
+    call: Callable[[float], Result],
+    deadline: Deadline,
+    *,
+    backoff: Backoff = BACKOFF,
+    rng: random.Random | None = None,
     on_attempt: Callable[[], None] = lambda: None,
 ) -> Result:
     """`call(timeout_s)` until it answers, a non-retryable error, or the deadline.
@@ -133,8 +137,9 @@ def call_with_retries(
             wait_s = max(asked_s or 0.0, backoff.wait_s(attempts, rng))
             if asked_s is not None and asked_s >= deadline.remaining_s():
                 deadline.give_up()
-                raise RetriesExhausted(error, f"the API asked to retry after {asked_s:g} s, past the "
-                                                        f"{deadline.seconds:g} s deadline") from error
+                raise RetriesExhausted(
+                    error, f"the API asked to retry after {asked_s:g} s, past the {deadline.seconds:g} s deadline"
+                ) from error
             if wait_s >= deadline.remaining_s():
                 raise RetriesExhausted(error, f"retried until the {deadline.seconds:g} s deadline") from error
             time.sleep(wait_s)

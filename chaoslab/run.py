@@ -20,8 +20,7 @@ import contextlib
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -31,15 +30,15 @@ from chaoslab.experiments.errors import ActionFailed, RollbackFailed
 from . import fis as fis_ops
 from .abort import AbortWatch, Breach, Halted
 from .aws import alarm_arns, template_ids
+from .cloudwatch_samples import cloudwatch_file, read_intervals, summarize_intervals, window, write_series
 from .cluster import INJECT_TIMEOUT_S, RECOVER_TIMEOUT_S, ClusterWatcher
 from .display import Display
+from .files import private_directory
 from .hypotheses import RECOVERED_AFTER, STEADY_STATE_BEFORE, Evidence, Tolerance, Verdict, judge
 from .journal import ActivityType, Journal, RunStatus, iso, one_line, utc_now
 from .plan import RunPlan
-from .cloudwatch_samples import cloudwatch_file, read_intervals, summarize_intervals, window, write_series
-from .files import private_directory
-from .prober.figures import PUBLISH_INTERVAL_S
 from .probe import ProbeInterrupted, ProbeResult, probe, redact_url
+from .prober.figures import PUBLISH_INTERVAL_S
 from .samples import Summary, write_samples
 from .stack import StackDriver
 
@@ -72,8 +71,15 @@ class AwsTiming:
     metrics_lag_s: float = 2.0 * PUBLISH_INTERVAL_S
 
 
-def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, url: str, display: Display,
-            aws: AwsClients | None = None, aws_timing: AwsTiming = AwsTiming()) -> Journal:
+def execute(
+    plan: RunPlan,
+    stack: StackDriver,
+    watcher: ClusterWatcher | None,
+    url: str,
+    display: Display,
+    aws: AwsClients | None = None,
+    aws_timing: AwsTiming = AwsTiming(),
+) -> Journal:
     """Run the plan against the app at `url`, writing the journal into plan.out_dir as it goes.
 
     Returns the journal of a run that completed, stopped because the steady state did not hold
@@ -88,8 +94,16 @@ def execute(plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, u
 
 
 class _Run:
-    def __init__(self, plan: RunPlan, stack: StackDriver, watcher: ClusterWatcher | None, url: str, display: Display,
-                 aws: AwsClients | None, aws_timing: AwsTiming) -> None:
+    def __init__(
+        self,
+        plan: RunPlan,
+        stack: StackDriver,
+        watcher: ClusterWatcher | None,
+        url: str,
+        display: Display,
+        aws: AwsClients | None,
+        aws_timing: AwsTiming,
+    ) -> None:
         self.plan = plan
         self.stack = stack
         self.watcher = watcher
@@ -193,7 +207,9 @@ class _Run:
 
         remaining_s = plan.chaos_s - (time.monotonic() - applied)
         if remaining_s * plan.rate < 1:
-            raise ActionFailed(f"{target} was injected only as its {plan.chaos_s:g}s were running out; nothing left to probe")
+            raise ActionFailed(
+                f"{target} was injected only as its {plan.chaos_s:g}s were running out; nothing left to probe"
+            )
         watch = AbortWatch(plan.abort_conditions, self._halt) if plan.abort_conditions else None
         during = self._phase("during", min(plan.during_s, remaining_s), watch)
         return during, self._judge("during", plan.hypothesis.during, during, baseline.summary)
@@ -205,8 +221,10 @@ class _Run:
         outputs = self.stack.outputs()
         template_id = template_ids(outputs).get(plan.experiment)
         if template_id is None:
-            raise ActionFailed(f"stack {plan.stack}: its fisTemplateIds output has no {plan.experiment} after `pulumi up`; "
-                               "the template was not declared (see the update's log)")
+            raise ActionFailed(
+                f"stack {plan.stack}: its fisTemplateIds output has no {plan.experiment} after `pulumi up`; "
+                "the template was not declared (see the update's log)"
+            )
         alarms = alarm_arns(plan.stack, outputs) if plan.abort_on_alarm else ()
         fis = self.aws("fis")
         with self.journal.activity(ActivityType.ACTION, "start-fis-experiment") as output:
@@ -214,15 +232,24 @@ class _Run:
             experiment_id = fis_ops.start(fis, template_id, plan.stack, plan.experiment)
             output.update(templateId=template_id, fisExperimentId=experiment_id)
         watch = AbortWatch(plan.abort_conditions, self._halt) if plan.abort_conditions else None
-        self.follower = _FisFollower(fis, experiment_id, self.aws("cloudwatch") if alarms else None, alarms, self.display,
-                                     stop_probe=(watch or _Tripwire()), timing=self.aws_timing)
+        self.follower = _FisFollower(
+            fis,
+            experiment_id,
+            self.aws("cloudwatch") if alarms else None,
+            alarms,
+            self.display,
+            stop_probe=(watch or _Tripwire()),
+            timing=self.aws_timing,
+        )
         self.follower.start()
         follower = self.follower
         during = self._phase("during", plan.during_s, follower.stop_probe)
         if during.abort is not None:
             follower.request_stop(f"abort: {during.abort.describe()}")
         elif not follower.ended():
-            self.display.note(f"the probe's {plan.during_s:g}s are over; following FIS experiment {experiment_id} until it ends")
+            self.display.note(
+                f"the probe's {plan.during_s:g}s are over; following FIS experiment {experiment_id} until it ends"
+            )
         try:
             self._finish_follow()
             stop_error = None
@@ -261,9 +288,10 @@ class _Run:
         """On the way out of a failed or interrupted run: stop the FIS experiment first, within its deadline."""
         assert self.follower is not None
         self.follower.request_stop(reason)
-        with _sigint_deferred(self.display, "still stopping the FIS experiment"), self.journal.activity(
-            ActivityType.ACTION, "stop-fis-experiment", rollback=True
-        ) as output:
+        with (
+            _sigint_deferred(self.display, "still stopping the FIS experiment"),
+            self.journal.activity(ActivityType.ACTION, "stop-fis-experiment", rollback=True) as output,
+        ):
             experiment_id = self.follower.experiment_id
             self._finish_follow()
             output.update(fisExperimentId=experiment_id, finalState=self.journal.data["fis"]["finalState"])
@@ -289,11 +317,18 @@ class _Run:
             return self._cloudwatch_phase(phase, duration_s, None if watch is None else watch.tripped)
         with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
             self.display.note(f"{phase}: probing {redact_url(self.url)} for {duration_s:g}s at {self.plan.rate:g}/s")
-            output.update(phase=phase, started_at=iso(utc_now()), planned_s=round(duration_s, 3), samples=samples_file(phase))
+            output.update(
+                phase=phase, started_at=iso(utc_now()), planned_s=round(duration_s, 3), samples=samples_file(phase)
+            )
             try:
                 # Kept: the phase's verdict reads every request (the phase is as long as the chaos, at most).
-                result = probe(self.plan.probe_settings(self.url, duration_s), self.display, label=phase, watch=watch,  # type: ignore[arg-type]
-                               keep_samples=True)
+                result = probe(
+                    self.plan.probe_settings(self.url, duration_s),
+                    self.display,
+                    label=phase,
+                    watch=watch,  # type: ignore[arg-type]
+                    keep_samples=True,
+                )
             except ProbeInterrupted as interrupted:
                 self._keep(phase, interrupted.result, output)
                 raise
@@ -306,16 +341,30 @@ class _Run:
         plan = self.plan
         assert self.aws is not None and plan.region is not None
         with self.journal.activity(ActivityType.PROBE, f"probe-{phase}") as output:
-            self.display.note(f"{phase}: {duration_s:g}s of the in-cluster prober's figures for {plan.steady_state_target}")
+            self.display.note(
+                f"{phase}: {duration_s:g}s of the in-cluster prober's figures for {plan.steady_state_target}"
+            )
             started = utc_now()
-            output.update(phase=phase, started_at=iso(started), planned_s=round(duration_s, 3), samples=samples_file(phase),
-                          source="cloudwatch", cloudwatch=cloudwatch_file(phase))
+            output.update(
+                phase=phase,
+                started_at=iso(started),
+                planned_s=round(duration_s, 3),
+                samples=samples_file(phase),
+                source="cloudwatch",
+                cloudwatch=cloudwatch_file(phase),
+            )
             (stopped or threading.Event()).wait(duration_s)
             ended = utc_now()
-            self.display.note(f"{phase}: waiting {self.aws_timing.metrics_lag_s:g}s for the last interval to reach CloudWatch")
+            self.display.note(
+                f"{phase}: waiting {self.aws_timing.metrics_lag_s:g}s for the last interval to reach CloudWatch"
+            )
             time.sleep(self.aws_timing.metrics_lag_s)
-            intervals = read_intervals(self.aws("cloudwatch"), plan.stack, plan.steady_state_target, *window(started, ended))
-            write_series(plan.out_dir / cloudwatch_file(phase), plan.stack, plan.steady_state_target, plan.region, intervals)
+            intervals = read_intervals(
+                self.aws("cloudwatch"), plan.stack, plan.steady_state_target, *window(started, ended)
+            )
+            write_series(
+                plan.out_dir / cloudwatch_file(phase), plan.stack, plan.steady_state_target, plan.region, intervals
+            )
             summary = summarize_intervals(intervals, plan.rate, (ended - started).total_seconds())
             write_samples(plan.out_dir / samples_file(phase), [])  # no request of run's own
             output["summary"] = summary.to_dict()
@@ -345,9 +394,10 @@ class _Run:
     def _rollback(self) -> None:
         """Disable after a failure or Ctrl-C. Raises RollbackFailed when that fails too."""
         try:
-            with _sigint_deferred(self.display), self.journal.activity(
-                ActivityType.ACTION, "disable-experiment", rollback=True
-            ) as output:
+            with (
+                _sigint_deferred(self.display),
+                self.journal.activity(ActivityType.ACTION, "disable-experiment", rollback=True) as output,
+            ):
                 self._disable(output)
         except BaseException as error:
             raise RollbackFailed(
@@ -381,8 +431,16 @@ class _FisFollower:
     steady-state alarm is in ALARM; then the probe is stopped too.
     """
 
-    def __init__(self, fis: Any, experiment_id: str, cloudwatch: Any, alarms: Any, display: Display,
-                 stop_probe: AbortWatch | _Tripwire, timing: AwsTiming) -> None:
+    def __init__(
+        self,
+        fis: Any,
+        experiment_id: str,
+        cloudwatch: Any,
+        alarms: Any,
+        display: Display,
+        stop_probe: AbortWatch | _Tripwire,
+        timing: AwsTiming,
+    ) -> None:
         self.fis = fis
         self.timing = timing
         self.experiment_id = experiment_id
@@ -418,10 +476,18 @@ class _FisFollower:
         """The journal's abort record for a stop on a steady-state alarm (chaoslab's check, or FIS's own)."""
         assert self.outcome is not None
         by_fis = not self.stopped_for_alarm
-        return {"source": "alarm", "condition": "FIS stop condition: " + self.outcome.reason if by_fis else self.reason,
-                "breach_at": self.alarm_seen_at, "stop_sent_at_s": self.outcome.stop_requested_at_s,
-                "halt": {"object": f"FIS experiment {self.experiment_id}", "request": "FIS's own stop" if by_fis else "StopExperiment"},
-                "final_state": self.outcome.final_status, "halt_error": stop_error}
+        return {
+            "source": "alarm",
+            "condition": "FIS stop condition: " + self.outcome.reason if by_fis else self.reason,
+            "breach_at": self.alarm_seen_at,
+            "stop_sent_at_s": self.outcome.stop_requested_at_s,
+            "halt": {
+                "object": f"FIS experiment {self.experiment_id}",
+                "request": "FIS's own stop" if by_fis else "StopExperiment",
+            },
+            "final_state": self.outcome.final_status,
+            "halt_error": stop_error,
+        }
 
     def _should_stop(self) -> str | None:
         if self.reason is None and self.alarms:
@@ -438,8 +504,14 @@ class _FisFollower:
 
     def _follow(self) -> None:
         try:
-            self.outcome = fis_ops.follow(self.fis, self.experiment_id, display=self._show, should_stop=self._should_stop,
-                                          poll_s=self.timing.poll_s, stop_deadline_s=self.timing.stop_deadline_s)
+            self.outcome = fis_ops.follow(
+                self.fis,
+                self.experiment_id,
+                display=self._show,
+                should_stop=self._should_stop,
+                poll_s=self.timing.poll_s,
+                stop_deadline_s=self.timing.stop_deadline_s,
+            )
         except BaseException as error:  # handed to the main thread by join()
             self.error = error
             self.outcome = fis_ops.Outcome(self.experiment_id, "unknown", one_line(error), stop_reason=self.reason)

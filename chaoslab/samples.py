@@ -274,7 +274,9 @@ def _rounded(values: Mapping[str, float | None]) -> dict[str, float | None]:
     return {key: None if value is None else round(value, 3) for key, value in values.items()}
 
 
-def summarize(samples: Iterable[Sample], requested_rate: float, duration_s: float, *, interrupted: bool = False) -> Summary:
+def summarize(
+    samples: Iterable[Sample], requested_rate: float, duration_s: float, *, interrupted: bool = False
+) -> Summary:
     tally = Tally()
     for sample in samples:
         tally.add(sample)
@@ -335,9 +337,14 @@ SAMPLE_FIELDS: dict[str, tuple[Any, str]] = {
     "scheduled_s": (_is_number, "a number of seconds"),
     "started_s": (lambda value: value is None or _is_number(value), "null or a number of seconds"),
     "latency_ms": (lambda value: value is None or _is_number(value), "null or a number of milliseconds"),
-    "status": (lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)), "null or an HTTP status"),
-    "error": (lambda value: value is None or value in {kind.value for kind in ErrorKind},
-              "null or one of " + ", ".join(kind.value for kind in ErrorKind)),
+    "status": (
+        lambda value: value is None or (isinstance(value, int) and not isinstance(value, bool)),
+        "null or an HTTP status",
+    ),
+    "error": (
+        lambda value: value is None or value in {kind.value for kind in ErrorKind},
+        "null or one of " + ", ".join(kind.value for kind in ErrorKind),
+    ),
 }
 
 

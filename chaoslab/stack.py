@@ -60,12 +60,17 @@ class AutomationStack:
         from pulumi import automation
 
         if shutil.which("pulumi") is None:
-            raise MissingTool("pulumi", "the Automation API drives it: install it from https://www.pulumi.com/docs/install/ "
-                              "and log in to the stack's backend")
+            raise MissingTool(
+                "pulumi",
+                "the Automation API drives it: install it from https://www.pulumi.com/docs/install/ "
+                "and log in to the stack's backend",
+            )
         try:
             return cls(automation.select_stack(stack_name=stack_name, work_dir=str(work_dir)))
         except automation.StackNotFoundError:
-            raise UsageError(f"stack {stack_name!r} not found in {work_dir}; list them with `pulumi stack ls`") from None
+            raise UsageError(
+                f"stack {stack_name!r} not found in {work_dir}; list them with `pulumi stack ls`"
+            ) from None
 
     def get_all_config(self) -> dict[str, str]:
         return {key: value.value for key, value in self._stack.get_all_config().items()}

@@ -69,4 +69,6 @@ class ChaosMeshCrds(pulumi.ComponentResource):
             )
             for manifest in crd_manifests(args.chart_version)
         ]
-        self.register_outputs({"names": [manifest["metadata"]["name"] for manifest in crd_manifests(args.chart_version)]})
+        self.register_outputs(
+            {"names": [manifest["metadata"]["name"] for manifest in crd_manifests(args.chart_version)]}
+        )

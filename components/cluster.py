@@ -205,7 +205,9 @@ class EksCluster(pulumi.ComponentResource):
             f"{self._name}-vpc-cni",
             cluster_name=args.cluster_name,
             addon_name=CNI_ADDON,
-            addon_version=aws.eks.get_addon_version(addon_name=CNI_ADDON, kubernetes_version=args.kubernetes_version).version,
+            addon_version=aws.eks.get_addon_version(
+                addon_name=CNI_ADDON, kubernetes_version=args.kubernetes_version
+            ).version,
             service_account_role_arn=cni_role.role_arn,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
@@ -228,7 +230,10 @@ class EksCluster(pulumi.ComponentResource):
         )
         policies = [
             aws.iam.RolePolicyAttachment(
-                f"{self._name}-node-{policy_arn.rsplit('/', 1)[-1]}", role=role.name, policy_arn=policy_arn, opts=self._child
+                f"{self._name}-node-{policy_arn.rsplit('/', 1)[-1]}",
+                role=role.name,
+                policy_arn=policy_arn,
+                opts=self._child,
             )
             for policy_arn in NODE_MANAGED_POLICY_ARNS
         ]
@@ -247,7 +252,10 @@ class EksCluster(pulumi.ComponentResource):
                 aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
                     device_name=ROOT_DEVICE_NAME,
                     ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
-                        volume_size=self._args.disk_size_gib, volume_type="gp3", encrypted="true", delete_on_termination="true"
+                        volume_size=self._args.disk_size_gib,
+                        volume_type="gp3",
+                        encrypted="true",
+                        delete_on_termination="true",
                     ),
                 )
             ],

@@ -60,7 +60,11 @@ MANAGER_RULES = (
     {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
 )
 VIEWER_RULES = (
-    {"apiGroups": [admission.CHAOS_GROUP], "resources": [*CHAOS_RESOURCES, *VISIBLE_ONLY_CHAOS_RESOURCES], "verbs": list(READ_VERBS)},
+    {
+        "apiGroups": [admission.CHAOS_GROUP],
+        "resources": [*CHAOS_RESOURCES, *VISIBLE_ONLY_CHAOS_RESOURCES],
+        "verbs": list(READ_VERBS),
+    },
     {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
 )
 # Listing namespaces is cluster-scoped; the dashboard needs it for its namespace picker and nothing more.
@@ -163,7 +167,9 @@ class SandboxFence(pulumi.ComponentResource):
         """The policy and its binding; cluster-wide objects, so named after the sandbox they fence."""
         child = pulumi.ResourceOptions(parent=self)
         fence = admission.AdmissionFence(
-            sandbox=args.namespace, max_duration_s=args.max_experiment_duration_s, controller_user=args.chaos_controller_user
+            sandbox=args.namespace,
+            max_duration_s=args.max_experiment_duration_s,
+            controller_user=args.chaos_controller_user,
         )
         policy_name = f"chaos-lab-{args.namespace}-chaos-rules"
         manifest = admission.policy(policy_name, fence)
@@ -206,7 +212,9 @@ class SandboxFence(pulumi.ComponentResource):
         k8s.rbac.v1.RoleBinding(
             f"{name}-{account}",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=account, namespace=namespace),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name),
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name
+            ),
             subjects=[subject],
             opts=child,
         )

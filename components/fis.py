@@ -27,8 +27,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from components.chaos_experiments import unless_halted
-from components.fence import plural
 from chaoslab.experiments import admission
 from chaoslab.experiments.fis import (
     ENTRY_TAG,
@@ -41,6 +39,8 @@ from chaoslab.experiments.fis import (
     SpotInterruptionParameters,
     ZoneOutageParameters,
 )
+from components.chaos_experiments import unless_halted
+from components.fence import plural
 
 # The Kubernetes user FIS acts as in the cluster (https://docs.aws.amazon.com/fis/latest/userguide/eks-pod-actions.html).
 FIS_KUBERNETES_USER = "fis-experiment"
@@ -77,10 +77,16 @@ def _pulumi_target(name: str, target: Mapping[str, Any]) -> aws.fis.ExperimentTe
         resource_type=target["resourceType"],
         selection_mode=target["selectionMode"],
         resource_arns=target.get("resourceArns"),
-        resource_tags=[aws.fis.ExperimentTemplateTargetResourceTagArgs(key=key, value=value)
-                       for key, value in (target.get("resourceTags") or {}).items()] or None,
-        filters=[aws.fis.ExperimentTemplateTargetFilterArgs(path=item["path"], values=item["values"])
-                 for item in target.get("filters") or []] or None,
+        resource_tags=[
+            aws.fis.ExperimentTemplateTargetResourceTagArgs(key=key, value=value)
+            for key, value in (target.get("resourceTags") or {}).items()
+        ]
+        or None,
+        filters=[
+            aws.fis.ExperimentTemplateTargetFilterArgs(path=item["path"], values=item["values"])
+            for item in target.get("filters") or []
+        ]
+        or None,
     )
 
 
@@ -89,13 +95,17 @@ def _pulumi_action(name: str, action: Mapping[str, Any]) -> aws.fis.ExperimentTe
     return aws.fis.ExperimentTemplateActionArgs(
         name=name,
         action_id=action["actionId"],
-        parameters=[aws.fis.ExperimentTemplateActionParameterArgs(key=key, value=value)
-                    for key, value in action["parameters"].items()],
+        parameters=[
+            aws.fis.ExperimentTemplateActionParameterArgs(key=key, value=value)
+            for key, value in action["parameters"].items()
+        ],
         target=aws.fis.ExperimentTemplateActionTargetArgs(key=key, value=target),
     )
 
 
-def stop_conditions_problem(experiments: Sequence[FisExperiment], alarm_arns: Sequence[pulumi.Input[str]]) -> str | None:
+def stop_conditions_problem(
+    experiments: Sequence[FisExperiment], alarm_arns: Sequence[pulumi.Input[str]]
+) -> str | None:
     """Why these experiments may not be declared with these stop conditions, or None."""
     if not experiments or alarm_arns:
         return None
@@ -128,7 +138,9 @@ class FisExperiments(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: FisExperimentsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:fis:FisExperiments", name, None, opts)
-        declared: tuple[FisExperiment, ...] = unless_halted(self, args.halted, args.experiments, "FIS experiment template")
+        declared: tuple[FisExperiment, ...] = unless_halted(
+            self, args.halted, args.experiments, "FIS experiment template"
+        )
         check_inputs(replace(args, experiments=declared))
         self.role_arn = None
         self.log_group_name = None
@@ -136,26 +148,36 @@ class FisExperiments(pulumi.ComponentResource):
         if declared:
             templates = self._declare(name, args, declared)
         lab = args.lab
-        self.summary = pulumi.Output.from_input({
-            experiment.name: {
-                **experiment.describe(lab, list(args.stop_condition_alarm_arns), args.price_per_action_minute),
-                "templateId": templates[experiment.name],
+        self.summary = pulumi.Output.from_input(
+            {
+                experiment.name: {
+                    **experiment.describe(lab, list(args.stop_condition_alarm_arns), args.price_per_action_minute),
+                    "templateId": templates[experiment.name],
+                }
+                for experiment in declared
             }
-            for experiment in declared
-        })
+        )
         self.template_ids = pulumi.Output.from_input(templates)
-        self.register_outputs({
-            "summary": self.summary,
-            "template_ids": self.template_ids,
-            "role_arn": self.role_arn,
-            "log_group_name": self.log_group_name,
-        })
+        self.register_outputs(
+            {
+                "summary": self.summary,
+                "template_ids": self.template_ids,
+                "role_arn": self.role_arn,
+                "log_group_name": self.log_group_name,
+            }
+        )
 
-    def _declare(self, name: str, args: FisExperimentsArgs, declared: Sequence[FisExperiment]) -> dict[str, pulumi.Output[str]]:
+    def _declare(
+        self, name: str, args: FisExperimentsArgs, declared: Sequence[FisExperiment]
+    ) -> dict[str, pulumi.Output[str]]:
         child = pulumi.ResourceOptions(parent=self)
         tags = {STACK_TAG: args.stack}
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/chaos-lab/{args.stack}/fis", retention_in_days=LOG_RETENTION_DAYS, tags=tags, opts=child
+            f"{name}-logs",
+            name=f"/chaos-lab/{args.stack}/fis",
+            retention_in_days=LOG_RETENTION_DAYS,
+            tags=tags,
+            opts=child,
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self))
@@ -190,7 +212,9 @@ class FisExperiments(pulumi.ComponentResource):
                 f"{name}-{experiment.name}",
                 description=template["description"],
                 role_arn=role.arn,
-                stop_conditions=[aws.fis.ExperimentTemplateStopConditionArgs(**condition) for condition in template["stopConditions"]],
+                stop_conditions=[
+                    aws.fis.ExperimentTemplateStopConditionArgs(**condition) for condition in template["stopConditions"]
+                ],
                 actions=[_pulumi_action(key, action) for key, action in template["actions"].items()],
                 targets=[_pulumi_target(key, target) for key, target in template["targets"].items()],
                 log_configuration=aws.fis.ExperimentTemplateLogConfigurationArgs(
@@ -222,7 +246,13 @@ class FisExperiments(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
         kubernetes = pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on))
-        kinds = sorted({experiment.plan.experiment.kind for experiment in in_cluster if isinstance(experiment.plan, ChaosMeshThroughFis)})
+        kinds = sorted(
+            {
+                experiment.plan.experiment.kind
+                for experiment in in_cluster
+                if isinstance(experiment.plan, ChaosMeshThroughFis)
+            }
+        )
         role_k8s = k8s.rbac.v1.Role(
             f"{name}-chaos",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=FIS_KUBERNETES_USER, namespace=args.sandbox_namespace),
@@ -232,8 +262,12 @@ class FisExperiments(pulumi.ComponentResource):
         binding = k8s.rbac.v1.RoleBinding(
             f"{name}-chaos",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=FIS_KUBERNETES_USER, namespace=args.sandbox_namespace),
-            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role_k8s.metadata.name),
-            subjects=[k8s.rbac.v1.SubjectArgs(kind="User", name=FIS_KUBERNETES_USER, api_group="rbac.authorization.k8s.io")],
+            role_ref=k8s.rbac.v1.RoleRefArgs(
+                api_group="rbac.authorization.k8s.io", kind="Role", name=role_k8s.metadata.name
+            ),
+            subjects=[
+                k8s.rbac.v1.SubjectArgs(kind="User", name=FIS_KUBERNETES_USER, api_group="rbac.authorization.k8s.io")
+            ],
             opts=kubernetes,
         )
         return [entry, role_k8s, binding]
@@ -241,7 +275,11 @@ class FisExperiments(pulumi.ComponentResource):
 
 def fis_chaos_rule(kinds: Sequence[str]) -> dict[str, Any]:
     """The sandbox Role's one rule: the chaos kinds FIS creates, by name, never `*`."""
-    return {"apiGroups": [admission.CHAOS_GROUP], "resources": [plural(kind) for kind in kinds], "verbs": list(FIS_CHAOS_VERBS)}
+    return {
+        "apiGroups": [admission.CHAOS_GROUP],
+        "resources": [plural(kind) for kind in kinds],
+        "verbs": list(FIS_CHAOS_VERBS),
+    }
 
 
 @dataclass(frozen=True)
@@ -253,22 +291,26 @@ class AwsScope:
     account: pulumi.Input[str]
 
     def arn(self, service: str, resource: pulumi.Input[str]) -> pulumi.Output[str]:
-        return pulumi.Output.concat("arn:", self.partition, f":{service}:", self.region, ":", self.account, ":", resource)
+        return pulumi.Output.concat(
+            "arn:", self.partition, f":{service}:", self.region, ":", self.account, ":", resource
+        )
 
 
 def trust_policy(scope: AwsScope) -> dict[str, Any]:
     """FIS may assume the role only for this account's experiments in this region (confused-deputy guard)."""
     return {
         "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": "fis.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": scope.account},
-                "ArnLike": {"aws:SourceArn": scope.arn("fis", "experiment/*")},
-            },
-        }],
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "fis.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": scope.account},
+                    "ArnLike": {"aws:SourceArn": scope.arn("fis", "experiment/*")},
+                },
+            }
+        ],
     }
 
 
@@ -282,34 +324,86 @@ def permissions_policy(declared: Sequence[FisExperiment], scope: AwsScope, args:
     lab_instances = {"StringEquals": {"aws:ResourceTag/eks:cluster-name": args.cluster_name}}
     in_lab_vpc = {"StringEquals": {"ec2:Vpc": scope.arn("ec2", pulumi.Output.concat("vpc/", args.vpc_id))}}
     instances = scope.arn("ec2", "instance/*")
-    statements: list[dict[str, Any]] = [{
-        "Sid": "Logs",
-        "Effect": "Allow",
-        "Action": ["logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
-        "Resource": "*",
-    }]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "Logs",
+            "Effect": "Allow",
+            "Action": [
+                "logs:CreateLogDelivery",
+                "logs:PutResourcePolicy",
+                "logs:DescribeResourcePolicies",
+                "logs:DescribeLogGroups",
+            ],
+            "Resource": "*",
+        }
+    ]
     plans = [experiment.plan for experiment in declared]
     reads: set[str] = set()
     if any(isinstance(plan, SpotInterruptionParameters) for plan in plans):
         reads.add("ec2:DescribeInstances")
-        statements.append({"Sid": "SpotInterruptions", "Effect": "Allow", "Action": ["ec2:SendSpotInstanceInterruptions"],
-                           "Resource": instances, "Condition": lab_instances})
+        statements.append(
+            {
+                "Sid": "SpotInterruptions",
+                "Effect": "Allow",
+                "Action": ["ec2:SendSpotInstanceInterruptions"],
+                "Resource": instances,
+                "Condition": lab_instances,
+            }
+        )
     if any(isinstance(plan, NodeGroupLossParameters) for plan in plans):
         reads |= {"ec2:DescribeInstances", "tag:GetResources"}
-        statements.append({"Sid": "NodeGroup", "Effect": "Allow", "Action": ["eks:DescribeNodegroup"],
-                           "Resource": scope.arn("eks", pulumi.Output.concat("nodegroup/", args.cluster_name, "/*"))})
-        statements.append({"Sid": "NodeGroupInstances", "Effect": "Allow", "Action": ["ec2:TerminateInstances"],
-                           "Resource": instances, "Condition": lab_instances})
+        statements.append(
+            {
+                "Sid": "NodeGroup",
+                "Effect": "Allow",
+                "Action": ["eks:DescribeNodegroup"],
+                "Resource": scope.arn("eks", pulumi.Output.concat("nodegroup/", args.cluster_name, "/*")),
+            }
+        )
+        statements.append(
+            {
+                "Sid": "NodeGroupInstances",
+                "Effect": "Allow",
+                "Action": ["ec2:TerminateInstances"],
+                "Resource": instances,
+                "Condition": lab_instances,
+            }
+        )
     if any(isinstance(plan, ZoneOutageParameters) for plan in plans):
-        reads |= {"ec2:DescribeNetworkAcls", "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeManagedPrefixLists", "tag:GetResources"}
+        reads |= {
+            "ec2:DescribeNetworkAcls",
+            "ec2:DescribeSubnets",
+            "ec2:DescribeVpcs",
+            "ec2:DescribeManagedPrefixLists",
+            "tag:GetResources",
+        }
         network_acls = scope.arn("ec2", "network-acl/*")
-        statements.append({"Sid": "CloneNetworkAcl", "Effect": "Allow", "Action": ["ec2:CreateNetworkAcl"],
-                           "Resource": [scope.arn("ec2", pulumi.Output.concat("vpc/", args.vpc_id)), network_acls]})
-        statements.append({"Sid": "LabNetworkAcls", "Effect": "Allow",
-                           "Action": ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl", "ec2:CreateTags"],
-                           "Resource": network_acls, "Condition": in_lab_vpc})
-        statements.append({"Sid": "LabSubnets", "Effect": "Allow", "Action": ["ec2:ReplaceNetworkAclAssociation"],
-                           "Resource": [network_acls, scope.arn("ec2", "subnet/*")], "Condition": in_lab_vpc})
+        statements.append(
+            {
+                "Sid": "CloneNetworkAcl",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateNetworkAcl"],
+                "Resource": [scope.arn("ec2", pulumi.Output.concat("vpc/", args.vpc_id)), network_acls],
+            }
+        )
+        statements.append(
+            {
+                "Sid": "LabNetworkAcls",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl", "ec2:CreateTags"],
+                "Resource": network_acls,
+                "Condition": in_lab_vpc,
+            }
+        )
+        statements.append(
+            {
+                "Sid": "LabSubnets",
+                "Effect": "Allow",
+                "Action": ["ec2:ReplaceNetworkAclAssociation"],
+                "Resource": [network_acls, scope.arn("ec2", "subnet/*")],
+                "Condition": in_lab_vpc,
+            }
+        )
     if reads:
         statements.append({"Sid": "Reads", "Effect": "Allow", "Action": sorted(reads), "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}

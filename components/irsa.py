@@ -81,4 +81,6 @@ class IrsaRole(pulumi.ComponentResource):
 
         self.role_arn = role.arn
         self.service_account_annotations = role.arn.apply(lambda arn: {ROLE_ARN_ANNOTATION: arn})
-        self.register_outputs({"role_arn": self.role_arn, "service_account_annotations": self.service_account_annotations})
+        self.register_outputs(
+            {"role_arn": self.role_arn, "service_account_annotations": self.service_account_annotations}
+        )

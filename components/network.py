@@ -58,7 +58,9 @@ class Network(pulumi.ComponentResource):
 
         vpc = self._vpc()
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=self._child)
-        public_routes = self._route_table("public", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, gateway_id=gateway.id))
+        public_routes = self._route_table(
+            "public", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, gateway_id=gateway.id)
+        )
         # Without a NAT gateway, nodes need their own public address to pull images and reach AWS APIs.
         public_subnets = self._subnets_per_zone(
             vpc, public_routes, private=False, map_public_ip=not args.private_nodes, elb_tag=PUBLIC_ELB_TAG
@@ -66,8 +68,12 @@ class Network(pulumi.ComponentResource):
         private_subnets: list[aws.ec2.Subnet] = []
         if args.private_nodes:
             nat = self._nat_gateway(public_subnets[0], gateway)
-            private_routes = self._route_table("private", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=nat.id))
-            private_subnets = self._subnets_per_zone(vpc, private_routes, private=True, map_public_ip=False, elb_tag=INTERNAL_ELB_TAG)
+            private_routes = self._route_table(
+                "private", vpc, aws.ec2.RouteTableRouteArgs(cidr_block=ANYWHERE, nat_gateway_id=nat.id)
+            )
+            private_subnets = self._subnets_per_zone(
+                vpc, private_routes, private=True, map_public_ip=False, elb_tag=INTERNAL_ELB_TAG
+            )
 
         self.zones = list(args.zones)
         self.vpc_id = vpc.id
@@ -96,7 +102,9 @@ class Network(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(f"{self._name}-default-sg", vpc_id=vpc.id, ingress=[], egress=[], opts=self._child)
         return vpc
 
-    def _route_table(self, kind: str, vpc: aws.ec2.Vpc, default_route: aws.ec2.RouteTableRouteArgs) -> aws.ec2.RouteTable:
+    def _route_table(
+        self, kind: str, vpc: aws.ec2.Vpc, default_route: aws.ec2.RouteTableRouteArgs
+    ) -> aws.ec2.RouteTable:
         return aws.ec2.RouteTable(f"{self._name}-{kind}", vpc_id=vpc.id, routes=[default_route], opts=self._child)
 
     def _nat_gateway(self, public_subnet: aws.ec2.Subnet, gateway: aws.ec2.InternetGateway) -> aws.ec2.NatGateway:

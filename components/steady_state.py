@@ -165,7 +165,9 @@ def install_command(lock_path: str, target: str = DEPS_DIR) -> list[str]:
     ]  # fmt: skip
 
 
-def prober_command(url: str, settings: SteadyStateConfig, stack: str, cloudwatch: bool, port: int = METRICS_PORT) -> list[str]:
+def prober_command(
+    url: str, settings: SteadyStateConfig, stack: str, cloudwatch: bool, port: int = METRICS_PORT
+) -> list[str]:
     return [
         "python", "-m", "chaoslab.prober",
         "--url", url,
@@ -192,7 +194,9 @@ def put_metric_data_statement(namespace: str) -> dict[str, object]:
 
 
 def dashboard_url(region: str, dashboard_name: str) -> str:
-    return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard_name}"
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard_name}"
+    )
 
 
 class SteadyState(pulumi.ComponentResource):
@@ -258,16 +262,32 @@ class SteadyState(pulumi.ComponentResource):
                 namespace=namespace_name,
                 labels={"app": APP},
                 # The annotations the common Prometheus kubernetes_sd scrape configs look for.
-                annotations={"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT), "prometheus.io/path": METRICS_PATH},
+                annotations={
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(METRICS_PORT),
+                    "prometheus.io/path": METRICS_PATH,
+                },
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 selector={"app": APP},
-                ports=[k8s.core.v1.ServicePortArgs(name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP")],
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"
+                    )
+                ],
             ),
             opts=child,
         )
         self.namespace = namespace_name
-        self.metrics_url = pulumi.Output.concat("http://", service.metadata.name, ".", namespace_name, ".svc.cluster.local:", str(METRICS_PORT), METRICS_PATH)
+        self.metrics_url = pulumi.Output.concat(
+            "http://",
+            service.metadata.name,
+            ".",
+            namespace_name,
+            ".svc.cluster.local:",
+            str(METRICS_PORT),
+            METRICS_PATH,
+        )
         outputs: dict[str, pulumi.Output] = {"namespace": self.namespace, "metrics_url": self.metrics_url}
         if args.cloudwatch is not None:
             self.alarm_arns, self.dashboard_url = self._alarms(cloudwatch_namespace, args.cloudwatch.region, child)
@@ -296,7 +316,9 @@ class SteadyState(pulumi.ComponentResource):
         writable = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR)
         health = {
             path: k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="metrics"), period_seconds=HEALTH_PERIOD_S, failure_threshold=1
+                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="metrics"),
+                period_seconds=HEALTH_PERIOD_S,
+                failure_threshold=1,
             )
             for path in (LIVENESS_PATH, READINESS_PATH)
         }
@@ -311,7 +333,8 @@ class SteadyState(pulumi.ComponentResource):
                 # breaching-on-missing-data alarms to fire on. Two probers for a moment publish two
                 # datapoints per period; the alarms' statistics (worst of them) are chosen for that.
                 strategy=k8s.apps.v1.DeploymentStrategyArgs(
-                    type="RollingUpdate", rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0)
+                    type="RollingUpdate",
+                    rolling_update=k8s.apps.v1.RollingUpdateDeploymentArgs(max_surge=1, max_unavailable=0),
                 ),
                 template=k8s.core.v1.PodTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(
@@ -350,13 +373,19 @@ class SteadyState(pulumi.ComponentResource):
                             k8s.core.v1.ContainerArgs(
                                 name="prober",
                                 image=PYTHON_IMAGE,
-                                command=prober_command(self.target_url, args.settings, args.stack, args.cloudwatch is not None),
+                                command=prober_command(
+                                    self.target_url, args.settings, args.stack, args.cloudwatch is not None
+                                ),
                                 env=[
                                     k8s.core.v1.EnvVarArgs(name="PYTHONPATH", value=f"{CODE_DIR}:{DEPS_DIR}"),
                                     # The code directory is read-only: no .pyc files to write.
                                     k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
                                     k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
-                                    *([k8s.core.v1.EnvVarArgs(name=REGION_VARIABLE, value=args.cloudwatch.region)] if args.cloudwatch else []),
+                                    *(
+                                        [k8s.core.v1.EnvVarArgs(name=REGION_VARIABLE, value=args.cloudwatch.region)]
+                                        if args.cloudwatch
+                                        else []
+                                    ),
                                 ],
                                 ports=[k8s.core.v1.ContainerPortArgs(container_port=METRICS_PORT, name="metrics")],
                                 liveness_probe=health[LIVENESS_PATH],
@@ -377,17 +406,25 @@ class SteadyState(pulumi.ComponentResource):
                                 name="code",
                                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
                                     name=code.metadata.name,
-                                    items=[k8s.core.v1.KeyToPathArgs(key=config_map_key(path), path=path) for path in sources],
+                                    items=[
+                                        k8s.core.v1.KeyToPathArgs(key=config_map_key(path), path=path)
+                                        for path in sources
+                                    ],
                                 ),
                             ),
                             k8s.core.v1.VolumeArgs(
                                 name="lock",
                                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=code.metadata.name, items=[k8s.core.v1.KeyToPathArgs(key=LOCK_FILE, path=LOCK_FILE)]
+                                    name=code.metadata.name,
+                                    items=[k8s.core.v1.KeyToPathArgs(key=LOCK_FILE, path=LOCK_FILE)],
                                 ),
                             ),
-                            k8s.core.v1.VolumeArgs(name="deps", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DEPS_SIZE_LIMIT)),
-                            k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")),
+                            k8s.core.v1.VolumeArgs(
+                                name="deps", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DEPS_SIZE_LIMIT)
+                            ),
+                            k8s.core.v1.VolumeArgs(
+                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")
+                            ),
                         ],
                     ),
                 ),
@@ -400,7 +437,8 @@ class SteadyState(pulumi.ComponentResource):
     ) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
         definitions = alarm_definitions(self._args.stack, self.target_url, self._args.settings)
         alarms = {
-            key: aws.cloudwatch.MetricAlarm(f"{self._name}-{key}", **definition, opts=child) for key, definition in definitions.items()
+            key: aws.cloudwatch.MetricAlarm(f"{self._name}-{key}", **definition, opts=child)
+            for key, definition in definitions.items()
         }
         composite = aws.cloudwatch.CompositeAlarm(
             f"{self._name}-broken",
@@ -415,7 +453,11 @@ class SteadyState(pulumi.ComponentResource):
             f"{self._name}-dashboard",
             dashboard_name=dashboard_name,
             dashboard_body=arns.apply(
-                lambda resolved: json.dumps(dashboard_body(cloudwatch_namespace, region, self._args.stack, self.target_url, self._args.settings, resolved))
+                lambda resolved: json.dumps(
+                    dashboard_body(
+                        cloudwatch_namespace, region, self._args.stack, self.target_url, self._args.settings, resolved
+                    )
+                )
             ),
             opts=child,
         )
@@ -468,7 +510,12 @@ def alarm_definitions(stack: str, target: str, settings: SteadyStateConfig) -> d
 
 
 def dashboard_body(
-    cloudwatch_namespace: str, region: str, stack: str, target: str, settings: SteadyStateConfig, alarm_arns: Mapping[str, str]
+    cloudwatch_namespace: str,
+    region: str,
+    stack: str,
+    target: str,
+    settings: SteadyStateConfig,
+    alarm_arns: Mapping[str, str],
 ) -> dict[str, object]:
     """Steady state, alarm state and thresholds on one screen (CloudWatch dashboard body structure)."""
     dims = [part for pair in figures.dimensions(stack, target).items() for part in pair]
@@ -477,14 +524,23 @@ def dashboard_body(
     def metric(name: str, stat: str, label: str, extra: Sequence[str] = ()) -> list[object]:
         return [cloudwatch_namespace, name, *dims, *extra, {"stat": stat, "period": period, "label": label}]
 
-    def graph(title: str, metrics: list[list[object]], x: int, y: int, width: int = 12, **properties: object) -> dict[str, object]:
+    def graph(
+        title: str, metrics: list[list[object]], x: int, y: int, width: int = 12, **properties: object
+    ) -> dict[str, object]:
         return {
             "type": "metric",
             "x": x,
             "y": y,
             "width": width,
             "height": 6,
-            "properties": {"title": title, "region": region, "view": "timeSeries", "period": period, "metrics": metrics, **properties},
+            "properties": {
+                "title": title,
+                "region": region,
+                "view": "timeSeries",
+                "period": period,
+                "metrics": metrics,
+                **properties,
+            },
         }
 
     breaking = (
@@ -494,7 +550,14 @@ def dashboard_body(
     )
     return {
         "widgets": [
-            {"type": "text", "x": 0, "y": 0, "width": 24, "height": 2, "properties": {"markdown": f"# Steady state of chaos-lab `{stack}`\n{breaking}"}},
+            {
+                "type": "text",
+                "x": 0,
+                "y": 0,
+                "width": 24,
+                "height": 2,
+                "properties": {"markdown": f"# Steady state of chaos-lab `{stack}`\n{breaking}"},
+            },
             {
                 "type": "alarm",
                 "x": 0,
@@ -521,7 +584,10 @@ def dashboard_body(
             graph(
                 "Requests, not sent and errors by kind (per 10 s)",
                 [metric(figures.REQUESTS, "Sum", "requests"), metric(figures.NOT_SENT, "Sum", "not sent")]
-                + [metric(figures.ERRORS, "Sum", kind.value, (figures.ERROR_KIND_DIMENSION, kind.value)) for kind in ErrorKind],
+                + [
+                    metric(figures.ERRORS, "Sum", kind.value, (figures.ERROR_KIND_DIMENSION, kind.value))
+                    for kind in ErrorKind
+                ],
                 0,
                 10,
                 width=24,

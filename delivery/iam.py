@@ -28,9 +28,17 @@ STS_AUDIENCE = "sts.amazonaws.com"
 _PLACEHOLDERS = {
     "<account-id>": ("--account-id", re.compile(r"\d{12}"), "12 digits"),
     # GitHub spells owners with letters, digits and hyphens; repositories also allow '.' and '_'.
-    "<owner>/<repo>": ("--repository", re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*)/[A-Za-z0-9._-]+"), "owner/name as GitHub spells it"),
+    "<owner>/<repo>": (
+        "--repository",
+        re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*)/[A-Za-z0-9._-]+"),
+        "owner/name as GitHub spells it",
+    ),
     # S3's bucket naming rules for general purpose buckets.
-    "<state-bucket>": ("--state-bucket", re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"), "an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'"),
+    "<state-bucket>": (
+        "--state-bucket",
+        re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
+        "an S3 bucket name: 3-63 of a-z, 0-9, '.', '-'",
+    ),
 }
 
 

@@ -40,9 +40,9 @@ from .model import (
 
 __all__ = [
     "API_VERSION",
-    "Bandwidth",
     "CATALOG",
     "COMMON_KEYS",
+    "Bandwidth",
     "CatalogEntry",
     "ChaosLabError",
     "ChaosStep",

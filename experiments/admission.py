@@ -204,7 +204,9 @@ def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
 
 def rules(fence: AdmissionFence) -> tuple[Rule, ...]:
     sandbox = _quote(fence.sandbox)
-    service_url = rf"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?\.{fence.sandbox}\.svc(\.cluster\.local)?(:[0-9]{{1,5}})?(/.*)?$"
+    service_url = (
+        rf"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?\.{fence.sandbox}\.svc(\.cluster\.local)?(:[0-9]{{1,5}})?(/.*)?$"
+    )
     floor = format_duration(MIN_SCHEDULE_INTERVAL_S)
     refused_in_templates = (
         f"variables.templates.filter(t, {_list(REFUSED_TEMPLATE_KEYS)}.exists(k, k in t))"
@@ -335,7 +337,12 @@ def policy(name: str, fence: AdmissionFence) -> dict[str, Any]:
             "failurePolicy": "Fail",
             "matchConstraints": {
                 "resourceRules": [
-                    {"apiGroups": [CHAOS_GROUP], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["*"]}
+                    {
+                        "apiGroups": [CHAOS_GROUP],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["*"],
+                    }
                 ]
             },
             "matchConditions": [{"name": "spec-set-or-changed", "expression": SPEC_SET_OR_CHANGED}],

@@ -128,7 +128,9 @@ class TimedParameters(Parameters):
         found = super().problems(fence)
         if parse_duration(self.duration) > fence.max_duration_s:
             longest = format_duration(fence.max_duration_s)
-            found.append(("duration", f"got {show(self.duration)}; accepted at most {longest} (chaos-lab:maxExperimentDuration)"))
+            found.append(
+                ("duration", f"got {show(self.duration)}; accepted at most {longest} (chaos-lab:maxExperimentDuration)")
+            )
         return found
 
 
@@ -146,12 +148,14 @@ class PodFaultParameters(TimedParameters):
         replicas = fence.workloads.get(self.app)
         takes_pods = self.action in (PodAction.POD_KILL, PodAction.POD_FAILURE)
         if takes_pods and not self.allow_single_replica and replicas is not None and replicas < MIN_REPLICAS_TO_KILL:
-            found.append((
-                "app",
-                f"got {show(self.app)}, which declares {replicas} replica(s), so {self.action.value} takes the whole "
-                f"workload down; accepted a workload with at least {MIN_REPLICAS_TO_KILL} replicas, "
-                "or set allowSingleReplica: true",
-            ))
+            found.append(
+                (
+                    "app",
+                    f"got {show(self.app)}, which declares {replicas} replica(s), so {self.action.value} takes the whole "
+                    f"workload down; accepted a workload with at least {MIN_REPLICAS_TO_KILL} replicas, "
+                    "or set allowSingleReplica: true",
+                )
+            )
         return found
 
     def annotations(self) -> dict[str, str]:
@@ -196,9 +200,15 @@ class TargetedParameters(TimedParameters):
         return found if problem is None else [*found, ("targetValue", problem)]
 
     def _network_chaos(self, fault: Delay | Partition, fence: Fence) -> NetworkChaos:
-        target = PodSelection(namespace=fence.namespace, app=self.target_app, mode=self.target_mode, value=self.target_value)
+        target = PodSelection(
+            namespace=fence.namespace, app=self.target_app, mode=self.target_mode, value=self.target_value
+        )
         return NetworkChaos(
-            selection=self.selection(fence), duration=self.duration, fault=fault, direction=self.direction, target=target
+            selection=self.selection(fence),
+            duration=self.duration,
+            fault=fault,
+            direction=self.direction,
+            target=target,
         )
 
 
@@ -239,11 +249,13 @@ class MemoryStressParameters(TimedParameters):
     def problems(self, fence: Fence) -> list[Problem]:
         found = super().problems(fence)
         if self.workers * values.memory_bytes(self.size) > LAB_MEMORY_STRESS_MAX_BYTES:
-            found.append((
-                "size",
-                f"got {show(self.size)} for each of {self.workers} worker(s); accepted at most "
-                f"{LAB_MEMORY_STRESS_MAX_BYTES // 2**20}MiB in all (a t3.medium node has about 3.3GiB for all its pods)",
-            ))
+            found.append(
+                (
+                    "size",
+                    f"got {show(self.size)} for each of {self.workers} worker(s); accepted at most "
+                    f"{LAB_MEMORY_STRESS_MAX_BYTES // 2**20}MiB in all (a t3.medium node has about 3.3GiB for all its pods)",
+                )
+            )
         return found
 
     def build(self, fence: Fence) -> StressChaos:
@@ -270,18 +282,22 @@ class DelayRampParameters(Parameters):
             found.append(("steps", f"got {len(self.steps)} steps; accepted at most {MAX_RAMP_STEPS}"))
         step_s = parse_duration(self.step_duration)
         if step_s < MIN_RAMP_STEP_S:
-            found.append((
-                "stepDuration",
-                f"got {show(self.step_duration)}; accepted at least {format_duration(MIN_RAMP_STEP_S)}, "
-                "so the probe can fail 3 times within a step",
-            ))
+            found.append(
+                (
+                    "stepDuration",
+                    f"got {show(self.step_duration)}; accepted at least {format_duration(MIN_RAMP_STEP_S)}, "
+                    "so the probe can fail 3 times within a step",
+                )
+            )
         total_s = step_s * len(self.steps)
         if total_s > fence.max_duration_s:
-            found.append((
-                "stepDuration",
-                f"got {show(self.step_duration)}: {len(self.steps)} steps of it run {format_duration(total_s)}; "
-                f"accepted at most {format_duration(fence.max_duration_s)} in all (chaos-lab:maxExperimentDuration)",
-            ))
+            found.append(
+                (
+                    "stepDuration",
+                    f"got {show(self.step_duration)}: {len(self.steps)} steps of it run {format_duration(total_s)}; "
+                    f"accepted at most {format_duration(fence.max_duration_s)} in all (chaos-lab:maxExperimentDuration)",
+                )
+            )
         return found
 
     def build(self, fence: Fence) -> Workflow:
@@ -330,7 +346,11 @@ class CatalogEntry:
         return self.defaults.to_plain()
 
     def experiment(
-        self, parameters: Parameters, fence: Fence, schedule: str | None = None, history_limit: int = DEFAULT_HISTORY_LIMIT
+        self,
+        parameters: Parameters,
+        fence: Fence,
+        schedule: str | None = None,
+        history_limit: int = DEFAULT_HISTORY_LIMIT,
     ) -> Experiment:
         """The experiment, wrapped in a Schedule (at most one run at a time) when `schedule` is given.
 
@@ -354,8 +374,13 @@ _ENTRIES = (
         simulates="Losing a pod, as in rolling deployments, node maintenance or failures, and application crashes.",
         write_up_label="pod-resilience-test",
         defaults=PodFaultParameters(
-            app="backend-api", mode=Mode.ONE, value=None, duration="60s",
-            action=PodAction.POD_KILL, container_names=(), allow_single_replica=False,
+            app="backend-api",
+            mode=Mode.ONE,
+            value=None,
+            duration="60s",
+            action=PodAction.POD_KILL,
+            container_names=(),
+            allow_single_replica=False,
         ),
     ),
     CatalogEntry(
@@ -363,9 +388,17 @@ _ENTRIES = (
         simulates="An API dependency becoming slow, causing cascading delays throughout the application stack.",
         write_up_label="high-latency-api",
         defaults=DelayParameters(
-            app="frontend-app", mode=Mode.ALL, value=None, duration="120s",
-            latency="500ms", jitter="100ms", correlation="90", direction=Direction.TO,
-            target_app="backend-api", target_mode=Mode.ALL, target_value=None,
+            app="frontend-app",
+            mode=Mode.ALL,
+            value=None,
+            duration="120s",
+            latency="500ms",
+            jitter="100ms",
+            correlation="90",
+            direction=Direction.TO,
+            target_app="backend-api",
+            target_mode=Mode.ALL,
+            target_value=None,
         ),
     ),
     CatalogEntry(
@@ -373,8 +406,13 @@ _ENTRIES = (
         simulates="Network reliability issues common in cloud environments.",
         write_up_label="packet-loss",
         defaults=LossParameters(
-            app="backend-api", mode=Mode.ONE, value=None, duration="90s",
-            loss="15", correlation="50", direction=Direction.BOTH,
+            app="backend-api",
+            mode=Mode.ONE,
+            value=None,
+            duration="90s",
+            loss="15",
+            correlation="50",
+            direction=Direction.BOTH,
         ),
     ),
     CatalogEntry(
@@ -382,8 +420,14 @@ _ENTRIES = (
         simulates="A severe network failure in which services cannot communicate at all: a total database outage.",
         write_up_label="database-isolation",
         defaults=PartitionParameters(
-            app="database", mode=Mode.ALL, value=None, duration="120s", direction=Direction.BOTH,
-            target_app="backend-api", target_mode=Mode.ALL, target_value=None,
+            app="database",
+            mode=Mode.ALL,
+            value=None,
+            duration="120s",
+            direction=Direction.BOTH,
+            target_app="backend-api",
+            target_mode=Mode.ALL,
+            target_value=None,
         ),
     ),
     CatalogEntry(
@@ -392,9 +436,14 @@ _ENTRIES = (
         write_up_label="progressive-degradation",
         # The write-up's ramp (50ms, then 100ms -> 500ms -> 1000ms -> 3000ms) over its 300s: 5 steps of 60s.
         defaults=DelayRampParameters(
-            app="backend-api", mode=Mode.ALL, value=None,
-            steps=("50ms", "100ms", "500ms", "1000ms", "3000ms"), step_duration="60s",
-            jitter="10ms", correlation="100", direction=Direction.BOTH,
+            app="backend-api",
+            mode=Mode.ALL,
+            value=None,
+            steps=("50ms", "100ms", "500ms", "1000ms", "3000ms"),
+            step_duration="60s",
+            jitter="10ms",
+            correlation="100",
+            direction=Direction.BOTH,
         ),
     ),
     CatalogEntry(
@@ -410,7 +459,9 @@ _ENTRIES = (
         write_up_label="memory-pressure",
         # 256MB is felt by a small httpd pod (and OOM-kills the stressor if the pod's limit is lower)
         # while staying far from the ~3.3GiB a t3.medium node can give its pods.
-        defaults=MemoryStressParameters(app="backend-api", mode=Mode.ONE, value=None, duration="60s", workers=1, size="256MB"),
+        defaults=MemoryStressParameters(
+            app="backend-api", mode=Mode.ONE, value=None, duration="60s", workers=1, size="256MB"
+        ),
     ),
 )
 

@@ -28,9 +28,7 @@ FIS_COMMON_KEYS = ("enabled",)
 ALL_NAMES = (*CATALOG, *FIS_CATALOG)
 # Stop conditions are the stack's alarms, known only when it is declared; their presence is checked there.
 PLACEHOLDER_ALARM_ARN = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:steady-state"
-NOT_ON_AWS = (
-    "FIS acts on AWS resources and this stack declares none; accepted only with chaos-lab:clusterProvider eks"
-)
+NOT_ON_AWS = "FIS acts on AWS resources and this stack declares none; accepted only with chaos-lab:clusterProvider eks"
 
 
 @dataclass
@@ -59,10 +57,14 @@ def parse_all_experiments(raw: Mapping[str, Any], fence: Fence, fis_lab: FisLab 
     """Chaos Mesh and FIS experiments alike; `fis_lab` is None on a stack with no AWS resources."""
     parsed = ParsedExperiments()
     if not isinstance(raw, Mapping):
-        parsed.problems.append(f"experiments: got {show(raw)}; accepted an object keyed by experiment name ({', '.join(ALL_NAMES)})")
+        parsed.problems.append(
+            f"experiments: got {show(raw)}; accepted an object keyed by experiment name ({', '.join(ALL_NAMES)})"
+        )
         return parsed
     parsed.problems += [
-        f"experiments.{name}: unknown experiment; accepted one of {', '.join(ALL_NAMES)}" for name in raw if name not in ALL_NAMES
+        f"experiments.{name}: unknown experiment; accepted one of {', '.join(ALL_NAMES)}"
+        for name in raw
+        if name not in ALL_NAMES
     ]
     found: list[tuple[str, Experiment | FisExperiment | None, list[Problem]]] = []
     for name, entry in CATALOG.items():
@@ -97,7 +99,11 @@ class _Reader:
             return None
 
     def override(
-        self, key: str, readers: Mapping[str, tuple[str, Callable[[Any], Any]]], common_keys: tuple[str, ...], into: dict[str, Any]
+        self,
+        key: str,
+        readers: Mapping[str, tuple[str, Callable[[Any], Any]]],
+        common_keys: tuple[str, ...],
+        into: dict[str, Any],
     ) -> None:
         """Read a parameter override into `into` (by field name), or record the key as unknown."""
         if key not in readers:
@@ -111,7 +117,7 @@ def _read_fis_entry(
     entry: FisCatalogEntry, raw: Any, fence: Fence, fis_lab: FisLab | None
 ) -> tuple[FisExperiment | None, list[Problem]]:
     if not isinstance(raw, Mapping):
-        return None, [("", f"got {show(raw)}; accepted an object such as {{\"enabled\": true}}")]
+        return None, [("", f'got {show(raw)}; accepted an object such as {{"enabled": true}}')]
     readers = entry.defaults.readers()
     reader = _Reader(raw)
     is_enabled = False
@@ -150,7 +156,7 @@ def _read_entry(
 ) -> tuple[Experiment | FisExperiment | None, list[Problem]]:
     """The experiment when enabled (None otherwise) and the entry's problems, keyed by config key."""
     if not isinstance(raw, Mapping):
-        return None, [("", f"got {show(raw)}; accepted an object such as {{\"enabled\": true}}")]
+        return None, [("", f'got {show(raw)}; accepted an object such as {{"enabled": true}}')]
     readers = entry.defaults.readers()
     reader = _Reader(raw)
 
@@ -162,11 +168,13 @@ def _read_entry(
             is_enabled = reader.read(key, values.boolean)
         elif key == "namespace":
             if raw[key] != fence.namespace:
-                reader.problems.append((
-                    key,
-                    f"got {show(raw[key])}; accepted only the sandbox namespace {fence.namespace!r}: "
-                    "Chaos Mesh is fenced to it and every selector is pinned there",
-                ))
+                reader.problems.append(
+                    (
+                        key,
+                        f"got {show(raw[key])}; accepted only the sandbox namespace {fence.namespace!r}: "
+                        "Chaos Mesh is fenced to it and every selector is pinned there",
+                    )
+                )
         elif key == "schedule":
             schedule = reader.read(key, values.schedule)
         elif key == "historyLimit":

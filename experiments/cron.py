@@ -74,9 +74,9 @@ def _descriptor_problem(text: str) -> str | None:
     if not text.startswith(EVERY):
         return f"unknown descriptor {text!r}"
     try:
-        seconds = parse_duration(text[len(EVERY):])
+        seconds = parse_duration(text[len(EVERY) :])
     except ValueError:
-        return f"{text[len(EVERY):]!r} is not a duration"
+        return f"{text[len(EVERY) :]!r} is not a duration"
     return None if seconds > 0 else "the interval must be above zero"
 
 

@@ -32,8 +32,14 @@ class Fence:
     def __post_init__(self) -> None:
         require("fence.namespace", values.dns_label, self.namespace)
         require("fence.probe_url", values.http_url, self.probe_url)
-        if isinstance(self.max_duration_s, bool) or not isinstance(self.max_duration_s, int | float) or self.max_duration_s <= 0:
-            raise ExperimentError(f"fence.max_duration_s: got {self.max_duration_s!r}; accepted a number of seconds above zero")
+        if (
+            isinstance(self.max_duration_s, bool)
+            or not isinstance(self.max_duration_s, int | float)
+            or self.max_duration_s <= 0
+        ):
+            raise ExperimentError(
+                f"fence.max_duration_s: got {self.max_duration_s!r}; accepted a number of seconds above zero"
+            )
         for app, replicas in self.workloads.items():
             require("fence.workloads", values.label_value, app)
             require(f"fence.workloads.{app}", values.whole_number(0, _REPLICAS_MAX), replicas)

@@ -121,8 +121,14 @@ def zone_filter_path(zone: str) -> str:
     return "AvailabilityZoneId" if _AZ_ID.fullmatch(zone) else "AvailabilityZone"
 
 
-def _target(resource_type: str, *, arns: Sequence[Any] = (), tags: Mapping[str, Any] | None = None,
-            mode: str = "ALL", filters: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+def _target(
+    resource_type: str,
+    *,
+    arns: Sequence[Any] = (),
+    tags: Mapping[str, Any] | None = None,
+    mode: str = "ALL",
+    filters: Sequence[Mapping[str, Any]] = (),
+) -> dict[str, Any]:
     target: dict[str, Any] = {"resourceType": resource_type, "selectionMode": mode}
     if arns:
         target["resourceArns"] = list(arns)
@@ -157,17 +163,37 @@ class SpotInterruptionParameters(Overridable, FisPlan):
     def problems(self, fence: Fence, lab: FisLab) -> list[Problem]:
         found: list[Problem] = []
         if not lab.spot:
-            found.append(("", "FIS sends interruptions only to spot instances; accepted only with chaos-lab:nodes.capacityType SPOT"))
+            found.append(
+                (
+                    "",
+                    "FIS sends interruptions only to spot instances; accepted only with chaos-lab:nodes.capacityType SPOT",
+                )
+            )
         if self.instances >= lab.nodes:
-            found.append(("instances", f"got {self.instances} of the {lab.nodes} nodes in {lab.node_group}; accepted at most "
-                                       f"{lab.nodes - 1}, so a node is left to reschedule onto"))
+            found.append(
+                (
+                    "instances",
+                    f"got {self.instances} of the {lab.nodes} nodes in {lab.node_group}; accepted at most "
+                    f"{lab.nodes - 1}, so a node is left to reschedule onto",
+                )
+            )
         low, high = SPOT_NOTICE_RANGE_S
         notice_s = parse_duration(self.notice)
         if not low <= notice_s <= high:
-            found.append(("notice", f"got {show(self.notice)}; accepted {format_duration(low)} to {format_duration(high)} (FIS's range)"))
+            found.append(
+                (
+                    "notice",
+                    f"got {show(self.notice)}; accepted {format_duration(low)} to {format_duration(high)} (FIS's range)",
+                )
+            )
         elif notice_s > fence.max_duration_s:
-            found.append(("notice", f"got {show(self.notice)}; accepted at most {format_duration(fence.max_duration_s)} "
-                                    "(chaos-lab:maxExperimentDuration): the notice is the action's run time"))
+            found.append(
+                (
+                    "notice",
+                    f"got {show(self.notice)}; accepted at most {format_duration(fence.max_duration_s)} "
+                    "(chaos-lab:maxExperimentDuration): the notice is the action's run time",
+                )
+            )
         return found
 
     def actions_and_targets(self, refs: LabRefs) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -203,11 +229,21 @@ class NodeGroupLossParameters(Overridable, FisPlan):
     def problems(self, fence: Fence, lab: FisLab) -> list[Problem]:
         terminated = self._terminated(lab)
         if terminated == 0:
-            return [("percentage", f"got {self.percentage}: that is no whole node of {lab.nodes}; accepted at least "
-                                   f"{math.ceil(100 / lab.nodes)}")]
+            return [
+                (
+                    "percentage",
+                    f"got {self.percentage}: that is no whole node of {lab.nodes}; accepted at least "
+                    f"{math.ceil(100 / lab.nodes)}",
+                )
+            ]
         if terminated >= lab.nodes:
-            return [("percentage", f"got {self.percentage}: that is every node of {lab.node_group}; accepted at most "
-                                   f"{math.floor(100 * (lab.nodes - 1) / lab.nodes)}, so a node is left to reschedule onto")]
+            return [
+                (
+                    "percentage",
+                    f"got {self.percentage}: that is every node of {lab.node_group}; accepted at most "
+                    f"{math.floor(100 * (lab.nodes - 1) / lab.nodes)}, so a node is left to reschedule onto",
+                )
+            ]
         return []
 
     def actions_and_targets(self, refs: LabRefs) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -216,7 +252,9 @@ class NodeGroupLossParameters(Overridable, FisPlan):
             "parameters": {"instanceTerminationPercentage": str(self.percentage)},
             "targets": {"Nodegroups": "node-group"},
         }
-        return {"terminate": action}, {"node-group": _target("aws:eks:nodegroup", tags={LAB_NODE_GROUP_TAG: refs.cluster_name})}
+        return {"terminate": action}, {
+            "node-group": _target("aws:eks:nodegroup", tags={LAB_NODE_GROUP_TAG: refs.cluster_name})
+        }
 
     def action_text(self) -> str:
         return f"terminate {self.percentage}% of the node group's instances; the group launches replacements"
@@ -235,7 +273,9 @@ class ZoneOutageParameters(Overridable, FisPlan):
     def problems(self, fence: Fence, lab: FisLab) -> list[Problem]:
         if parse_duration(self.duration) > fence.max_duration_s:
             longest = format_duration(fence.max_duration_s)
-            return [("duration", f"got {show(self.duration)}; accepted at most {longest} (chaos-lab:maxExperimentDuration)")]
+            return [
+                ("duration", f"got {show(self.duration)}; accepted at most {longest} (chaos-lab:maxExperimentDuration)")
+            ]
         return []
 
     def chosen_zone(self, zones: Sequence[str]) -> str:
@@ -284,12 +324,22 @@ class ChaosMeshThroughFis(FisPlan):
     def problems(self, fence: Fence, lab: FisLab) -> list[Problem]:
         found: list[Problem] = []
         if isinstance(self.experiment.chaos, Schedule):
-            found.append(("schedule", "a Schedule repeats for ever, while a FIS action ends at its maxDuration; accepted "
-                                      "engine: fis only without a schedule (run it on demand with chaoslab run)"))
+            found.append(
+                (
+                    "schedule",
+                    "a Schedule repeats for ever, while a FIS action ends at its maxDuration; accepted "
+                    "engine: fis only without a schedule (run it on demand with chaoslab run)",
+                )
+            )
         length = len(self.kubernetes_spec())
         if length > MAX_PARAMETER_CHARS:
-            found.append(("engine", f"the rendered spec is {length} characters; FIS takes at most {MAX_PARAMETER_CHARS} "
-                                    "in kubernetesSpec: accepted engine: chaos-mesh for this entry"))
+            found.append(
+                (
+                    "engine",
+                    f"the rendered spec is {length} characters; FIS takes at most {MAX_PARAMETER_CHARS} "
+                    "in kubernetesSpec: accepted engine: chaos-mesh for this entry",
+                )
+            )
         return found
 
     def actions_and_targets(self, refs: LabRefs) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -110,8 +110,22 @@ class Action:
 
 _ONE_MINUTE_TO_TWELVE_HOURS = _duration_between(MINUTE_S, TWELVE_HOURS_S, "PT1M to PT12H")
 CHAOS_MESH_KINDS = (
-    "AWSChaos", "DNSChaos", "GCPChaos", "HTTPChaos", "IOChaos", "JVMChaos", "KernelChaos", "NetworkChaos",
-    "PhysicalMachineChaos", "PodChaos", "PodHttpChaos", "PodIOChaos", "PodNetworkChaos", "Schedule", "StressChaos", "TimeChaos",
+    "AWSChaos",
+    "DNSChaos",
+    "GCPChaos",
+    "HTTPChaos",
+    "IOChaos",
+    "JVMChaos",
+    "KernelChaos",
+    "NetworkChaos",
+    "PhysicalMachineChaos",
+    "PodChaos",
+    "PodHttpChaos",
+    "PodIOChaos",
+    "PodNetworkChaos",
+    "Schedule",
+    "StressChaos",
+    "TimeChaos",
 )
 NETWORK_SCOPES = ("all", "availability-zone", "dynamodb", "prefix-list", "s3", "s3express", "vpc")
 
@@ -157,7 +171,9 @@ ACTIONS: Mapping[str, Action] = {
         },
         duration_parameter="maxDuration",
     ),
-    "aws:fis:wait": Action(None, None, {"duration": Parameter(_ONE_MINUTE_TO_TWELVE_HOURS)}, duration_parameter="duration"),
+    "aws:fis:wait": Action(
+        None, None, {"duration": Parameter(_ONE_MINUTE_TO_TWELVE_HOURS)}, duration_parameter="duration"
+    ),
 }
 
 # Resource types a target may name; the cluster target takes exactly one ARN and nothing else.
@@ -171,16 +187,22 @@ def _got(value: Any) -> str:
 
 def _stop_condition_problems(stop_conditions: Any) -> list[str]:
     if not isinstance(stop_conditions, list) or not stop_conditions:
-        return [f"stopConditions: got {_got(stop_conditions)}; accepted 1 to {MAX_STOP_CONDITIONS} CloudWatch alarms (never 'none')"]
+        return [
+            f"stopConditions: got {_got(stop_conditions)}; accepted 1 to {MAX_STOP_CONDITIONS} CloudWatch alarms (never 'none')"
+        ]
     found = []
     if len(stop_conditions) > MAX_STOP_CONDITIONS:
         found.append(f"stopConditions: got {len(stop_conditions)}; accepted at most {MAX_STOP_CONDITIONS}")
     for index, condition in enumerate(stop_conditions):
         source = condition.get("source") if isinstance(condition, Mapping) else None
         if source != ALARM_SOURCE:
-            found.append(f"stopConditions[{index}].source: got {_got(source)}; accepted {ALARM_SOURCE!r} (never 'none')")
+            found.append(
+                f"stopConditions[{index}].source: got {_got(source)}; accepted {ALARM_SOURCE!r} (never 'none')"
+            )
         elif isinstance(condition.get("value"), str) and not _ALARM_ARN.fullmatch(condition["value"]):
-            found.append(f"stopConditions[{index}].value: got {_got(condition['value'])}; accepted a CloudWatch alarm ARN")
+            found.append(
+                f"stopConditions[{index}].value: got {_got(condition['value'])}; accepted a CloudWatch alarm ARN"
+            )
     return found
 
 
@@ -189,26 +211,44 @@ def _target_problems(name: str, target: Mapping[str, Any]) -> list[str]:
     found = []
     resource_type = target.get("resourceType")
     if resource_type not in RESOURCE_TYPES:
-        found.append(f"{path}.resourceType: got {_got(resource_type)}; accepted one of {', '.join(sorted(RESOURCE_TYPES))}")
+        found.append(
+            f"{path}.resourceType: got {_got(resource_type)}; accepted one of {', '.join(sorted(RESOURCE_TYPES))}"
+        )
     mode = target.get("selectionMode")
     if not isinstance(mode, str) or not _SELECTION_MODE.fullmatch(mode):
         found.append(f"{path}.selectionMode: got {_got(mode)}; accepted ALL, COUNT(n) or PERCENT(n)")
-    arns, tags, filters = target.get("resourceArns") or [], target.get("resourceTags") or {}, target.get("filters") or []
+    arns, tags, filters = (
+        target.get("resourceArns") or [],
+        target.get("resourceTags") or {},
+        target.get("filters") or [],
+    )
     if bool(arns) == bool(tags):
-        found.append(f"{path}: got {'both resourceArns and resourceTags' if arns else 'neither resourceArns nor resourceTags'}; "
-                     "accepted exactly one of them, so the target is the lab's own resources and never the account's")
+        found.append(
+            f"{path}: got {'both resourceArns and resourceTags' if arns else 'neither resourceArns nor resourceTags'}; "
+            "accepted exactly one of them, so the target is the lab's own resources and never the account's"
+        )
     if len(arns) > MAX_TARGET_ARNS:
         found.append(f"{path}.resourceArns: got {len(arns)}; accepted at most {MAX_TARGET_ARNS}")
-    found += [f"{path}.resourceArns: got {_got(arn)}; accepted a full ARN without wildcards"
-              for arn in arns if isinstance(arn, str) and ("*" in arn or not arn.startswith("arn:"))]
+    found += [
+        f"{path}.resourceArns: got {_got(arn)}; accepted a full ARN without wildcards"
+        for arn in arns
+        if isinstance(arn, str) and ("*" in arn or not arn.startswith("arn:"))
+    ]
     if len(tags) > MAX_TARGET_TAGS:
         found.append(f"{path}.resourceTags: got {len(tags)}; accepted at most {MAX_TARGET_TAGS}")
-    found += [f"{path}.resourceTags.{key}: got {_got(value)}; accepted a non-empty value without wildcards"
-              for key, value in tags.items() if isinstance(value, str) and (not value or "*" in value)]
+    found += [
+        f"{path}.resourceTags.{key}: got {_got(value)}; accepted a non-empty value without wildcards"
+        for key, value in tags.items()
+        if isinstance(value, str) and (not value or "*" in value)
+    ]
     if arns and filters:
-        found.append(f"{path}.filters: got {len(filters)} filter(s) beside resourceArns; accepted filters only with resourceTags")
+        found.append(
+            f"{path}.filters: got {len(filters)} filter(s) beside resourceArns; accepted filters only with resourceTags"
+        )
     if resource_type in ARN_ONLY_TYPES and (len(arns) != 1 or mode != "ALL" or filters or target.get("parameters")):
-        found.append(f"{path}: a {resource_type} target takes exactly one ARN, selectionMode ALL, and no filters or parameters")
+        found.append(
+            f"{path}: a {resource_type} target takes exactly one ARN, selectionMode ALL, and no filters or parameters"
+        )
     return found
 
 
@@ -228,7 +268,9 @@ def _parameter_problems(path: str, action: Action, parameters: Mapping[str, Any]
             found.append(f"{path}.parameters.{key}: got {_got(value)}; accepted a string")
             continue
         if len(value) > MAX_PARAMETER_CHARS:
-            found.append(f"{path}.parameters.{key}: got {len(value)} characters; accepted at most {MAX_PARAMETER_CHARS}")
+            found.append(
+                f"{path}.parameters.{key}: got {len(value)} characters; accepted at most {MAX_PARAMETER_CHARS}"
+            )
             continue
         accepted = rule.check(value)
         if accepted is not None:
@@ -246,16 +288,22 @@ def _action_problems(name: str, spec: Mapping[str, Any], targets: Mapping[str, A
     named = spec.get("targets") or {}
     expected = {} if action.target_key is None else {action.target_key}
     for key in set(named) - expected:
-        found.append(f"{path}.targets.{key}: unexpected target key; accepted {action.target_key or 'no target'} for {action_id}")
+        found.append(
+            f"{path}.targets.{key}: unexpected target key; accepted {action.target_key or 'no target'} for {action_id}"
+        )
     for key in expected - set(named):
         found.append(f"{path}.targets.{key}: missing; {action_id} needs its target")
     for key in set(named) & expected:
         target = targets.get(named[key])
         if target is None:
-            found.append(f"{path}.targets.{key}: got {_got(named[key])}; accepted one of the template's targets ({', '.join(targets)})")
+            found.append(
+                f"{path}.targets.{key}: got {_got(named[key])}; accepted one of the template's targets ({', '.join(targets)})"
+            )
         elif target.get("resourceType") != action.resource_type:
-            found.append(f"targets.{named[key]}.resourceType: got {_got(target.get('resourceType'))}; "
-                         f"accepted {action.resource_type} for {action_id}")
+            found.append(
+                f"targets.{named[key]}.resourceType: got {_got(target.get('resourceType'))}; "
+                f"accepted {action.resource_type} for {action_id}"
+            )
     return found
 
 
@@ -269,7 +317,11 @@ def template_problems(template: Mapping[str, Any]) -> list[str]:
     if len(actions) > MAX_ACTIONS:
         found.append(f"actions: got {len(actions)}; accepted at most {MAX_ACTIONS}")
     for kind, names in (("actions", actions), ("targets", targets)):
-        found += [f"{kind}.{name}: name longer than {MAX_NAME_CHARS} characters" for name in names if len(name) > MAX_NAME_CHARS]
+        found += [
+            f"{kind}.{name}: name longer than {MAX_NAME_CHARS} characters"
+            for name in names
+            if len(name) > MAX_NAME_CHARS
+        ]
     for name, target in targets.items():
         found += _target_problems(name, target)
     for name, spec in actions.items():

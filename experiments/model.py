@@ -99,7 +99,7 @@ def mode_value_problem(mode: Mode, value: int | None) -> str | None:
 def container_names_problem(action: PodAction, names: tuple[str, ...]) -> str | None:
     """container-kill needs container names (the webhook's rule); the other actions ignore them, so refuse them."""
     if action is PodAction.CONTAINER_KILL and not names:
-        return "container-kill needs the containers to kill; accepted a list of container names, e.g. [\"httpd\"]"
+        return 'container-kill needs the containers to kill; accepted a list of container names, e.g. ["httpd"]'
     if action is not PodAction.CONTAINER_KILL and names:
         return f"got {list(names)}; accepted none with action {action.value} (only container-kill uses them)"
     return None
@@ -448,7 +448,9 @@ class ChaosStep(_Leaf):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.chaos.duration is not None:
-            raise ExperimentError(f"{self.name}.duration: a chaos step has none inside a workflow; its deadline bounds it")
+            raise ExperimentError(
+                f"{self.name}.duration: a chaos step has none inside a workflow; its deadline bounds it"
+            )
 
     def templates(self) -> list[dict[str, Any]]:
         return self._templates(self.chaos.kind, **{self.chaos.embed_key: self.chaos.spec()})
@@ -514,7 +516,11 @@ class _Group:
             raise ExperimentError(f"{self.name}.children: a {self.template_type} template needs at least one child")
 
     def templates(self) -> list[dict[str, Any]]:
-        own = {"name": self.name, "templateType": self.template_type, "children": [child.name for child in self.children]}
+        own = {
+            "name": self.name,
+            "templateType": self.template_type,
+            "children": [child.name for child in self.children],
+        }
         return [own, *(template for child in self.children for template in child.templates())]
 
 

@@ -83,7 +83,7 @@ def dns_label(raw: Any) -> str:
 
 def dns_labels(raw: Any) -> tuple[str, ...]:
     if not isinstance(raw, list | tuple):
-        raise Invalid("a list of container names, e.g. [\"httpd\"]")
+        raise Invalid('a list of container names, e.g. ["httpd"]')
     return tuple(dns_label(item) for item in raw)
 
 
@@ -141,7 +141,7 @@ def netem_time(raw: Any) -> str:
 
 
 def netem_times(raw: Any) -> tuple[str, ...]:
-    accepted = "a non-empty list of single-unit latencies, e.g. [\"50ms\", \"100ms\", \"500ms\"]"
+    accepted = 'a non-empty list of single-unit latencies, e.g. ["50ms", "100ms", "500ms"]'
     if not isinstance(raw, list | tuple) or not raw:
         raise Invalid(accepted)
     for index, item in enumerate(raw):
@@ -219,5 +219,7 @@ def http_url(raw: Any) -> str:
     """An absolute http(s) URL with a host, as the StatusCheck webhook parses it."""
     parts = urlsplit(raw) if isinstance(raw, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
-        raise Invalid("an absolute http:// or https:// URL, e.g. http://frontend-service.chaos-sandbox.svc.cluster.local/api/")
+        raise Invalid(
+            "an absolute http:// or https:// URL, e.g. http://frontend-service.chaos-sandbox.svc.cluster.local/api/"
+        )
     return raw

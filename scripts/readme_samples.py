@@ -81,7 +81,9 @@ def with_samples(readme: str, generated: dict[str, str]) -> str:
     for name, body in generated.items():
         pattern = re.compile(rf"(<!-- generated: {name} -->\n).*?(\n<!-- end generated: {name} -->)", re.S)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md has no '<!-- generated: {name} -->' ... '<!-- end generated: {name} -->' block")
+            raise SystemExit(
+                f"README.md has no '<!-- generated: {name} -->' ... '<!-- end generated: {name} -->' block"
+            )
         readme = pattern.sub(lambda match: match.group(1) + body + match.group(2), readme)
     return readme
 
@@ -94,7 +96,10 @@ def main() -> int:
     wanted = with_samples(current, samples())
     if check:
         if wanted != current:
-            print("README.md's generated samples are stale: run venv/bin/python scripts/readme_samples.py", file=sys.stderr)
+            print(
+                "README.md's generated samples are stale: run venv/bin/python scripts/readme_samples.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     README.write_text(wanted)

@@ -20,12 +20,13 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHART = PROJECT_DIR / "docs" / "report-chart.png"
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
+from chaoslab_fakes import FakeStack, FakeWatcher  # noqa: E402
+from chaoslab_servers import Answer, app_server  # noqa: E402
+
 from chaoslab.display import NullDisplay  # noqa: E402
 from chaoslab.plan import RunOptions, make_plan  # noqa: E402
 from chaoslab.report import write_report  # noqa: E402
 from chaoslab.run import execute  # noqa: E402
-from chaoslab_fakes import FakeStack, FakeWatcher  # noqa: E402
-from chaoslab_servers import Answer, app_server  # noqa: E402
 
 EXPERIMENT = "api-high-latency"
 RATE = 20.0
@@ -35,16 +36,23 @@ INJECTED_DELAY_S = 0.5
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase-seconds", type=float, default=10.0, help="baseline, during and after, each (default 10)")
+    parser.add_argument(
+        "--phase-seconds", type=float, default=10.0, help="baseline, during and after, each (default 10)"
+    )
     phase_s = parser.parse_args().phase_seconds
     with tempfile.TemporaryDirectory() as scratch, app_server() as server:
+
         def inject(enabled: set[str]) -> None:
             server.behave(Answer(delay_s=INJECTED_DELAY_S) if EXPERIMENT in enabled else Answer())
 
         run_dir = Path(scratch) / "run"
         stack = FakeStack({}, on_up=inject)
-        options = RunOptions(url=server.url, baseline_s=phase_s, during_s=phase_s, after_s=phase_s, rate=RATE, out_dir=run_dir)
-        execute(make_plan(EXPERIMENT, stack.name, PROJECT_DIR, {}, options), stack, FakeWatcher(), server.url, NullDisplay())
+        options = RunOptions(
+            url=server.url, baseline_s=phase_s, during_s=phase_s, after_s=phase_s, rate=RATE, out_dir=run_dir
+        )
+        execute(
+            make_plan(EXPERIMENT, stack.name, PROJECT_DIR, {}, options), stack, FakeWatcher(), server.url, NullDisplay()
+        )
         shutil.copyfile(write_report(run_dir).chart, CHART)
     print(CHART.relative_to(PROJECT_DIR))
 

@@ -34,7 +34,10 @@ class SteadyStateCost:
             + self.composite_alarms * prices.cloudwatch_composite_alarm_per_month
             + self.dashboards * prices.cloudwatch_dashboard_per_month
         )
-        return monthly / prices.hours_per_month + self.put_metric_data_per_hour * prices.cloudwatch_requests_per_thousand / 1000
+        return (
+            monthly / prices.hours_per_month
+            + self.put_metric_data_per_hour * prices.cloudwatch_requests_per_thousand / 1000
+        )
 
     def describe(self) -> str:
         return (
@@ -54,8 +57,8 @@ def steady_state_cost(config: LabConfig) -> SteadyStateCost | None:
         requests=1,
         ok=1,
         not_sent=0,
-        latency_ms={rank: 1.0 for rank in figures.LATENCY_PERCENTILES},
-        errors={kind: 0 for kind in ErrorKind},
+        latency_ms=dict.fromkeys(figures.LATENCY_PERCENTILES, 1.0),
+        errors=dict.fromkeys(ErrorKind, 0),
     )
     return SteadyStateCost(
         metrics=len(figures.metric_data(everything, config.stack, target)),
@@ -109,7 +112,9 @@ def estimate_hourly_cost(inputs: CostInputs, prices: PriceTable = PRICES) -> Cos
     if inputs.spot:
         node_price *= prices.spot_fraction_of_on_demand
         capacity = "spot"
-        notes.append(f"spot priced at {prices.spot_fraction_of_on_demand:.0%} of on-demand; real spot prices move by pool and hour")
+        notes.append(
+            f"spot priced at {prices.spot_fraction_of_on_demand:.0%} of on-demand; real spot prices move by pool and hour"
+        )
     public_ips = inputs.nat_gateway_count + (inputs.node_count if inputs.nodes_have_public_ips else 0)
     breakdown = {
         f"controlPlane ({inputs.support_tier.value} support)": prices.control_plane_per_hour[inputs.support_tier],
@@ -163,10 +168,14 @@ def comparison_table(day: date = FACTS_AS_OF) -> str:
     for (lab_item, lab_cost), (write_up_item, write_up_cost) in zip(
         lab.breakdown_per_hour.items(), write_up.breakdown_per_hour.items()
     ):
-        rows.append(f"| {lab_item.split(' ')[0]} | {lab_item.partition(' ')[2]} ${lab_cost:.4f} | {write_up_item.partition(' ')[2]} ${write_up_cost:.4f} |")
+        rows.append(
+            f"| {lab_item.split(' ')[0]} | {lab_item.partition(' ')[2]} ${lab_cost:.4f} | {write_up_item.partition(' ')[2]} ${write_up_cost:.4f} |"
+        )
     rows.append(f"| **total per hour** | **${lab.total_per_hour:.4f}** | **${write_up.total_per_hour:.4f}** |")
     hours = PRICES.hours_per_month
-    rows.append(f"| per month ({hours:g} h) | ${lab.total_per_hour * hours:.2f} | ${write_up.total_per_hour * hours:.2f} |")
+    rows.append(
+        f"| per month ({hours:g} h) | ${lab.total_per_hour * hours:.2f} | ${write_up.total_per_hour * hours:.2f} |"
+    )
     return "\n".join(rows)
 
 

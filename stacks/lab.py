@@ -12,19 +12,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from chaoslab.config import topology
+from chaoslab.config.aws_facts import PRICES
+from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, fis_lab, parse_config
+from chaoslab.experiments.errors import ConfigError
 from components.chaos_experiments import ChaosExperiments, ChaosExperimentsArgs
 from components.chaos_mesh import CONTROLLER_USER, ChaosMesh, ChaosMeshArgs
 from components.chaos_mesh_crds import ChaosMeshCrds, ChaosMeshCrdsArgs
 from components.cluster import NODE_GROUP_NAME_PREFIX, EksCluster, EksClusterArgs
-from chaoslab.config import topology
 from components.demo_app.component import DemoApp, DemoAppArgs
 from components.fence import SandboxFence, SandboxFenceArgs
 from components.fis import FisExperiments, FisExperimentsArgs, check_inputs, stop_conditions_problem
 from components.network import Network, NetworkArgs
 from components.steady_state import CloudWatchArgs, SteadyState, SteadyStateArgs
-from chaoslab.experiments.errors import ConfigError
-from chaoslab.config.aws_facts import PRICES
-from chaoslab.config.model import NAMESPACE, TOP_LEVEL_KEYS, LabConfig, NatGateways, fis_lab, parse_config
 from stacks.cost import cost_inputs, estimate_hourly_cost
 from stacks.preflight import preflight
 
@@ -105,7 +105,11 @@ def _build_fis(
         experiments=config.fis_experiments,
         stop_condition_alarm_arns=alarm_arns,
         stack=config.stack,
-        lab=replace(fis_lab(config.nodes), node_group=NODE_GROUP_NAME_PREFIX.rstrip("-"), zones=_zone_names_and_ids(aws_lab.network)),
+        lab=replace(
+            fis_lab(config.nodes),
+            node_group=NODE_GROUP_NAME_PREFIX.rstrip("-"),
+            zones=_zone_names_and_ids(aws_lab.network),
+        ),
         cluster_name=cluster_name(config),
         cluster_arn=eks_cluster.arn,
         vpc_id=aws_lab.network.vpc_id,
@@ -128,7 +132,8 @@ def _build_eks(config: LabConfig, today: date) -> AwsLab:
     name = cluster_name(config)
     zones = preflight(config, name)
     network = Network(
-        "lab", NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE, zones=zones)
+        "lab",
+        NetworkArgs(cluster_name=name, private_nodes=config.network.nat_gateways is NatGateways.SINGLE, zones=zones),
     )
     cluster = EksCluster(
         "lab",
@@ -157,14 +162,26 @@ def _build_eks(config: LabConfig, today: date) -> AwsLab:
     pulumi.export("capacityType", config.nodes.capacity_type.value)
     pulumi.export("kubernetesVersion", config.kubernetes_version)
     pulumi.export("estimatedHourlyCost", estimate_hourly_cost(cost_inputs(config, today)).as_output())
-    return AwsLab(cluster.kubernetes_provider, cluster, network, CloudWatchArgs(region, cluster.oidc_provider_arn, cluster.oidc_issuer))
+    return AwsLab(
+        cluster.kubernetes_provider,
+        cluster,
+        network,
+        CloudWatchArgs(region, cluster.oidc_provider_arn, cluster.oidc_issuer),
+    )
 
 
 def _build_existing(config: LabConfig) -> k8s.Provider:
     # No kubeconfig argument: the provider reads the ambient kubeconfig (KUBECONFIG or ~/.kube/config).
     provider = k8s.Provider("existing-cluster", context=config.kubeconfig_context)
     pulumi.export("clusterName", config.kubeconfig_context or "current kubeconfig context")
-    pulumi.export("estimatedHourlyCost", {"totalUsdPerHour": 0, "breakdownUsdPerHour": {}, "notes": ["existing cluster: the lab declares no AWS resources"]})
+    pulumi.export(
+        "estimatedHourlyCost",
+        {
+            "totalUsdPerHour": 0,
+            "breakdownUsdPerHour": {},
+            "notes": ["existing cluster: the lab declares no AWS resources"],
+        },
+    )
     return provider
 
 
@@ -172,7 +189,11 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     for warning in config.warnings:
         pulumi.log.warn(warning)
     # Before any resource: FIS experiments nothing could stop are never declared, nor anything around them.
-    problem = None if config.halted or steady_state_alarms_declared(config) else stop_conditions_problem(config.fis_experiments, ())
+    problem = (
+        None
+        if config.halted or steady_state_alarms_declared(config)
+        else stop_conditions_problem(config.fis_experiments, ())
+    )
     if problem is not None:
         raise pulumi.RunError(problem)
     aws_lab = _build_eks(config, today or date.today()) if config.on_aws else None
@@ -229,7 +250,9 @@ def _build_chaos_mesh(
 ) -> tuple[ChaosMeshCrds, ChaosMesh]:
     """Chaos Mesh's CRDs, then its release; both only once the fence's admission policy is in place."""
     crds = ChaosMeshCrds(
-        "chaos-mesh-crds", ChaosMeshCrdsArgs(chart_version=config.chaos_mesh.version, depends_on=fence.admission), opts=in_cluster
+        "chaos-mesh-crds",
+        ChaosMeshCrdsArgs(chart_version=config.chaos_mesh.version, depends_on=fence.admission),
+        opts=in_cluster,
     )
     chaos_mesh = ChaosMesh(
         "chaos-mesh",
@@ -258,7 +281,9 @@ def _build_demo_app(config: LabConfig, fence: SandboxFence, in_cluster: pulumi.R
     )
 
 
-def _build_steady_state(config: LabConfig, provider: k8s.Provider, aws_lab: AwsLab | None, demo_app: DemoApp) -> SteadyState:
+def _build_steady_state(
+    config: LabConfig, provider: k8s.Provider, aws_lab: AwsLab | None, demo_app: DemoApp
+) -> SteadyState:
     steady_state = SteadyState(
         "steady-state",
         SteadyStateArgs(
@@ -305,7 +330,10 @@ def _export_experiments(experiments: ChaosExperiments, fis: FisExperiments | Non
         pulumi.export("experiments", experiments.summary)
         return
     # One preview of everything enabled, whichever engine runs it; FIS entries carry their template IDs.
-    pulumi.export("experiments", pulumi.Output.all(experiments.summary, fis.summary).apply(
-        lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
-    ))
+    pulumi.export(
+        "experiments",
+        pulumi.Output.all(experiments.summary, fis.summary).apply(
+            lambda both: {**both[0], "enabled": {**both[0]["enabled"], **both[1]}}
+        ),
+    )
     pulumi.export("fisTemplateIds", fis.template_ids)

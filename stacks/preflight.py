@@ -28,7 +28,9 @@ def usable_zones(config: LabConfig, region: str, cluster_zone_ids: Sequence[str]
     )
     offerings = aws.ec2.get_instance_type_offerings(
         location_type="availability-zone-id",
-        filters=[aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=list(config.nodes.instance_types))],
+        filters=[
+            aws.ec2.GetInstanceTypeOfferingsFilterArgs(name="instance-type", values=list(config.nodes.instance_types))
+        ],
     )
     offered: dict[str, set[str]] = {}
     for instance_type, zone_id in zip(offerings.instance_types, offerings.locations):
@@ -48,7 +50,9 @@ def running_cluster(cluster_name: str) -> RunningCluster | None:
     if cluster_name not in aws.eks.get_clusters().names:
         return None
     cluster = aws.eks.get_cluster(name=cluster_name)
-    zone_ids = sorted({aws.ec2.get_subnet(id=subnet_id).availability_zone_id for subnet_id in cluster.vpc_config.subnet_ids})
+    zone_ids = sorted(
+        {aws.ec2.get_subnet(id=subnet_id).availability_zone_id for subnet_id in cluster.vpc_config.subnet_ids}
+    )
     return RunningCluster(version=cluster.version, zone_ids=tuple(zone_ids))
 
 

@@ -26,8 +26,9 @@ from unittest import mock
 if __name__ == "__main__":  # run as a script: import the project and the test helpers like pytest does
     sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from pulumi_harness import PROJECT_DIR, Deployment, FakeCluster, Registration, run_lab  # noqa: E402
-from replacement_rules import rule_for  # noqa: E402
+from replacement_rules import rule_for
+
+from pulumi_harness import PROJECT_DIR, Deployment, FakeCluster, Registration, run_lab
 
 CONFIGURATION_DOC = PROJECT_DIR / "docs" / "configuration.md"
 DOC = PROJECT_DIR / "docs" / "changes.md"
@@ -175,7 +176,9 @@ def _identity(item: Registration) -> tuple[Any, ...] | None:
 def _rule(item: Registration):
     rule = rule_for(item.type)
     if rule is None:
-        raise LookupError(f"{item.name}: no replacement rule for {item.type}; add one to replacement_rules.py with its source")
+        raise LookupError(
+            f"{item.name}: no replacement rule for {item.type}; add one to replacement_rules.py with its source"
+        )
     return rule
 
 
@@ -200,7 +203,9 @@ def diff(before: Deployment, after: Deployment) -> tuple[Effect, ...]:
     old, new = _compared(before), _compared(after)
     kept = sorted(old.keys() & new.keys())
     # Pulumi replaces everything a replaced provider manages: it now lives in another cluster or account.
-    replaced_providers = {urn for urn in kept if new[urn].type.startswith("pulumi:providers:") and _forcing(old[urn], new[urn])[1]}
+    replaced_providers = {
+        urn for urn in kept if new[urn].type.startswith("pulumi:providers:") and _forcing(old[urn], new[urn])[1]
+    }
     effects: list[Effect] = []
     for urn in kept:
         was, now = old[urn], new[urn]
@@ -226,11 +231,17 @@ def diff(before: Deployment, after: Deployment) -> tuple[Effect, ...]:
         _rule(item)
         # A new URN with the physical name of one being deleted: created first, so it collides.
         twin = next(
-            (gone for gone in deleted.values() if gone.type == item.type and _identity(gone) is not None and _identity(gone) == _identity(item)),
+            (
+                gone
+                for gone in deleted.values()
+                if gone.type == item.type and _identity(gone) is not None and _identity(gone) == _identity(item)
+            ),
             None,
         )
         deletes_first = item.delete_before_replace
-        collision = f"{_label(item)}: created with the name {_label(twin)} still holds" if twin and not deletes_first else None
+        collision = (
+            f"{_label(item)}: created with the name {_label(twin)} still holds" if twin and not deletes_first else None
+        )
         effects.append(Effect(_label(item), "created", collision=collision))
     effects += [Effect(_label(deleted[urn]), "deleted") for urn in sorted(deleted)]
     return tuple(effects)
@@ -244,8 +255,9 @@ def simulated_chart_version(version: str, crd_dir: Path) -> Iterator[None]:
 
     source = chaos_mesh_crds.crd_file(model.DEFAULT_CHAOS_MESH_VERSION)
     (crd_dir / source.name.replace(model.DEFAULT_CHAOS_MESH_VERSION, version)).write_bytes(source.read_bytes())
-    with mock.patch.object(model, "CHAOS_MESH_CRD_VERSIONS", (*model.CHAOS_MESH_CRD_VERSIONS, version)), mock.patch.object(
-        chaos_mesh_crds, "CRD_DIR", crd_dir
+    with (
+        mock.patch.object(model, "CHAOS_MESH_CRD_VERSIONS", (*model.CHAOS_MESH_CRD_VERSIONS, version)),
+        mock.patch.object(chaos_mesh_crds, "CRD_DIR", crd_dir),
     ):
         yield
 
@@ -269,7 +281,9 @@ def run_change(key: str, change: Change, scratch: Path, before_runs: dict[str, D
     simulating = "chaosMesh.version" in change.to
     with simulated_chart_version(SIMULATED_CHART_VERSION, scratch) if simulating else nullcontext():
         after = run_lab(change.stack, {**change.base, **change.to}, running=_running(before))
-    described = ", ".join(f"`{name}: {value if isinstance(value, str) else json.dumps(value)}`" for name, value in change.to.items())
+    described = ", ".join(
+        f"`{name}: {value if isinstance(value, str) else json.dumps(value)}`" for name, value in change.to.items()
+    )
     return Row(key=key, change=described, effects=diff(before, after), note=change.note)
 
 
@@ -282,9 +296,12 @@ def matrix(keys: list[str], scratch: Path) -> list[Row]:
 
 
 def _cell(effects: list[Effect]) -> str:
-    return "<br>".join(
-        f"{effect.label}" + (f" ({', '.join(effect.fields)})" if effect.fields else "") for effect in effects
-    ) or "–"
+    return (
+        "<br>".join(
+            f"{effect.label}" + (f" ({', '.join(effect.fields)})" if effect.fields else "") for effect in effects
+        )
+        or "–"
+    )
 
 
 def render(rows: list[Row]) -> str:
@@ -306,9 +323,16 @@ def render(rows: list[Row]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        by_action = {action: [effect for effect in row.effects if effect.action == action] for action in ("updated", "replaced", "created", "deleted")}
+        by_action = {
+            action: [effect for effect in row.effects if effect.action == action]
+            for action in ("updated", "replaced", "created", "deleted")
+        }
         gaps = [effect.label for effect in by_action["replaced"] if effect.gap]
-        verdict = "**no**: " + "; ".join(row.collisions) if row.collisions else "yes" + (f" (gap: {', '.join(gaps)})" if gaps else "")
+        verdict = (
+            "**no**: " + "; ".join(row.collisions)
+            if row.collisions
+            else "yes" + (f" (gap: {', '.join(gaps)})" if gaps else "")
+        )
         lines.append(
             f"| `{row.key}` | {row.change} | {_cell(by_action['updated'])} | {_cell(by_action['replaced'])} | "
             f"{_cell(by_action['created'])} | {_cell(by_action['deleted'])} | {verdict} | {row.note or '–'} |"

@@ -313,7 +313,9 @@ class KubeApiServer:
         """Create (or reset) `chaos` when a `method` request on `path` arrives, before answering it."""
         metadata = chaos["metadata"]
         created = copy.deepcopy(dict(chaos))
-        self._when(method, path, lambda: self._objects.__setitem__((metadata["namespace"], plural, metadata["name"]), created))
+        self._when(
+            method, path, lambda: self._objects.__setitem__((metadata["namespace"], plural, metadata["name"]), created)
+        )
 
     def vanish_when(self, method: str, path: str, namespace: str, plural: str, name: str) -> None:
         """Remove an object the first time a `method` request on `path` arrives, before answering it:
@@ -363,8 +365,11 @@ class KubeApiServer:
         self._reconcile()
         parts = path.removeprefix(GROUP_PATH + "/").split("/")
         if len(parts) == 3 and parts[0] == "namespaces" and method == "GET":
-            items = [chaos for (namespace, plural, _), chaos in sorted(self._objects.items())
-                     if (namespace, plural) == (parts[1], parts[2])]
+            items = [
+                chaos
+                for (namespace, plural, _), chaos in sorted(self._objects.items())
+                if (namespace, plural) == (parts[1], parts[2])
+            ]
             return 200, {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "List", "metadata": {}, "items": items}, {}
         if len(parts) != 4 or parts[0] != "namespaces":
             return 404, _status(404, "NotFound"), {}
@@ -407,10 +412,16 @@ def _paused(chaos: Mapping[str, Any]) -> bool:
 
 
 def set_conditions(chaos: dict[str, Any], conditions: Mapping[str, str]) -> None:
-    chaos["status"] = {"conditions": [{"type": condition, "status": status} for condition, status in conditions.items()]}
+    chaos["status"] = {
+        "conditions": [{"type": condition, "status": status} for condition, status in conditions.items()]
+    }
 
 
 def chaos_object(kind: str, name: str, namespace: str, conditions: Mapping[str, str]) -> dict[str, Any]:
-    chaos: dict[str, Any] = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+    chaos: dict[str, Any] = {
+        "apiVersion": "chaos-mesh.org/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+    }
     set_conditions(chaos, conditions)
     return chaos

@@ -71,7 +71,9 @@ class AlarmRule:
         return _COMPARISONS[self.comparison](value, self.threshold)
 
 
-def period_values(rule: AlarmRule, points: Sequence[tuple[datetime, float]], end: datetime, periods: int) -> list[float | None]:
+def period_values(
+    rule: AlarmRule, points: Sequence[tuple[datetime, float]], end: datetime, periods: int
+) -> list[float | None]:
     """The statistic over each of the `periods` periods ending at `end`, oldest first; None where there is no data."""
     end_s = end.timestamp()
     buckets: list[list[float]] = [[] for _ in range(periods)]
@@ -84,7 +86,11 @@ def period_values(rule: AlarmRule, points: Sequence[tuple[datetime, float]], end
 
 
 def evaluate(
-    rule: AlarmRule, points: Sequence[tuple[datetime, float]], end: datetime, evaluation_range: int | None = None, current: str = OK
+    rule: AlarmRule,
+    points: Sequence[tuple[datetime, float]],
+    end: datetime,
+    evaluation_range: int | None = None,
+    current: str = OK,
 ) -> str:
     """The state the alarm takes when evaluated at `end` (the end of its newest period)."""
     wanted = rule.evaluation_periods

@@ -62,7 +62,9 @@ _SUBSCHEMA_ONE = ("items", "additionalProperties", "not")
 def _format_checker() -> jsonschema.FormatChecker:
     checker = jsonschema.FormatChecker(formats=())
     for name, (low, high) in _INT_RANGES.items():
-        checker.checks(name)(lambda instance, low=low, high=high: not isinstance(instance, int) or low <= instance <= high)
+        checker.checks(name)(
+            lambda instance, low=low, high=high: not isinstance(instance, int) or low <= instance <= high
+        )
     return checker
 
 
@@ -94,7 +96,11 @@ def to_json_schema(node: dict[str, Any]) -> dict[str, Any]:
         out["type"] = [*([out["type"]] if isinstance(out["type"], str) else out["type"]), "null"]
     if node.get("x-kubernetes-list-type") == "set":
         out["uniqueItems"] = True
-    if node.get("type") == "object" and "additionalProperties" not in node and not node.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        node.get("type") == "object"
+        and "additionalProperties" not in node
+        and not node.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 

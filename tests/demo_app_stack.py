@@ -329,8 +329,11 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
-        wait_until(lambda: not accepts_connections(self.port, self.host), f"{self.name} to close {self.address}",
-                   deadline_s=STOP_DEADLINE_S)
+        wait_until(
+            lambda: not accepts_connections(self.port, self.host),
+            f"{self.name} to close {self.address}",
+            deadline_s=STOP_DEADLINE_S,
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -366,8 +369,14 @@ class Workdir:
         log_path = self.file(f"{Path(argv[0]).name}-{time.monotonic_ns()}.log", "")
         with log_path.open("ab") as log:
             returncode = subprocess.run(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.path, timeout=CLIENT_TIMEOUT_S, check=False, **self.drop_privileges,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.path,
+                timeout=CLIENT_TIMEOUT_S,
+                check=False,
+                **self.drop_privileges,
             ).returncode
         return returncode, log_path.read_text(errors="replace")
 
@@ -405,6 +414,7 @@ def node_with_a_dead_pod() -> Iterator[str]:
     ip = require_binary("ip", "iproute2")
     node, pod = (f"chaoslab-{os.getpid()}-{role}" for role in ("node", "pod"))
     with contextlib.ExitStack() as cleanup:
+
         def run(*argv: str) -> None:
             subprocess.run([ip, *argv], check=True, capture_output=True, timeout=CLIENT_TIMEOUT_S)
 

@@ -15,15 +15,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
-
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer
-from moto_cloudwatch import REGION, aws_client, moto_server
+from moto_cloudwatch import REGION, aws_client
 
 ACCOUNT = "123456789012"  # moto's default account
 # The stack's steadyStateAlarmArns, by output key, as alarm names.
-ALARMS = {"successRate": "test-steady-state-success-rate", "p95Latency": "test-steady-state-p95-latency",
-          "broken": "test-steady-state-broken"}
+ALARMS = {
+    "successRate": "test-steady-state-success-rate",
+    "p95Latency": "test-steady-state-p95-latency",
+    "broken": "test-steady-state-broken",
+}
 HEALTHY = Answer()
 
 
@@ -34,9 +36,17 @@ def alarm_arn(name: str) -> str:
 def put_steady_state_alarms(cloudwatch: Any) -> None:
     """Alarms under the stack's alarm names (moto stores them; it does not evaluate them: SetAlarmState flips them)."""
     for name in ALARMS.values():
-        cloudwatch.put_metric_alarm(AlarmName=name, MetricName="SuccessRate", Namespace="ChaosLab/SteadyState/test",
-                                    Statistic="Average", Period=10, EvaluationPeriods=3, Threshold=99,
-                                    ComparisonOperator="LessThanThreshold", TreatMissingData="breaching")
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="SuccessRate",
+            Namespace="ChaosLab/SteadyState/test",
+            Statistic="Average",
+            Period=10,
+            EvaluationPeriods=3,
+            Threshold=99,
+            ComparisonOperator="LessThanThreshold",
+            TreatMissingData="breaching",
+        )
 
 
 def hold_experiments_running(endpoint: str, polls: int) -> None:
@@ -55,11 +65,23 @@ def fis_template(fis: Any, stack: str, name: str) -> str:
         clientToken=f"{stack}-{name}",
         description=f"chaos-lab {stack}: {name}",
         roleArn=f"arn:aws:iam::{ACCOUNT}:role/fis-role",
-        stopConditions=[{"source": "aws:cloudwatch:alarm", "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{stack}-errors"}],
-        targets={"node-group": {"resourceType": "aws:eks:nodegroup", "selectionMode": "ALL",
-                                "resourceArns": [f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/chaos-lab-{stack}/chaos-workers/x"]}},
-        actions={"terminate": {"actionId": "aws:eks:terminate-nodegroup-instances",
-                               "parameters": {"instanceTerminationPercentage": "34"}, "targets": {"Nodegroups": "node-group"}}},
+        stopConditions=[
+            {"source": "aws:cloudwatch:alarm", "value": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{stack}-errors"}
+        ],
+        targets={
+            "node-group": {
+                "resourceType": "aws:eks:nodegroup",
+                "selectionMode": "ALL",
+                "resourceArns": [f"arn:aws:eks:{REGION}:{ACCOUNT}:nodegroup/chaos-lab-{stack}/chaos-workers/x"],
+            }
+        },
+        actions={
+            "terminate": {
+                "actionId": "aws:eks:terminate-nodegroup-instances",
+                "parameters": {"instanceTerminationPercentage": "34"},
+                "targets": {"Nodegroups": "node-group"},
+            }
+        },
         tags={"chaos-lab:stack": stack, "chaos-lab:experiment": name},
     )
     return response["experimentTemplate"]["id"]
@@ -75,8 +97,13 @@ class _LeverHandler(BaseHTTPRequestHandler):
 
     def _forward(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        answer = requests.request(self.command, f"{self.upstream}{self.path}", data=self.rfile.read(length) if length else None,
-                                  headers={key: value for key, value in self.headers.items() if key.lower() != "host"}, timeout=10)
+        answer = requests.request(
+            self.command,
+            f"{self.upstream}{self.path}",
+            data=self.rfile.read(length) if length else None,
+            headers={key: value for key, value in self.headers.items() if key.lower() != "host"},
+            timeout=10,
+        )
         self.send_response(answer.status_code)
         for key, value in answer.headers.items():
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
@@ -85,29 +112,36 @@ class _LeverHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(answer.content)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._forward()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._forward()
 
     def _answer(self) -> None:
-        body = json.dumps({"safetyLever": {"id": "default", "arn": f"arn:aws:fis:{REGION}:{ACCOUNT}:safety-lever/default",
-                                           "state": dict(self.state)}}).encode()
+        body = json.dumps(
+            {
+                "safetyLever": {
+                    "id": "default",
+                    "arn": f"arn:aws:fis:{REGION}:{ACCOUNT}:safety-lever/default",
+                    "state": dict(self.state),
+                }
+            }
+        ).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         if not self._is_lever():
             self._forward()
             return
         self.calls.append(("GET", self.path, None))
         self._answer()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.calls.append(("PATCH", self.path, sent))
         self.state.update(sent["state"])
@@ -118,9 +152,15 @@ class _LeverHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def lever_server(status: str = "disengaged", reason: str = "", upstream: str | None = None) -> Iterator[tuple[str, type[_LeverHandler]]]:
+def lever_server(
+    status: str = "disengaged", reason: str = "", upstream: str | None = None
+) -> Iterator[tuple[str, type[_LeverHandler]]]:
     """The lever's two operations; with `upstream` (moto's URL), every other request is passed through to it."""
-    handler = type("LeverHandler", (_LeverHandler,), {"state": {"status": status, "reason": reason}, "calls": [], "upstream": upstream})
+    handler = type(
+        "LeverHandler",
+        (_LeverHandler,),
+        {"state": {"status": status, "reason": reason}, "calls": [], "upstream": upstream},
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -150,5 +190,8 @@ class FisStack(FakeStack):
             self.server.behave(self.during if enabled else HEALTHY)
 
     def outputs(self) -> dict[str, Any]:
-        return {"region": REGION, "fisTemplateIds": dict(self.templates),
-                "steadyStateAlarmArns": {key: alarm_arn(name) for key, name in ALARMS.items()}}
+        return {
+            "region": REGION,
+            "fisTemplateIds": dict(self.templates),
+            "steadyStateAlarmArns": {key: alarm_arn(name) for key, name in ALARMS.items()},
+        }

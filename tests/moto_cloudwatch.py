@@ -13,9 +13,8 @@ from typing import Any
 
 import boto3
 import requests
-from moto.server import ThreadedMotoServer
-
 from demo_app_stack import LOOPBACK, free_port
+from moto.server import ThreadedMotoServer
 
 REGION = "us-east-1"
 # moto accepts any credentials; these keep botocore from looking for real ones.
@@ -59,7 +58,14 @@ def client(endpoint: str) -> Any:
 
 
 def series(
-    cloudwatch: Any, namespace: str, metric: str, dimensions: dict[str, str], stat: str, period_s: int, start: datetime, end: datetime
+    cloudwatch: Any,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str],
+    stat: str,
+    period_s: int,
+    start: datetime,
+    end: datetime,
 ) -> list[tuple[datetime, float]]:
     """One metric's values per period, oldest first, read back with GetMetricData."""
     answer = cloudwatch.get_metric_data(

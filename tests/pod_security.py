@@ -85,7 +85,9 @@ def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
             found.append(f"{where}: runAsNonRoot must be true on the pod or the container")
         seccomp = (security.get("seccompProfile") or {}).get("type", pod_seccomp)
         if seccomp not in ALLOWED_SECCOMP:
-            found.append(f"{where}: seccompProfile.type must be RuntimeDefault or Localhost on the pod or the container, got {seccomp}")
+            found.append(
+                f"{where}: seccompProfile.type must be RuntimeDefault or Localhost on the pod or the container, got {seccomp}"
+            )
     return found
 
 

@@ -68,14 +68,24 @@ def resource_args(
     )
 
 
-def policy_resource(resource_type: str, props: Mapping[str, Any], *, name: str = "subject", stack: str = "dev") -> PolicyResource:
-    return PolicyResource(resource_type, engine_props(props), urn(resource_type, name, stack), name, _no_options(), None, None, [], {})
+def policy_resource(
+    resource_type: str, props: Mapping[str, Any], *, name: str = "subject", stack: str = "dev"
+) -> PolicyResource:
+    return PolicyResource(
+        resource_type, engine_props(props), urn(resource_type, name, stack), name, _no_options(), None, None, [], {}
+    )
 
 
 def registration_args(registration: Registration, config: Mapping[str, Any] | None = None) -> ResourceValidationArgs:
     """A resource the mocked program declared, as a resource policy sees it."""
     return ResourceValidationArgs(
-        registration.type, engine_props(registration.inputs), registration.urn, registration.name, _no_options(), None, config
+        registration.type,
+        engine_props(registration.inputs),
+        registration.urn,
+        registration.name,
+        _no_options(),
+        None,
+        config,
     )
 
 
@@ -101,7 +111,9 @@ def violations(policy: AnyPolicy, args: ResourceValidationArgs | StackValidation
     return found
 
 
-def stack_violations(policy: StackValidationPolicy, resources: Iterable[PolicyResource], config: Mapping[str, Any] | None = None) -> list[str]:
+def stack_violations(
+    policy: StackValidationPolicy, resources: Iterable[PolicyResource], config: Mapping[str, Any] | None = None
+) -> list[str]:
     return violations(policy, StackValidationArgs(list(resources), config))
 
 

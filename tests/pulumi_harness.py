@@ -58,6 +58,8 @@ class FakeCluster:
 
 def fake_addon_version(addon_name: str, kubernetes_version: str) -> str:
     return f"v1.{kubernetes_version.replace('.', '')}.0-eksbuild.1-{addon_name}"
+
+
 # What the AWS provider's lookups answer, for the program parts that read an account, region or ARN.
 FAKE_INVOKES: dict[str, dict[str, Any]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {"accountId": FAKE_ACCOUNT},
@@ -172,7 +174,12 @@ class LabMocks(pulumi.runtime.Mocks):
                 return {"name": args.args["name"], "arn": arn}
             assert args.args["name"] == self.running.name, args.args
             subnets = [f"subnet-{zone_id}" for zone_id in self.running.zone_ids]
-            return {"name": self.running.name, "arn": arn, "version": self.running.version, "vpcConfig": {"subnetIds": subnets}}
+            return {
+                "name": self.running.name,
+                "arn": arn,
+                "version": self.running.version,
+                "vpcConfig": {"subnetIds": subnets},
+            }
         if args.token == "aws:ec2/getSubnet:getSubnet":
             return {"id": args.args["id"], "availabilityZoneId": args.args["id"].removeprefix("subnet-")}
         if args.token == "aws:eks/getAddonVersion:getAddonVersion":
@@ -190,7 +197,7 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
         self.registered_outputs: dict[str, dict[str, Any]] = {}
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
@@ -224,15 +231,17 @@ class RecordingMonitor(MockMonitor):
         parent = "" if spec.noParent else spec.parentUrn or request.parent
         return self.make_urn(parent, spec.type or request.type, spec.name or request.name)
 
-    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+    def GetDeploymentInfo(self, request: Any) -> Any:
         # A resource passed to a remote component (the eks.Cluster given to ManagedNodeGroup) would be
         # rehydrated by the mock monitor on another event loop and deadlock; without resource
         # references the SDK sends it as its URN, which is recorded just as well.
         info = super().GetDeploymentInfo(request)
-        features = [item for item in info.supportedFeatures if item != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
+        features = [
+            item for item in info.supportedFeatures if item != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES
+        ]
         return resource_pb2.DeploymentInfo(supportedFeatures=features)
 
-    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - the gRPC method's name
+    def RegisterResourceOutputs(self, request: Any) -> Any:
         self.registered_outputs[request.urn] = rpc.deserialize_properties(request.outputs)
         return super().RegisterResourceOutputs(request)
 

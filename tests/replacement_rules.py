@@ -62,7 +62,9 @@ RULES: dict[str, ReplacementRule] = {
         source=f"{TF_AWS} internal/service/eks/addon.go (addon_version is updated in place)",
     ),
     "aws:ec2/vpc:Vpc": ReplacementRule(
-        force_new=("cidrBlock",), identity=(), source=f"{TF_AWS} internal/service/ec2/vpc_.go (instance_tenancy is updated in place)"
+        force_new=("cidrBlock",),
+        identity=(),
+        source=f"{TF_AWS} internal/service/ec2/vpc_.go (instance_tenancy is updated in place)",
     ),
     # A subnet's physical identity is its CIDR inside the VPC: a second subnet with the same CIDR is refused.
     "aws:ec2/subnet:Subnet": ReplacementRule(
@@ -74,7 +76,9 @@ RULES: dict[str, ReplacementRule] = {
         force_new=("vpcId",), identity=("vpcId",), source=f"{TF_AWS} internal/service/ec2/vpc_default_security_group.go"
     ),
     "aws:ec2/internetGateway:InternetGateway": ReplacementRule(
-        force_new=(), identity=(), source=f"{TF_AWS} internal/service/ec2/vpc_internet_gateway.go (vpc_id is updated in place)"
+        force_new=(),
+        identity=(),
+        source=f"{TF_AWS} internal/service/ec2/vpc_internet_gateway.go (vpc_id is updated in place)",
     ),
     "aws:ec2/routeTable:RouteTable": ReplacementRule(
         force_new=("vpcId",), identity=(), source=f"{TF_AWS} internal/service/ec2/vpc_route_table.go"
@@ -85,9 +89,13 @@ RULES: dict[str, ReplacementRule] = {
         identity=("subnetId",),
         source=f"{TF_AWS} internal/service/ec2/vpc_route_table_association.go (route_table_id is updated in place)",
     ),
-    "aws:ec2/eip:Eip": ReplacementRule(force_new=("domain",), identity=(), source=f"{TF_AWS} internal/service/ec2/ec2_eip.go"),
+    "aws:ec2/eip:Eip": ReplacementRule(
+        force_new=("domain",), identity=(), source=f"{TF_AWS} internal/service/ec2/ec2_eip.go"
+    ),
     "aws:ec2/natGateway:NatGateway": ReplacementRule(
-        force_new=("allocationId", "subnetId", "connectivityType"), identity=(), source=f"{TF_AWS} internal/service/ec2/vpc_nat_gateway.go"
+        force_new=("allocationId", "subnetId", "connectivityType"),
+        identity=(),
+        source=f"{TF_AWS} internal/service/ec2/vpc_nat_gateway.go",
     ),
     "aws:ec2/launchTemplate:LaunchTemplate": ReplacementRule(
         force_new=("name", "namePrefix"),
@@ -107,21 +115,31 @@ RULES: dict[str, ReplacementRule] = {
         force_new=("name", "namePrefix", "role"), identity=(), source=f"{TF_AWS} internal/service/iam/role_policy.go"
     ),
     "aws:cloudwatch/metricAlarm:MetricAlarm": ReplacementRule(
-        force_new=("name",), identity=("name",), source=f"{TF_AWS} internal/service/cloudwatch/metric_alarm.go (alarm_name)"
+        force_new=("name",),
+        identity=("name",),
+        source=f"{TF_AWS} internal/service/cloudwatch/metric_alarm.go (alarm_name)",
     ),
     "aws:cloudwatch/compositeAlarm:CompositeAlarm": ReplacementRule(
-        force_new=("alarmName",), identity=("alarmName",), source=f"{TF_AWS} internal/service/cloudwatch/composite_alarm.go"
+        force_new=("alarmName",),
+        identity=("alarmName",),
+        source=f"{TF_AWS} internal/service/cloudwatch/composite_alarm.go",
     ),
     "aws:cloudwatch/dashboard:Dashboard": ReplacementRule(
-        force_new=("dashboardName",), identity=("dashboardName",), source=f"{TF_AWS} internal/service/cloudwatch/dashboard.go"
+        force_new=("dashboardName",),
+        identity=("dashboardName",),
+        source=f"{TF_AWS} internal/service/cloudwatch/dashboard.go",
     ),
     # DiffConfig: a provider pointed at another cluster is replaced, and so is everything it manages.
     "pulumi:providers:kubernetes": ReplacementRule(
-        force_new=("kubeconfig", "context", "cluster"), identity=(), source=f"{PULUMI_K8S} provider/pkg/provider/provider.go (DiffConfig)"
+        force_new=("kubeconfig", "context", "cluster"),
+        identity=(),
+        source=f"{PULUMI_K8S} provider/pkg/provider/provider.go (DiffConfig)",
     ),
     # Release names are unique per namespace; the provider does NOT delete first (DeleteBeforeReplace: false).
     "kubernetes:helm.sh/v3:Release": ReplacementRule(
-        force_new=("name", "namespace"), identity=("name", "namespace"), source=f"{PULUMI_K8S} provider/pkg/provider/helm_release.go (Diff)"
+        force_new=("name", "namespace"),
+        identity=("name", "namespace"),
+        source=f"{PULUMI_K8S} provider/pkg/provider/helm_release.go (Diff)",
     ),
 }
 

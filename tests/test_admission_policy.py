@@ -20,16 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import celpy
+import k8s_schema
 import pytest
 from celpy import celtypes
-
-import k8s_schema
 from chaos_corpus import LABS, Bad, Lab, Request, bad_requests, good_requests
+from policy_support import chaos_type, resource_args, violations
+
 from chaoslab.experiments import admission
 from chaoslab.experiments.cron import CRON_ONE_MINUTE, DESCRIPTORS, EVERY_AT_LEAST_THE_FLOOR
 from policy.rules import chaos as pack_chaos
 from policy.rules import chaos_objects
-from policy_support import chaos_type, resource_args, violations
 
 POLICY_NAME = "chaos-lab-rules"
 # The pack's resource policies for chaos objects; the stack policy (replicas) needs a whole stack.
@@ -52,7 +52,11 @@ class CelPolicy:
         self.conditions = [self._compile(condition["expression"]) for condition in spec["matchConditions"]]
         self.variables = [(variable["name"], self._compile(variable["expression"])) for variable in spec["variables"]]
         self.validations = [
-            (validation["message"].split(":", 1)[0], self._compile(validation["expression"]), self._compile(validation["messageExpression"]))
+            (
+                validation["message"].split(":", 1)[0],
+                self._compile(validation["expression"]),
+                self._compile(validation["messageExpression"]),
+            )
             for validation in spec["validations"]
         ]
 
@@ -104,7 +108,9 @@ def pack_denials(lab: Lab, request: Request) -> dict[str, list[str]]:
 
 
 def _cases(requests: Any) -> list[Any]:
-    return [pytest.param(lab, request, id=f"{lab.sandbox}: {request.name}") for lab in LABS for request in requests(lab)]
+    return [
+        pytest.param(lab, request, id=f"{lab.sandbox}: {request.name}") for lab in LABS for request in requests(lab)
+    ]
 
 
 # --- the corpus ---------------------------------------------------------------------------------------
@@ -142,11 +148,24 @@ def test_every_rule_has_bad_objects_and_every_pack_twin_is_exercised() -> None:
 
 def test_the_pack_and_the_admission_policy_share_the_allow_list_and_the_floor() -> None:
     """The pack runs in its own virtualenv and imports only its `rules`, so it keeps twins of these."""
-    for name in ("FAULT_KINDS", "USER_KINDS", "CONTROLLER_KINDS", "SCHEDULE_TYPES", "GROUP_TEMPLATE_TYPES", "TEMPLATE_TYPES"):
+    for name in (
+        "FAULT_KINDS",
+        "USER_KINDS",
+        "CONTROLLER_KINDS",
+        "SCHEDULE_TYPES",
+        "GROUP_TEMPLATE_TYPES",
+        "TEMPLATE_TYPES",
+    ):
         assert getattr(chaos_objects, name) == getattr(admission, name), name
     assert {kind: key for kind, key in chaos_objects.EMBED_KEYS.items() if kind != "Workflow"} == admission.EMBED_KEYS
-    assert (pack_chaos.REFUSED_EMBED_KEYS, pack_chaos.REFUSED_TEMPLATE_KEYS) == (admission.REFUSED_EMBED_KEYS, admission.REFUSED_TEMPLATE_KEYS)
-    assert (pack_chaos.EVERY_AT_LEAST_THE_FLOOR, pack_chaos.CRON_ONE_MINUTE) == (EVERY_AT_LEAST_THE_FLOOR, CRON_ONE_MINUTE)
+    assert (pack_chaos.REFUSED_EMBED_KEYS, pack_chaos.REFUSED_TEMPLATE_KEYS) == (
+        admission.REFUSED_EMBED_KEYS,
+        admission.REFUSED_TEMPLATE_KEYS,
+    )
+    assert (pack_chaos.EVERY_AT_LEAST_THE_FLOOR, pack_chaos.CRON_ONE_MINUTE) == (
+        EVERY_AT_LEAST_THE_FLOOR,
+        CRON_ONE_MINUTE,
+    )
     assert pack_chaos.SCHEDULE_DESCRIPTORS == DESCRIPTORS
 
 
@@ -165,8 +184,13 @@ def test_the_binding_denies_and_the_policy_fails_closed_on_every_chaos_object() 
     assert policy["matchConstraints"]["resourceRules"] == [
         {"apiGroups": ["chaos-mesh.org"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["*"]}
     ]
-    assert "namespaceSelector" not in policy["matchConstraints"], "the policy must judge chaos objects in every namespace"
-    assert admission.binding(POLICY_NAME, POLICY_NAME)["spec"] == {"policyName": POLICY_NAME, "validationActions": ["Deny"]}
+    assert "namespaceSelector" not in policy["matchConstraints"], (
+        "the policy must judge chaos objects in every namespace"
+    )
+    assert admission.binding(POLICY_NAME, POLICY_NAME)["spec"] == {
+        "policyName": POLICY_NAME,
+        "validationActions": ["Deny"],
+    }
     assert all(validation["messageExpression"] for validation in policy["validations"])
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from change_matrix import CHANGES, CONFIGURATION_DOC, DOC, Row, diff, documented_keys, matrix, render
-from pulumi_harness import Deployment, Registration
 from replacement_rules import RULES, rule_for
+
+from pulumi_harness import Deployment, Registration
 
 
 @pytest.fixture(scope="module")
@@ -64,12 +64,19 @@ def _diff(before: list[Registration], after: list[Registration]):
 def test_a_fixed_name_with_a_force_new_change_is_flagged():
     """The node group as it was: a fixed node_group_name and a changed capacity type."""
     group = "eks:index:ManagedNodeGroup"
-    old = _registration(group, "workers", {"clusterName": "lab", "nodeGroupName": "chaos-workers", "capacityType": "SPOT"})
-    new = _registration(group, "workers", {"clusterName": "lab", "nodeGroupName": "chaos-workers", "capacityType": "ON_DEMAND"})
+    old = _registration(
+        group, "workers", {"clusterName": "lab", "nodeGroupName": "chaos-workers", "capacityType": "SPOT"}
+    )
+    new = _registration(
+        group, "workers", {"clusterName": "lab", "nodeGroupName": "chaos-workers", "capacityType": "ON_DEMAND"}
+    )
     [effect] = _diff([old], [new])
     assert effect.action == "replaced" and effect.fields == ("capacityType",)
     assert effect.collision and "created before the old one is deleted" in effect.collision
-    prefixed = [_registration(group, "workers", {"clusterName": "lab", "nodeGroupNamePrefix": "w-", "capacityType": value}) for value in ("SPOT", "ON_DEMAND")]
+    prefixed = [
+        _registration(group, "workers", {"clusterName": "lab", "nodeGroupNamePrefix": "w-", "capacityType": value})
+        for value in ("SPOT", "ON_DEMAND")
+    ]
     [effect] = _diff(prefixed[:1], prefixed[1:])
     assert effect.action == "replaced" and effect.collision is None
 

@@ -15,16 +15,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import k8s_schema
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-import k8s_schema
 import stacks.lab
-from components import chaos_mesh
-from chaoslab.experiments import CATALOG
-from chaoslab.experiments.errors import ConfigError
-from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import (
     DEFAULT_CHAOS_MESH_VERSION,
@@ -33,6 +29,10 @@ from chaoslab.config.model import (
     ContainerRuntime,
     parse_config,
 )
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.errors import ConfigError
+from components import chaos_mesh
+from pulumi_harness import Deployment, ProgramFailed, Registration, run_lab
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -71,7 +71,15 @@ CONTROL_PLANE_SHARE_OF_ONE_NODE = 0.25
 
 _QUANTITY = re.compile(r"^(?P<number>\d+(?:\.\d+)?)(?P<suffix>m|Ki|Mi|Gi|k|M|G)?$")
 _TO_MILLICORES = {"m": 1, None: 1000}
-_TO_MIB = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "k": 1000 / 2**20, "M": 10**6 / 2**20, "G": 10**9 / 2**20, None: 1 / 2**20}
+_TO_MIB = {
+    "Ki": 1 / 1024,
+    "Mi": 1,
+    "Gi": 1024,
+    "k": 1000 / 2**20,
+    "M": 10**6 / 2**20,
+    "G": 10**9 / 2**20,
+    None: 1 / 2**20,
+}
 
 
 def quantity(resource: str, text: str) -> float:
@@ -101,7 +109,11 @@ def namespace_named(deployment: Deployment, name: str) -> Registration:
 
 def fence_layers(deployment: Deployment) -> list[Registration]:
     """The labelled sandbox, the admission policy and its binding."""
-    return [namespace_named(deployment, DEFAULT_SANDBOX_NAMESPACE), deployment.one(ADMISSION_POLICY), deployment.one(ADMISSION_BINDING)]
+    return [
+        namespace_named(deployment, DEFAULT_SANDBOX_NAMESPACE),
+        deployment.one(ADMISSION_POLICY),
+        deployment.one(ADMISSION_BINDING),
+    ]
 
 
 # A URN names its parents' types, so this finds the steady-state component and everything under it.
@@ -142,7 +154,9 @@ def test_control_plane_namespace_is_declared_and_not_open_to_injection(dev):
 def test_release_is_the_pinned_chart_from_the_official_repository_installed_atomically(dev):
     item = release(dev)
     inputs = item.inputs
-    assert (inputs["chart"], inputs["version"]) == (CHART, CHART_VERSION), f"{item.name}: {inputs['chart']} {inputs['version']}"
+    assert (inputs["chart"], inputs["version"]) == (CHART, CHART_VERSION), (
+        f"{item.name}: {inputs['chart']} {inputs['version']}"
+    )
     assert DEFAULT_CHAOS_MESH_VERSION == CHART_VERSION, "the config default is not the pinned chart version"
     assert inputs["repositoryOpts"]["repo"] == CHART_REPOSITORY, f"{item.name}: repository {inputs['repositoryOpts']}"
     assert inputs["namespace"] == CONTROL_PLANE_NAMESPACE, f"{item.name}: namespace {inputs['namespace']!r}"
@@ -151,7 +165,9 @@ def test_release_is_the_pinned_chart_from_the_official_repository_installed_atom
     assert item.parent == dev.one(CHAOS_MESH_COMPONENT).urn, f"{item.name}: not a child of ChaosMesh"
     # Created into its namespace after that namespace exists, and after the fence layers the API server
     # enforces: the chart brings the chaos-mesh.org CRDs, so no chaos object can exist before its judge.
-    assert namespace_named(dev, CONTROL_PLANE_NAMESPACE).urn in item.dependencies, f"{item.name}: not after its namespace"
+    assert namespace_named(dev, CONTROL_PLANE_NAMESPACE).urn in item.dependencies, (
+        f"{item.name}: not after its namespace"
+    )
     for fence_layer in fence_layers(dev):
         assert fence_layer.urn in item.dependencies, f"{item.name}: not after {fence_layer.name} ({fence_layer.type})"
 
@@ -168,7 +184,9 @@ def test_values_fence_the_controller_and_close_what_the_chart_opens(sandbox):
     assert sandbox not in repr(chart), f"{name}: the values name the sandbox"
     assert chart["controllerManager"]["enableFilterNamespace"] is True, f"{name}: enableFilterNamespace"
     # Narrowing these is unsafe on 2.8.3 (controllers/common/fx.go stops at the first disabled controller).
-    assert "enabledControllers" not in chart["controllerManager"] and "enabledWebhooks" not in chart["controllerManager"]
+    assert (
+        "enabledControllers" not in chart["controllerManager"] and "enabledWebhooks" not in chart["controllerManager"]
+    )
     assert chart["dashboard"]["securityMode"] is True, f"{name}: dashboard.securityMode"
     assert chart["dashboard"]["service"]["type"] == "ClusterIP", f"{name}: dashboard.service.type"
     assert chart["enableProfiling"] is False, f"{name}: enableProfiling"
@@ -213,9 +231,13 @@ def test_control_plane_requests_fit_well_inside_one_t3_medium(dev):
     for key, resources in declared.items():
         assert set(resources["requests"]) == {"cpu", "memory"}, f"{key}: requests {resources['requests']}"
         assert "memory" in resources["limits"], f"{key}: no memory limit"
-        assert quantity("memory", resources["limits"]["memory"]) >= quantity("memory", resources["requests"]["memory"]), key
+        assert quantity("memory", resources["limits"]["memory"]) >= quantity(
+            "memory", resources["requests"]["memory"]
+        ), key
     for resource, allocatable in T3_MEDIUM_ALLOCATABLE.items():
-        total = sum(quantity(resource, part["resources"]["requests"][resource]) * count for part, count in parts.values())
+        total = sum(
+            quantity(resource, part["resources"]["requests"][resource]) * count for part, count in parts.values()
+        )
         assert total <= CONTROL_PLANE_SHARE_OF_ONE_NODE * allocatable, (
             f"control-plane {resource} requests {total:g} exceed {CONTROL_PLANE_SHARE_OF_ONE_NODE:.0%} of a "
             f"t3.medium's {allocatable}"
@@ -290,14 +312,22 @@ def test_every_chaos_object_is_created_after_the_fence_layers_the_api_server_enf
 
 # --- bad input -----------------------------------------------------------------------------------
 
-BAD_CHAOS_MESH = {"version": "latest", "runtime": "podman", "socketPath": "run/containerd.sock", "controllerReplicas": 0}
+BAD_CHAOS_MESH = {
+    "version": "latest",
+    "runtime": "podman",
+    "socketPath": "run/containerd.sock",
+    "controllerReplicas": 0,
+}
 
 
 def test_bad_chaos_mesh_config_is_reported_all_at_once_with_what_is_accepted():
     with pytest.raises(ConfigError) as raised:
         parse_config({"chaosMesh": BAD_CHAOS_MESH}, stack="dev", today=FACTS_AS_OF)
     problems = raised.value.problems
-    by_key = {key: [problem for problem in problems if problem.startswith(f"chaos-lab:chaosMesh.{key}:")] for key in BAD_CHAOS_MESH}
+    by_key = {
+        key: [problem for problem in problems if problem.startswith(f"chaos-lab:chaosMesh.{key}:")]
+        for key in BAD_CHAOS_MESH
+    }
     assert all(len(found) == 1 for found in by_key.values()) and len(problems) == len(BAD_CHAOS_MESH), problems
     version, runtime, socket, replicas = (by_key[key][0] for key in BAD_CHAOS_MESH)
     assert "'latest'" in version and re.search(r"\d+\.\d+\.\d+", version), version
@@ -323,7 +353,9 @@ def test_bad_chaos_mesh_config_stops_the_program_before_any_resource():
 
 
 def test_every_kubernetes_type_of_the_stack_is_schema_checked_or_knowingly_skipped():
-    deployment = run_lab("dev", {"chaosMesh.longLivedDashboardToken": True, "experiments": {"basic-pod-kill": {"enabled": True}}})
+    deployment = run_lab(
+        "dev", {"chaosMesh.longLivedDashboardToken": True, "experiments": {"basic-pod-kill": {"enabled": True}}}
+    )
     checked, errors = k8s_schema.check_registrations(deployment.registrations)  # raises on an unclassified type
     assert errors == []
     assert set(checked) == k8s_schema.SCHEMA_CHECKED_TYPES, sorted(k8s_schema.SCHEMA_CHECKED_TYPES - set(checked))
@@ -336,4 +368,3 @@ def test_schema_version_is_the_newest_shipped_not_above_1_35():
     chosen = Version(k8s_schema.schema_version())
     assert (chosen.major, chosen.minor) <= (1, 35)
     assert not [v for v in map(Version, all_versions()) if chosen < v and (v.major, v.minor) <= (1, 35)]
-

@@ -33,11 +33,15 @@ def dev() -> Deployment:
 def test_the_vendored_files_are_the_versions_the_config_accepts_with_their_recorded_sha256():
     source = (CRD_DIR / "SOURCE.md").read_text()
     files = sorted(CRD_DIR.glob("chaos-mesh-*.yaml"))
-    assert [path.name.removeprefix("chaos-mesh-").removesuffix(".yaml") for path in files] == list(model.CHAOS_MESH_CRD_VERSIONS)
+    assert [path.name.removeprefix("chaos-mesh-").removesuffix(".yaml") for path in files] == list(
+        model.CHAOS_MESH_CRD_VERSIONS
+    )
     for path in files:
         row = next(line for line in source.splitlines() if line.startswith(f"| `{path.name}`"))
         recorded = re.findall(r"`([0-9a-f]{64})`", row)
-        assert recorded == [hashlib.sha256(path.read_bytes()).hexdigest()], f"{path.name} differs from what SOURCE.md records"
+        assert recorded == [hashlib.sha256(path.read_bytes()).hexdigest()], (
+            f"{path.name} differs from what SOURCE.md records"
+        )
         # The git blob id recorded beside it: what upstream's tree holds at the tag.
         blob = re.findall(r"`([0-9a-f]{40})`", row)[-1]
         data = path.read_bytes()
@@ -47,7 +51,10 @@ def test_the_vendored_files_are_the_versions_the_config_accepts_with_their_recor
 def test_the_vendored_crds_are_the_charts_own_crds():
     """The experiment tests validate against the chart's crds/ copies; the stack applies the same objects."""
     vendored = {manifest["metadata"]["name"]: manifest for manifest in crd_manifests(model.DEFAULT_CHAOS_MESH_VERSION)}
-    assert all(manifest["kind"] == "CustomResourceDefinition" and manifest["spec"]["group"] == "chaos-mesh.org" for manifest in vendored.values())
+    assert all(
+        manifest["kind"] == "CustomResourceDefinition" and manifest["spec"]["group"] == "chaos-mesh.org"
+        for manifest in vendored.values()
+    )
     copies = sorted(TEST_DATA_CRDS.glob("chaos-mesh.org_*.yaml"))
     assert copies
     for path in copies:
@@ -83,9 +90,7 @@ def test_crds_come_before_the_release_and_every_chaos_object_and_go_after_them(d
 
 def test_crds_wait_for_the_admission_policy_that_judges_chaos_objects(dev: Deployment):
     admission = {
-        item.urn
-        for type_token in (ADMISSION_POLICY, f"{ADMISSION_POLICY}Binding")
-        for item in dev.of_type(type_token)
+        item.urn for type_token in (ADMISSION_POLICY, f"{ADMISSION_POLICY}Binding") for item in dev.of_type(type_token)
     }
     assert admission
     for item in dev.of_type(CRD_TYPE):
@@ -101,12 +106,19 @@ def test_crds_and_release_follow_the_chart_version(monkeypatch: pytest.MonkeyPat
     crd_file(newer).write_text(yaml.safe_dump_all(manifests))
     deployment = run_lab("dev", {"chaosMesh.version": newer})
     assert deployment.one(RELEASE).inputs["version"] == newer
-    changed = [item for item in deployment.of_type(CRD_TYPE) if item.inputs["metadata"].get("annotations") == {"changed": "in 2.8.4"}]
+    changed = [
+        item
+        for item in deployment.of_type(CRD_TYPE)
+        if item.inputs["metadata"].get("annotations") == {"changed": "in 2.8.4"}
+    ]
     assert [item.inputs["metadata"]["name"] for item in changed] == [manifests[0]["metadata"]["name"]]
 
 
 def test_a_chart_version_without_its_crds_is_refused_naming_the_key():
     with pytest.raises(ProgramFailed) as failed:
         run_lab("dev", {"chaosMesh.version": "2.7.2"})
-    assert "chaos-lab:chaosMesh.version: got '2.7.2'; accepted a chart version whose CRDs the lab carries: 2.8.3" in str(failed.value)
+    assert (
+        "chaos-lab:chaosMesh.version: got '2.7.2'; accepted a chart version whose CRDs the lab carries: 2.8.3"
+        in str(failed.value)
+    )
     assert failed.value.deployment.registrations == []

@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
+from test_chaos_mesh_values import default_chart_values
 
 from components.chaos_mesh import CONTROL_PLANE_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, RELEASE_NAME
-from test_chaos_mesh_values import default_chart_values
 
 CHART = Path(__file__).parent / "data" / "chaos-mesh-chart"
 RBAC_TEMPLATE = CHART / "templates" / "controller-manager-rbac.yaml"
@@ -49,7 +49,9 @@ def lab_values() -> dict[str, Any]:
 def merged(base: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     result = copy.deepcopy(base)
     for key, value in overlay.items():
-        result[key] = merged(result[key], value) if isinstance(value, Mapping) and isinstance(result.get(key), dict) else value
+        result[key] = (
+            merged(result[key], value) if isinstance(value, Mapping) and isinstance(result.get(key), dict) else value
+        )
     return result
 
 
@@ -155,7 +157,9 @@ def test_the_lab_sets_the_cluster_scoped_mode_and_the_controller_service_account
     values = lab_values()
     assert values["clusterScoped"] is True and values["controllerManager"]["enableFilterNamespace"] is True
     assert values["controllerManager"]["serviceAccount"] == CONTROLLER_SERVICE_ACCOUNT
-    assert values["controllerManager"]["enabledControllers"] == ["*"], "every controller runs, so every watch needs its grant"
+    assert values["controllerManager"]["enabledControllers"] == ["*"], (
+        "every controller runs, so every watch needs its grant"
+    )
     assert values["rbac"]["create"] is True and values["controllerManager"]["serviceAccountCreate"] is True
 
 
@@ -170,7 +174,11 @@ def test_every_kind_the_controller_watches_is_granted_cluster_wide_in_the_labs_m
 def test_chaos_objects_are_fully_manageable_cluster_wide_through_a_cluster_role_binding():
     docs = documents(lab_values())
     assert holds(grants(docs, cluster_wide=True), "chaos-mesh.org", "podchaos", frozenset({"*"}))
-    bound = [doc for doc in docs if doc["kind"] == "ClusterRoleBinding" and doc["roleRef"]["name"].endswith("-target-namespace")]
+    bound = [
+        doc
+        for doc in docs
+        if doc["kind"] == "ClusterRoleBinding" and doc["roleRef"]["name"].endswith("-target-namespace")
+    ]
     assert len(bound) == 1, "the chaos-mesh.org rules are not bound cluster-wide"
 
 
@@ -181,9 +189,13 @@ def test_the_namespace_scoped_mode_lacks_exactly_what_breaks_it():
     docs = documents(values)
     for group, resource in WATCHED_CLUSTER_WIDE:
         if resource != "pods":
-            assert not holds(grants(docs, cluster_wide=True), group, resource, WATCH), f"{resource} granted cluster-wide"
+            assert not holds(grants(docs, cluster_wide=True), group, resource, WATCH), (
+                f"{resource} granted cluster-wide"
+            )
     assert not holds(grants(docs, cluster_wide=False), "", "namespaces", WATCH)
-    assert holds(grants(docs, cluster_wide=False), "chaos-mesh.org", "remoteclusters", WATCH), "only through a RoleBinding"
+    assert holds(grants(docs, cluster_wide=False), "chaos-mesh.org", "remoteclusters", WATCH), (
+        "only through a RoleBinding"
+    )
 
 
 def test_the_values_reach_the_controller_as_its_environment():

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from components.chaos_mesh import ChaosMeshArgs, chart_values
 from chaoslab.config.model import DEFAULT_CHAOS_MESH_VERSION, ChaosMeshConfig
+from components.chaos_mesh import ChaosMeshArgs, chart_values
 
 CHART_VALUES = Path(__file__).parent / "data" / "chaos-mesh-chart" / "values.yaml"
 CHART_VALUES_SHA256 = "5f61db2631e9652e6e3d3fb01ca09bc1f4c7accfb4a73b8e74742039f5b66979"

@@ -16,12 +16,13 @@ import json
 import math
 import threading
 import time
-
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import INJECTED, Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
 from kubernetes import client
 
 from chaoslab.abort import MIN_WINDOW_REQUESTS, Abort, AbortWatch, Breach, Halted, parse_condition
@@ -33,8 +34,6 @@ from chaoslab.journal import JOURNAL_FILE
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.report import REPORT_FILE, SUMMARIES_FILE
 from chaoslab.samples import ErrorKind, Sample
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import INJECTED, Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The goal for the time from the breach (the completion of the request that made the condition hold)
@@ -61,6 +60,7 @@ def _later(delay_s: float, action: Any) -> threading.Timer:
 
 
 # The grammar.
+
 
 @pytest.mark.parametrize(
     ("text", "rank", "threshold", "window_s"),
@@ -106,8 +106,15 @@ def _cli(*argv: str, stack: FakeStack | None = None, kube: KubeApiServer | None 
         assert kube is not None
         return client.CustomObjectsApi(client.ApiClient(client.Configuration(host=kube.host)))
 
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_kube=connect_kube, display=NullDisplay())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_kube=connect_kube,
+        display=NullDisplay(),
+    )
     return main(list(argv), env), stdout.getvalue(), stderr.getvalue()
 
 
@@ -116,8 +123,10 @@ def _cli(*argv: str, stack: FakeStack | None = None, kube: KubeApiServer | None 
     [
         (["--abort-if", "p95<1s/10s"], "UsageError: argument --abort-if: got 'p95<1s/10s'; a latency condition"),
         # At 1/s a 2 s window holds two requests: never enough to judge.
-        (["--rate", "1", "--abort-if", "success<90%/2s"],
-         f"UsageError: --abort-if: success<90%/2s: at 1/s the window holds fewer than {MIN_WINDOW_REQUESTS} requests"),
+        (
+            ["--rate", "1", "--abort-if", "success<90%/2s"],
+            f"UsageError: --abort-if: success<90%/2s: at 1/s the window holds fewer than {MIN_WINDOW_REQUESTS} requests",
+        ),
         (["--halt-namespace", "chaos-sandbox"], "UsageError: --halt-stack and --halt-namespace act when an --abort-if"),
     ],
 )
@@ -129,6 +138,7 @@ def test_probe_refuses_conditions_it_cannot_use(argv: list[str], message: str) -
 
 
 # The window, fed by hand: no server, no thread timing.
+
 
 def _ok(ended_s: float, latency_ms: float = 10.0) -> Sample:
     return Sample(ended_s, ended_s - latency_ms / MS_PER_S, latency_ms, 200, None)
@@ -210,6 +220,7 @@ def test_the_halt_is_called_once_and_a_failing_halt_is_recorded() -> None:
 
 # The probe with a watch, against a real app server.
 
+
 def test_the_probe_stops_at_a_breach_and_keeps_its_schedule_until_then() -> None:
     with app_server(HEALTHY) as server:
         settings = ProbeSettings(server.url, RATE, PROBE_S, 2.0, 50)
@@ -232,8 +243,10 @@ def test_the_probe_stops_at_a_breach_and_keeps_its_schedule_until_then() -> None
 def test_conditions_that_never_hold_leave_the_probe_as_it_was() -> None:
     rate, duration_s = 50.0, 1.0
     with app_server(HEALTHY) as server:
-        result = probe(ProbeSettings(server.url, rate, duration_s, 2.0, 50),
-                       watch=AbortWatch([parse_condition("p99>5s/1s"), parse_condition(SUCCESS_CONDITION)]))
+        result = probe(
+            ProbeSettings(server.url, rate, duration_s, 2.0, 50),
+            watch=AbortWatch([parse_condition("p99>5s/1s"), parse_condition(SUCCESS_CONDITION)]),
+        )
 
     assert result.abort is None
     assert result.summary.sent == result.summary.scheduled == math.floor(rate * duration_s)
@@ -246,10 +259,10 @@ EXPERIMENT = "database-partition"
 TARGET_PLURAL, TARGET_NAME, SANDBOX = "networkchaos", EXPERIMENT, "chaos-sandbox"
 
 
-
-
 def _pause_arrival(kube: KubeApiServer, namespace: str, plural: str, name: str) -> float:
-    [patch] = [request for request in kube.requested("PATCH") if request.path == KubeApiServer.path(namespace, plural, name)]
+    [patch] = [
+        request for request in kube.requested("PATCH") if request.path == KubeApiServer.path(namespace, plural, name)
+    ]
     assert patch.body["metadata"]["annotations"][PAUSE_ANNOTATION] == "true"
     return patch.at
 
@@ -273,14 +286,44 @@ def _run_aborting(kube: KubeApiServer, tmp_path: Path, *extra: str) -> tuple[int
     stack = FakeStack({}, on_up=chaos)
     api = client.CustomObjectsApi(client.ApiClient(client.Configuration(host=kube.host)))
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack,
-                      connect_cluster=lambda access: KubernetesWatcher(api, poll_interval_s=0.01), display=NullDisplay())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: KubernetesWatcher(api, poll_interval_s=0.01),
+        display=NullDisplay(),
+    )
     with app_server(HEALTHY) as server:
         server_box.append(server)
-        code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", server.url,
-                     "--baseline", "500ms", "--during", f"{PROBE_S:g}s", "--after", "500ms", "--rate", f"{RATE:g}",
-                     "--abort-if", SUCCESS_CONDITION, *extra, "--out", str(tmp_path), "--json"], env)
+        code = main(
+            [
+                "run",
+                EXPERIMENT,
+                "--stack",
+                stack.name,
+                "--project-dir",
+                str(PROJECT_DIR),
+                "--url",
+                server.url,
+                "--baseline",
+                "500ms",
+                "--during",
+                f"{PROBE_S:g}s",
+                "--after",
+                "500ms",
+                "--rate",
+                f"{RATE:g}",
+                "--abort-if",
+                SUCCESS_CONDITION,
+                *extra,
+                "--out",
+                str(tmp_path),
+                "--json",
+            ],
+            env,
+        )
     return code, json.loads((tmp_path / JOURNAL_FILE).read_text()), stdout.getvalue(), stderr.getvalue(), stack
 
 
@@ -296,14 +339,20 @@ def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiSer
     assert abort["halt"] == {"object": f"NetworkChaos {SANDBOX}/{TARGET_NAME}", "request": "pause"}
     measured_s = abort["breach_to_halt_s"]
     arrived_s = _pause_arrival(kube, SANDBOX, TARGET_PLURAL, TARGET_NAME) - _wall(abort["breach_at"])
-    print(f"\nrun: breach -> pause PATCH issued {measured_s * MS_PER_S:.2f} ms; arrived at the API server "
-          f"{arrived_s * MS_PER_S:.1f} ms after the breach (wall clocks, ms resolution)")
+    print(
+        f"\nrun: breach -> pause PATCH issued {measured_s * MS_PER_S:.2f} ms; arrived at the API server "
+        f"{arrived_s * MS_PER_S:.1f} ms after the breach (wall clocks, ms resolution)"
+    )
     assert 0 <= measured_s < BREACH_TO_HALT_BOUND_S
     assert arrived_s < BREACH_TO_HALT_BOUND_S
     # Then the run's own rollback: the experiment disabled through the stack, the object gone.
-    assert stack.calls[-2:] == [("remove_config", f"chaos-lab:experiments.{EXPERIMENT}", True),
-                                ("up", f"chaoslab run: disable {EXPERIMENT}")]
-    assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [("disable-experiment", "succeeded")]
+    assert stack.calls[-2:] == [
+        ("remove_config", f"chaos-lab:experiments.{EXPERIMENT}", True),
+        ("up", f"chaoslab run: disable {EXPERIMENT}"),
+    ]
+    assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [
+        ("disable-experiment", "succeeded")
+    ]
     assert kube.get(SANDBOX, TARGET_PLURAL, TARGET_NAME) is None
     # The probe stopped at the breach: its phase is much shorter than planned.
     during = next(record for record in journal["run"] if record["activity"]["name"] == "probe-during")
@@ -315,14 +364,29 @@ def test_run_pauses_the_chaos_within_the_bound_then_disables_it(kube: KubeApiSer
 def test_run_dry_run_states_the_abort_conditions(tmp_path: Path) -> None:
     stack = FakeStack({})
 
-    code, stdout, _ = _cli("run", EXPERIMENT, "--stack", "test", "--project-dir", str(PROJECT_DIR), "--url", "http://127.0.0.1:9/",
-                           "--abort-if", SUCCESS_CONDITION, "--dry-run", stack=stack)
+    code, stdout, _ = _cli(
+        "run",
+        EXPERIMENT,
+        "--stack",
+        "test",
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--url",
+        "http://127.0.0.1:9/",
+        "--abort-if",
+        SUCCESS_CONDITION,
+        "--dry-run",
+        stack=stack,
+    )
 
     assert code == ExitCode.OK
-    assert f"abort if {SUCCESS_CONDITION}: pause NetworkChaos {SANDBOX}/{TARGET_NAME} at once, then disable it" in stdout
+    assert (
+        f"abort if {SUCCESS_CONDITION}: pause NetworkChaos {SANDBOX}/{TARGET_NAME} at once, then disable it" in stdout
+    )
 
 
 # probe --halt-stack: the abort halts the whole fenced namespace.
+
 
 def test_probe_halts_the_stack_when_the_app_starts_resetting(kube: KubeApiServer) -> None:
     """Not covered: the pulumi CLI setting chaos-lab:halted (FakeStack; test_chaoslab_stack.py with the CLI)."""
@@ -334,9 +398,23 @@ def test_probe_halts_the_stack_when_the_app_starts_resetting(kube: KubeApiServer
 
     with app_server(HEALTHY) as server:
         _later(FAIL_AFTER_S, lambda: server.behave(Reset()))
-        code, stdout, stderr = _cli("probe", server.url, "--rate", f"{RATE:g}", "--duration", f"{PROBE_S:g}s",
-                                    "--abort-if", SUCCESS_CONDITION, "--halt-stack", "test", "--project-dir", str(PROJECT_DIR),
-                                    "--json", stack=stack, kube=kube)
+        code, stdout, stderr = _cli(
+            "probe",
+            server.url,
+            "--rate",
+            f"{RATE:g}",
+            "--duration",
+            f"{PROBE_S:g}s",
+            "--abort-if",
+            SUCCESS_CONDITION,
+            "--halt-stack",
+            "test",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--json",
+            stack=stack,
+            kube=kube,
+        )
 
     assert code == ExitCode.ABORTED, stderr
     summary = json.loads(stdout)
@@ -344,12 +422,16 @@ def test_probe_halts_the_stack_when_the_app_starts_resetting(kube: KubeApiServer
     assert summary["errors"].get(ErrorKind.CONNECTION_RESET.value, 0) > 0
     assert abort["halt"]["ok"] is True and abort["halt"]["namespace"] == SANDBOX
     assert {(row["resource"], row["name"], row["state"]) for row in abort["halt"]["objects"]} == {
-        ("podchaos", "pod-kill", "recovered"), ("networkchaos", "latency", "recovered")}
+        ("podchaos", "pod-kill", "recovered"),
+        ("networkchaos", "latency", "recovered"),
+    }
     measured_s = abort["breach_to_halt_s"]
     # Two lists ran in parallel before the pauses, so the last PATCH is what counts.
     arrived_s = max(request.at for request in kube.requested("PATCH")) - _wall(abort["breach_at"])
-    print(f"\nprobe --halt-stack: breach -> last pause PATCH issued {measured_s * MS_PER_S:.2f} ms; arrived "
-          f"{arrived_s * MS_PER_S:.1f} ms after the breach")
+    print(
+        f"\nprobe --halt-stack: breach -> last pause PATCH issued {measured_s * MS_PER_S:.2f} ms; arrived "
+        f"{arrived_s * MS_PER_S:.1f} ms after the breach"
+    )
     assert 0 <= measured_s < BREACH_TO_HALT_BOUND_S and arrived_s < BREACH_TO_HALT_BOUND_S
     assert stack.calls == [("set_config", "chaos-lab:halted", "true", True)]
     assert kube.get("kube-system", "podchaos", "outside") == outside_before
@@ -359,11 +441,16 @@ def test_probe_halts_the_stack_when_the_app_starts_resetting(kube: KubeApiServer
 def test_probe_without_a_halt_target_only_stops_and_says_why() -> None:
     with app_server(HEALTHY) as server:
         _later(FAIL_AFTER_S, lambda: server.behave(FAILING))
-        code, stdout, _ = _cli("probe", server.url, "--rate", f"{RATE:g}", "--duration", f"{PROBE_S:g}s",
-                               "--abort-if", SUCCESS_CONDITION)
+        code, stdout, _ = _cli(
+            "probe", server.url, "--rate", f"{RATE:g}", "--duration", f"{PROBE_S:g}s", "--abort-if", SUCCESS_CONDITION
+        )
 
     assert code == ExitCode.ABORTED
-    assert "ABORTED at " in stdout and f"{SUCCESS_CONDITION} held" in stdout and stdout.rstrip().endswith("no halt asked for")
+    assert (
+        "ABORTED at " in stdout
+        and f"{SUCCESS_CONDITION} held" in stdout
+        and stdout.rstrip().endswith("no halt asked for")
+    )
 
 
 def test_run_retries_a_pause_the_api_answers_503_and_still_exits_4(kube: KubeApiServer, tmp_path: Path) -> None:
@@ -376,17 +463,22 @@ def test_run_retries_a_pause_the_api_answers_503_and_still_exits_4(kube: KubeApi
     assert [request.status for request in kube.requested("PATCH")] == [503, 503, 200]
 
 
-def test_run_whose_fast_stop_fails_has_its_own_exit_code_and_still_disables(kube: KubeApiServer, tmp_path: Path) -> None:
+def test_run_whose_fast_stop_fails_has_its_own_exit_code_and_still_disables(
+    kube: KubeApiServer, tmp_path: Path
+) -> None:
     # Not retryable: the API refuses the pause for good.
     kube.fail("PATCH", KubeApiServer.path(SANDBOX, TARGET_PLURAL, TARGET_NAME), 403)
 
     code, journal, _, stderr, _ = _run_aborting(kube, tmp_path)
 
     assert code == ExitCode.ABORTED_HALT_FAILED != ExitCode.ABORTED, stderr
-    assert journal["abort"]["halt_error"] == (f"ActionFailed: Kubernetes API: halting NetworkChaos {SANDBOX}/{TARGET_NAME}: "
-                                              "403 Forbidden")
+    assert journal["abort"]["halt_error"] == (
+        f"ActionFailed: Kubernetes API: halting NetworkChaos {SANDBOX}/{TARGET_NAME}: 403 Forbidden"
+    )
     # The slow stop still ran: the experiment was disabled and its object is gone.
-    assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [("disable-experiment", "succeeded")]
+    assert [(record["activity"]["name"], record["status"]) for record in journal["rollbacks"]] == [
+        ("disable-experiment", "succeeded")
+    ]
     assert kube.get(SANDBOX, TARGET_PLURAL, TARGET_NAME) is None
 
 
@@ -396,8 +488,19 @@ def test_probe_whose_halt_fails_exits_with_the_fast_stop_failed_code(kube: KubeA
 
     with app_server(HEALTHY) as server:
         _later(FAIL_AFTER_S, lambda: server.behave(FAILING))
-        code, stdout, _ = _cli("probe", server.url, "--rate", f"{RATE:g}", "--duration", f"{PROBE_S:g}s",
-                               "--abort-if", SUCCESS_CONDITION, "--halt-namespace", SANDBOX, kube=kube)
+        code, stdout, _ = _cli(
+            "probe",
+            server.url,
+            "--rate",
+            f"{RATE:g}",
+            "--duration",
+            f"{PROBE_S:g}s",
+            "--abort-if",
+            SUCCESS_CONDITION,
+            "--halt-namespace",
+            SANDBOX,
+            kube=kube,
+        )
 
     assert code == ExitCode.ABORTED_HALT_FAILED
     assert stdout.split("halt FAILED:\n")[1].splitlines()[0] == "  podchaos/pod-kill: pause failed: 403 Forbidden"

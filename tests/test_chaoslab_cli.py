@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chaoslab_fakes import CtrlCDisplay
+from chaoslab_servers import Answer, app_server
 
 from chaoslab import __version__
 from chaoslab.cli import Environment, main
 from chaoslab.exit_codes import ExitCode
-from chaoslab_fakes import CtrlCDisplay
-from chaoslab_servers import Answer, app_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COMMANDS = ("probe", "run", "halt", "resume", "report", "hypotheses")
@@ -64,11 +64,18 @@ def test_options_are_grouped_by_purpose() -> None:
     ("argv", "message"),
     [
         (["probe"], "UsageError: the following arguments are required: URL (see chaoslab probe --help)"),
-        (["probe", "http://127.0.0.1/", "--duration", "5x"],
-         "UsageError: argument --duration: got '5x'; accepted a duration like 30s, 2m or 500ms (see chaoslab probe --help)"),
-        (["probe", "http://127.0.0.1/", "--rate", "0"],
-         "UsageError: argument --rate: got '0'; accepted a number of requests per second above 0 and at most 2000"),
-        (["probe", "ftp://127.0.0.1/"], "UsageError: URL: got 'ftp://127.0.0.1/'; accepted an http:// or https:// URL with a host"),
+        (
+            ["probe", "http://127.0.0.1/", "--duration", "5x"],
+            "UsageError: argument --duration: got '5x'; accepted a duration like 30s, 2m or 500ms (see chaoslab probe --help)",
+        ),
+        (
+            ["probe", "http://127.0.0.1/", "--rate", "0"],
+            "UsageError: argument --rate: got '0'; accepted a number of requests per second above 0 and at most 2000",
+        ),
+        (
+            ["probe", "ftp://127.0.0.1/"],
+            "UsageError: URL: got 'ftp://127.0.0.1/'; accepted an http:// or https:// URL with a host",
+        ),
         (["run", "pod-kill", "--stack", "dev"], "UsageError: argument EXPERIMENT: invalid choice: 'pod-kill'"),
     ],
 )
@@ -95,12 +102,13 @@ def test_a_runtime_error_is_one_line_and_exit_1_and_debug_adds_the_traceback(tmp
 
 def test_probe_json_is_exactly_one_object_and_out_has_every_sample(tmp_path: Path) -> None:
     with app_server() as server:
-        code, stdout, stderr = _main("probe", server.url, "--rate", f"{RATE:g}", "--duration", DURATION,
-                                     "--json", "--out", str(tmp_path))
+        code, stdout, stderr = _main(
+            "probe", server.url, "--rate", f"{RATE:g}", "--duration", DURATION, "--json", "--out", str(tmp_path)
+        )
 
     assert code == ExitCode.OK and stderr == ""
     summary = json.loads(stdout)  # raises on anything but one JSON document
-    assert PROBE_KEYS <= summary.keys() and set(summary["latency_ms"]) == {"p50", "p95", "p99", "max"}
+    assert summary.keys() >= PROBE_KEYS and set(summary["latency_ms"]) == {"p50", "p95", "p99", "max"}
     assert summary["sent"] == summary["ok"] == REQUESTS
     assert json.loads((tmp_path / "summary.json").read_text()) == summary
     lines = (tmp_path / "samples.jsonl").read_text().splitlines()
@@ -134,8 +142,14 @@ def test_ctrl_c_during_a_probe_prints_what_it_has_and_exits_130() -> None:
 
 def test_python_m_chaoslab_exits_with_mains_code() -> None:
     def chaoslab(*argv: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "chaoslab", *argv], cwd=PROJECT_DIR, capture_output=True, text=True,
-                              timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "chaoslab", *argv],
+            cwd=PROJECT_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     version, usage = chaoslab("--version"), chaoslab("probe")
 
@@ -145,10 +159,14 @@ def test_python_m_chaoslab_exits_with_mains_code() -> None:
 
 # probe: bad input, bounded memory, Ctrl-C, credentials, permissions, a full disk.
 
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--rate", "nan"], "UsageError: argument --rate: got 'nan'; accepted a number of requests per second above 0 and at most 2000"),
+        (
+            ["--rate", "nan"],
+            "UsageError: argument --rate: got 'nan'; accepted a number of requests per second above 0 and at most 2000",
+        ),
         (["--rate", "inf"], "UsageError: argument --rate: got 'inf'; accepted a number"),
         (["--rate", "-5"], "UsageError: argument --rate: got '-5'; accepted a number"),
         (["--rate", "2001"], "UsageError: argument --rate: got '2001'; accepted a number"),
@@ -216,8 +234,20 @@ def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_marks_the_outpu
     env = Environment(display=CtrlCDisplay())
     out = tmp_path / "probe"
     with app_server(SLOW_FOREVER) as server:
-        code, stdout, stderr = _main("probe", server.url, "--rate", f"{RATE:g}", "--duration", "1m", "--timeout", "1m",
-                                     "--json", "--out", str(out), env=env)
+        code, stdout, stderr = _main(
+            "probe",
+            server.url,
+            "--rate",
+            f"{RATE:g}",
+            "--duration",
+            "1m",
+            "--timeout",
+            "1m",
+            "--json",
+            "--out",
+            str(out),
+            env=env,
+        )
 
     assert code == ExitCode.INTERRUPTED and stderr == "Interrupted: stopped by Ctrl-C\n"
     summary = json.loads(stdout)
@@ -244,9 +274,27 @@ def test_two_ctrl_c_through_a_real_sigint_exit_130_without_a_traceback(tmp_path:
 
     with app_server(SLOW_FOREVER) as server:
         process = subprocess.Popen(
-            [sys.executable, "-m", "chaoslab", "probe", server.url, "--rate", "20", "--duration", "1m", "--timeout", "1m",
-             "--json", "--out", str(tmp_path / "probe")],
-            cwd=PROJECT_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "chaoslab",
+                "probe",
+                server.url,
+                "--rate",
+                "20",
+                "--duration",
+                "1m",
+                "--timeout",
+                "1m",
+                "--json",
+                "--out",
+                str(tmp_path / "probe"),
+            ],
+            cwd=PROJECT_DIR,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             assert server.received.wait(30), "the probe never sent a request"
             process.send_signal(signal.SIGINT)
@@ -294,7 +342,10 @@ def test_probe_files_are_private(tmp_path: Path) -> None:
 
     assert code == ExitCode.OK
     assert out.stat().st_mode & 0o777 == 0o700
-    assert {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()} == {"samples.jsonl": 0o600, "summary.json": 0o600}
+    assert {path.name: path.stat().st_mode & 0o777 for path in out.iterdir()} == {
+        "samples.jsonl": 0o600,
+        "summary.json": 0o600,
+    }
 
 
 def test_an_existing_directory_others_can_read_is_refused_before_probing(tmp_path: Path) -> None:
@@ -306,8 +357,10 @@ def test_an_existing_directory_others_can_read_is_refused_before_probing(tmp_pat
         assert not server.received.is_set()
 
     assert code == ExitCode.USAGE and stdout == ""
-    assert stderr == (f"UsageError: {shared}: a run directory must be private (mode 700), and this one has mode 755; "
-                      "give a new directory, or chmod 700 it\n")
+    assert stderr == (
+        f"UsageError: {shared}: a run directory must be private (mode 700), and this one has mode 755; "
+        "give a new directory, or chmod 700 it\n"
+    )
     assert shared.stat().st_mode & 0o777 == 0o755 and not list(shared.iterdir())
 
 
@@ -316,16 +369,17 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     """A private directory on a 64 KiB tmpfs that is then filled to the last byte. Needs root (mount)."""
     mount_point = tmp_path / "tmpfs"
     mount_point.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True, check=False)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True, check=False
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
     try:
         out = mount_point / "probe"
         out.mkdir(mode=0o700)
-        with (mount_point / "filler").open("wb", buffering=0) as filler:
-            with contextlib.suppress(OSError):
-                while True:
-                    filler.write(b"x" * 4096)
+        with (mount_point / "filler").open("wb", buffering=0) as filler, contextlib.suppress(OSError):
+            while True:
+                filler.write(b"x" * 4096)
         yield out
     finally:
         subprocess.run(["umount", "-l", str(mount_point)], check=False)
@@ -333,8 +387,9 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
 
 def test_a_full_disk_still_prints_the_summary_and_the_error_names_the_file(full_disk: Path) -> None:
     with app_server() as server:
-        code, stdout, stderr = _main("probe", server.url, "--rate", f"{RATE:g}", "--duration", DURATION, "--json",
-                                     "--out", str(full_disk))
+        code, stdout, stderr = _main(
+            "probe", server.url, "--rate", f"{RATE:g}", "--duration", DURATION, "--json", "--out", str(full_disk)
+        )
 
     assert code == ExitCode.ERROR
     assert json.loads(stdout)["sent"] == REQUESTS

@@ -13,17 +13,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
 from kubernetes import client
 
 from chaoslab.cluster import ChaosTarget, KubernetesWatcher
-from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
 from chaoslab.experiments.errors import ActionFailed, ExperimentError
 
 NAMESPACE = "chaos-sandbox"
 POLL_S = 0.01
 TIMEOUT_S = 2.0
-
-
 
 
 @pytest.fixture
@@ -57,7 +55,9 @@ def test_injected_once_selected_and_all_injected(kube: KubeApiServer, watcher: K
     assert kube.reads(path) == len(states)
 
 
-def test_all_injected_before_any_pod_is_selected_is_not_injected(kube: KubeApiServer, watcher: KubernetesWatcher) -> None:
+def test_all_injected_before_any_pod_is_selected_is_not_injected(
+    kube: KubeApiServer, watcher: KubernetesWatcher
+) -> None:
     # No records yet: Chaos Mesh's "all records injected" is vacuously true.
     vacuous = {"Selected": "False", "AllInjected": "True", "AllRecovered": "True"}
     path = _serve(kube, NETWORK_CHAOS, [vacuous, vacuous, INJECTED])
@@ -96,8 +96,11 @@ def test_not_injected_in_time_names_what_was_last_seen(kube: KubeApiServer, watc
     _serve(kube, NETWORK_CHAOS, [NOT_YET])
     started = time.monotonic()
 
-    with pytest.raises(ActionFailed, match=r"NetworkChaos chaos-sandbox/api-high-latency was not injected within 0.2s; "
-                                              r'last seen: conditions \{"AllInjected": "False"'):
+    with pytest.raises(
+        ActionFailed,
+        match=r"NetworkChaos chaos-sandbox/api-high-latency was not injected within 0.2s; "
+        r'last seen: conditions \{"AllInjected": "False"',
+    ):
         watcher.wait_injected(NETWORK_CHAOS, short_timeout_s)
     assert time.monotonic() - started >= short_timeout_s
 

@@ -25,12 +25,22 @@ def test_the_hypotheses_table_matches_the_hypotheses() -> None:
 
 
 def test_every_exit_code_is_documented() -> None:
-    documented = {int(line.split(" | ")[0].removeprefix("| ")) for line in GUIDE.split("## Exit codes")[1].split("##")[0].splitlines()
-                  if line.startswith("| ") and line[2].isdigit()}
+    documented = {
+        int(line.split(" | ")[0].removeprefix("| "))
+        for line in GUIDE.split("## Exit codes")[1].split("##")[0].splitlines()
+        if line.startswith("| ") and line[2].isdigit()
+    }
     assert documented == {code.value for code in ExitCode}
 
 
 def test_every_command_has_a_section() -> None:
-    for heading in ("### `probe URL`", "### `run EXPERIMENT --stack STACK`", "### `halt`", "### `resume`", "### `report RUN_DIR`",
-                    "### `hypotheses`", "### Abort conditions (`--abort-if`)"):
+    for heading in (
+        "### `probe URL`",
+        "### `run EXPERIMENT --stack STACK`",
+        "### `halt`",
+        "### `resume`",
+        "### `report RUN_DIR`",
+        "### `hypotheses`",
+        "### Abort conditions (`--abort-if`)",
+    ):
         assert heading in GUIDE

@@ -17,13 +17,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from chaoslab_fakes import FakeStack, FakeWatcher
 
 import chaoslab
 from chaoslab import experiments
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ERROR_EXIT_CODES, EXIT_CODE_HELP, ExitCode, exit_code_for
-from chaoslab_fakes import FakeStack, FakeWatcher
 from chaoslab.experiments.catalog import CATALOG
 from chaoslab.experiments.errors import ChaosLabError, MissingTool
 
@@ -72,15 +72,20 @@ def test_the_errors_the_lab_did_not_raise_itself_are_failed_actions() -> None:
 def test_every_exit_code_an_error_maps_to_is_in_help_with_its_kind() -> None:
     stdout = io.StringIO()
     assert main(["--help"], Environment(stdout=stdout, stderr=io.StringIO())) == ExitCode.OK
-    help_lines = {line.split()[0]: line for line in stdout.getvalue().split("exit codes:")[1].splitlines() if line.strip()}
+    help_lines = {
+        line.split()[0]: line for line in stdout.getvalue().split("exit codes:")[1].splitlines() if line.strip()
+    }
     for kind, code in ERROR_EXIT_CODES.items():
         assert code in EXIT_CODE_HELP
         assert kind.__name__ in help_lines[str(code.value)], (kind, code)
 
 
 def test_the_guide_names_each_kind_with_its_code() -> None:
-    rows = {line.split(" | ")[0].removeprefix("| "): line for line in GUIDE.split("## Exit codes")[1].split("\n## ")[0].splitlines()
-            if line.startswith("| ")}
+    rows = {
+        line.split(" | ")[0].removeprefix("| "): line
+        for line in GUIDE.split("## Exit codes")[1].split("\n## ")[0].splitlines()
+        if line.startswith("| ")
+    }
     for kind, code in ERROR_EXIT_CODES.items():
         assert f"`{kind.__name__}`" in rows[str(code.value)], (kind, code)
 
@@ -91,7 +96,11 @@ def test_run_without_pulumi_on_path_is_one_line_and_the_missing_tool_code(tmp_pa
 
     done = subprocess.run(
         [sys.executable, "-m", "chaoslab", "run", EXPERIMENT, "--stack", "dev", "--project-dir", str(PROJECT_DIR)],
-        env={**os.environ, "PATH": str(empty_bin)}, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PATH": str(empty_bin)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
     assert done.returncode == ExitCode.MISSING_TOOL == ERROR_EXIT_CODES[MissingTool], done.stderr
@@ -107,12 +116,21 @@ def test_run_without_kubectl_on_path_is_one_line_and_the_missing_tool_code_befor
     monkeypatch.setenv("PATH", str(empty_bin))
     stack = FakeStack({})
     stderr = io.StringIO()
-    env = Environment(stdout=io.StringIO(), stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: FakeWatcher(),
-                      display=NullDisplay())
+    env = Environment(
+        stdout=io.StringIO(),
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: FakeWatcher(),
+        display=NullDisplay(),
+    )
 
     # No --url: run reaches the app through `kubectl port-forward`.
-    code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--out", str(tmp_path / "run")], env)
+    code = main(
+        ["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--out", str(tmp_path / "run")],
+        env,
+    )
 
     assert code == ExitCode.MISSING_TOOL, stderr.getvalue()
     [line] = stderr.getvalue().splitlines()

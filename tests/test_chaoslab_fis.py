@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 from chaoslab import fis as fis_ops
 from chaoslab.experiments.fis import STACK_TAG
-from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,9 @@ def test_a_run_is_followed_to_completed_with_each_state_shown(fis: Any) -> None:
     assert [snapshot.status for snapshot in shown] == ["initiating", "running", "completed"]
     assert shown[-1].actions == {"terminate": "completed"}
     assert [snapshot.line() for snapshot in shown] == [
-        "initiating (terminate: pending)", "running (terminate: running)", "completed (terminate: completed): Experiment completed",
+        "initiating (terminate: pending)",
+        "running (terminate: running)",
+        "completed (terminate: completed): Experiment completed",
     ]
     journal = outcome.to_journal()
     assert journal["fisExperimentId"] == experiment_id and journal["finalState"] == "completed"
@@ -54,8 +56,14 @@ def test_a_breach_flipped_with_set_alarm_state_stops_the_run(endpoint: str, fis:
     hold_experiments_running(endpoint, polls=50)
     cloudwatch = aws_client("cloudwatch", endpoint)
     cloudwatch.put_metric_alarm(
-        AlarmName="dev-frontend-errors", MetricName="Errors", Namespace="ChaosLab", Statistic="Sum", Period=10,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmName="dev-frontend-errors",
+        MetricName="Errors",
+        Namespace="ChaosLab",
+        Statistic="Sum",
+        Period=10,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
     )
     alarm_arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:dev-frontend-errors"
     experiment_id = fis_ops.start(fis, fis_template(fis, "dev", "zone-outage"), "dev", "zone-outage")
@@ -65,7 +73,9 @@ def test_a_breach_flipped_with_set_alarm_state_stops_the_run(endpoint: str, fis:
         nonlocal polls
         polls += 1
         if polls == 3:
-            cloudwatch.set_alarm_state(AlarmName="dev-frontend-errors", StateValue="ALARM", StateReason="probe failures")
+            cloudwatch.set_alarm_state(
+                AlarmName="dev-frontend-errors", StateValue="ALARM", StateReason="probe failures"
+            )
         return fis_ops.alarm_breach(cloudwatch, [alarm_arn])
 
     outcome = fis_ops.follow(fis, experiment_id, display=lambda snapshot: None, should_stop=should_stop, sleep=no_sleep)
@@ -96,11 +106,13 @@ def test_a_stop_that_never_finishes_is_an_error_naming_the_run(endpoint: str, fi
 
 def test_stop_all_stops_this_stacks_runs_and_leaves_the_others(endpoint: str, fis: Any) -> None:
     hold_experiments_running(endpoint, polls=50)
-    ours = [fis_ops.start(fis, fis_template(fis, "game", name), "game", name) for name in ("zone-outage", "node-group-loss")]
+    ours = [
+        fis_ops.start(fis, fis_template(fis, "game", name), "game", name) for name in ("zone-outage", "node-group-loss")
+    ]
     theirs = fis_ops.start(fis, fis_template(fis, "other", "zone-outage"), "other", "zone-outage")
     hold_experiments_running(endpoint, polls=1)
     stopped = fis_ops.stop_all(fis, "game", sleep=no_sleep)
-    assert stopped == {experiment_id: "stopped" for experiment_id in ours}
+    assert stopped == dict.fromkeys(ours, "stopped")
     hold_experiments_running(endpoint, polls=50)
     assert fis.get_experiment(id=theirs)["experiment"]["state"]["status"] != "stopped"
 
@@ -117,8 +129,11 @@ def test_the_lever_is_engaged_for_the_stack_and_released_only_by_it() -> None:
     with lever_server() as (url, handler):
         lever = aws_client("fis", url)
         assert fis_ops.engage_lever(lever, "dev") is True
-        assert handler.calls[-1] == ("PATCH", "/safetyLevers/default/state",
-                                     {"state": {"status": "engaged", "reason": "chaos-lab stack dev (chaoslab halt --fis-safety-lever)"}})
+        assert handler.calls[-1] == (
+            "PATCH",
+            "/safetyLevers/default/state",
+            {"state": {"status": "engaged", "reason": "chaos-lab stack dev (chaoslab halt --fis-safety-lever)"}},
+        )
         with pytest.raises(fis_ops.FisError, match="engaged by someone else"):
             fis_ops.disengage_lever(lever, "prod")
         assert handler.state["status"] == "engaged"

@@ -15,15 +15,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import KubeApiServer
+from fis_servers import REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 from kubernetes import client as kubernetes_client
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
 from chaoslab.run import AwsTiming
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import KubeApiServer
-from fis_servers import REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUR_LEVER_REASON = "chaos-lab stack test (chaoslab halt --fis-safety-lever)"
@@ -46,12 +46,19 @@ class AwsStack(FakeStack):
 
 def _cli(kube: KubeApiServer, stack: FakeStack, fis_url: str, *argv: str) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack,
-                      connect_kube=lambda access: kubernetes_client.CustomObjectsApi(
-                          kubernetes_client.ApiClient(kubernetes_client.Configuration(host=kube.host))),
-                      connect_aws=lambda service, region: aws_client(service, fis_url),
-                      aws_timing=AwsTiming(poll_s=0.01, stop_deadline_s=5), display=NullDisplay())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_kube=lambda access: kubernetes_client.CustomObjectsApi(
+            kubernetes_client.ApiClient(kubernetes_client.Configuration(host=kube.host))
+        ),
+        connect_aws=lambda service, region: aws_client(service, fis_url),
+        aws_timing=AwsTiming(poll_s=0.01, stop_deadline_s=5),
+        display=NullDisplay(),
+    )
     return main([*argv, "--project-dir", str(PROJECT_DIR)], env), stdout.getvalue(), stderr.getvalue()
 
 
@@ -62,7 +69,9 @@ def _state(moto: str, experiment_id: str) -> str:
 def _start(moto: str, stack: str, name: str) -> tuple[str, str]:
     fis = aws_client("fis", moto)
     template = fis_template(fis, stack, name)
-    return template, fis.start_experiment(experimentTemplateId=template, tags={"chaos-lab:stack": stack})["experiment"]["id"]
+    return template, fis.start_experiment(experimentTemplateId=template, tags={"chaos-lab:stack": stack})["experiment"][
+        "id"
+    ]
 
 
 def test_halt_stops_every_fis_run_of_the_stack_and_engages_the_lever_for_it(kube: KubeApiServer, moto: str) -> None:
@@ -93,7 +102,9 @@ def test_halt_dry_run_lists_the_runs_and_the_lever_and_changes_nothing(kube: Kub
 
         assert code == ExitCode.OK, stderr
         assert [call[0] for call in lever.calls] == ["GET"] and lever.state["status"] == "disengaged"
-    assert f"FIS ({REGION}): {ours} would stop" in stdout and "FIS safety lever: would engage (now disengaged)" in stdout
+    assert (
+        f"FIS ({REGION}): {ours} would stop" in stdout and "FIS safety lever: would engage (now disengaged)" in stdout
+    )
     assert _state(moto, ours) not in ("stopping", "stopped")
     assert stack.calls == []
 
@@ -132,13 +143,22 @@ def test_resume_leaves_someone_elses_lever_engaged_and_says_whose(kube: KubeApiS
     assert "resume FAILED:" in stdout and "'incident 4711: all hands'" in stdout
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["halt", "--namespace", "chaos-sandbox", "--fis-safety-lever"],
-     "UsageError: --fis-safety-lever: the lever is the account's, and only a stack records who engaged it; give --stack"),
-    (["resume", "--stack", "test", "--fis-safety-lever"], "UsageError: --fis-safety-lever: stack test has no `region` output"),
-])
-def test_the_lever_flag_without_a_stack_with_aws_is_refused_naming_it(kube: KubeApiServer, moto: str, argv: list[str],
-                                                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["halt", "--namespace", "chaos-sandbox", "--fis-safety-lever"],
+            "UsageError: --fis-safety-lever: the lever is the account's, and only a stack records who engaged it; give --stack",
+        ),
+        (
+            ["resume", "--stack", "test", "--fis-safety-lever"],
+            "UsageError: --fis-safety-lever: stack test has no `region` output",
+        ),
+    ],
+)
+def test_the_lever_flag_without_a_stack_with_aws_is_refused_naming_it(
+    kube: KubeApiServer, moto: str, argv: list[str], message: str
+) -> None:
     stack = AwsStack({})
     code, _, stderr = _cli(kube, stack, moto, *argv)
     assert code == ExitCode.USAGE

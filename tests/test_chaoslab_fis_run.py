@@ -14,27 +14,35 @@ import json
 import math
 import threading
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_fakes import FakeStack
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, AppServer, app_server
+from fis_servers import (
+    ALARMS,
+    REGION,
+    FisStack,
+    aws_client,
+    hold_experiments_running,
+    moto_server,
+    put_steady_state_alarms,
+)
 
 from chaoslab.cli import Environment, main
-from chaoslab.display import Progress
-from chaoslab.exit_codes import ExitCode
-from chaoslab.journal import JOURNAL_FILE
 from chaoslab.cloudwatch_samples import CLOUDWATCH_FILE
 from chaoslab.config.topology import frontend_url
+from chaoslab.display import Progress
+from chaoslab.exit_codes import ExitCode
+from chaoslab.experiments.fis import STACK_TAG
+from chaoslab.journal import JOURNAL_FILE
 from chaoslab.prober.figures import PUBLISH_INTERVAL_S, IntervalFigures, cloudwatch_namespace, metric_data
 from chaoslab.report import CHART_FILE, REPORT_FILE
-from chaoslab.samples import ErrorKind
-from chaoslab_png import assert_real_png
 from chaoslab.run import AwsTiming
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import Answer, AppServer, app_server
-from chaoslab.experiments.fis import STACK_TAG
-from fis_servers import ALARMS, REGION, FisStack, put_steady_state_alarms, aws_client, fis_template, hold_experiments_running, moto_server
+from chaoslab.samples import ErrorKind
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENTRY = "node-group-loss"
@@ -80,8 +88,15 @@ class Notes:
         pass
 
 
-def _run(endpoint: str, stack: FisStack, server: AppServer, out: Path, *extra: str, display: Notes | None = None,
-         stop_deadline_s: float = 5.0) -> tuple[int, dict[str, Any], str, str]:
+def _run(
+    endpoint: str,
+    stack: FisStack,
+    server: AppServer,
+    out: Path,
+    *extra: str,
+    display: Notes | None = None,
+    stop_deadline_s: float = 5.0,
+) -> tuple[int, dict[str, Any], str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     regions: list[str] = []
 
@@ -89,12 +104,39 @@ def _run(endpoint: str, stack: FisStack, server: AppServer, out: Path, *extra: s
         regions.append(region)
         return aws_client(service, endpoint)
 
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
-                      connect_aws=connect_aws, aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=stop_deadline_s),
-                      display=display or Notes())
-    code = main(["run", ENTRY, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", server.url,
-                 "--baseline", "500ms", "--after", "500ms", "--rate", f"{RATE:g}", "--out", str(out), *extra], env)
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: pytest.fail("no watcher"),
+        connect_aws=connect_aws,
+        aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=stop_deadline_s),
+        display=display or Notes(),
+    )
+    code = main(
+        [
+            "run",
+            ENTRY,
+            "--stack",
+            stack.name,
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--url",
+            server.url,
+            "--baseline",
+            "500ms",
+            "--after",
+            "500ms",
+            "--rate",
+            f"{RATE:g}",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        env,
+    )
     assert set(regions) <= {REGION}  # the stack's region output, whatever the shell's default is
     journal = json.loads((out / JOURNAL_FILE).read_text()) if (out / JOURNAL_FILE).is_file() else {}
     return code, journal, stdout.getvalue(), stderr.getvalue()
@@ -108,12 +150,16 @@ def _moto_state(endpoint: str, experiment_id: str) -> str:
     return aws_client("fis", endpoint).get_experiment(id=experiment_id)["experiment"]["state"]["status"]
 
 
-def test_a_fis_entry_runs_to_completion_with_its_states_in_the_journal_and_report(endpoint: str, tmp_path: Path) -> None:
+def test_a_fis_entry_runs_to_completion_with_its_states_in_the_journal_and_report(
+    endpoint: str, tmp_path: Path
+) -> None:
     hold_experiments_running(endpoint, polls=1)
     display = Notes()
     with app_server(HEALTHY) as server:
         stack = FisStack(endpoint, server)
-        code, journal, stdout, stderr = _run(endpoint, stack, server, tmp_path, "--during", "500ms", "--json", display=display)
+        code, journal, stdout, stderr = _run(
+            endpoint, stack, server, tmp_path, "--during", "500ms", "--json", display=display
+        )
 
     assert code == ExitCode.OK, stderr
     fis = journal["fis"]
@@ -126,11 +172,18 @@ def test_a_fis_entry_runs_to_completion_with_its_states_in_the_journal_and_repor
     assert started["experimentTemplateId"] == stack.declared[ENTRY] and started["tags"][STACK_TAG] == stack.name
     # Progress: every state change on the display, as it happened.
     assert [note for note in display.notes if note.startswith("FIS ")] == [
-        f"FIS {experiment_id}: initiating (terminate: pending)", f"FIS {experiment_id}: running (terminate: running)",
-        f"FIS {experiment_id}: completed (terminate: completed): Experiment completed"]
-    assert _activities(journal) == [("probe-baseline", "succeeded"), ("enable-experiment", "succeeded"),
-                                    ("start-fis-experiment", "succeeded"), ("probe-during", "succeeded"),
-                                    ("disable-experiment", "succeeded"), ("probe-after", "succeeded")]
+        f"FIS {experiment_id}: initiating (terminate: pending)",
+        f"FIS {experiment_id}: running (terminate: running)",
+        f"FIS {experiment_id}: completed (terminate: completed): Experiment completed",
+    ]
+    assert _activities(journal) == [
+        ("probe-baseline", "succeeded"),
+        ("enable-experiment", "succeeded"),
+        ("start-fis-experiment", "succeeded"),
+        ("probe-during", "succeeded"),
+        ("disable-experiment", "succeeded"),
+        ("probe-after", "succeeded"),
+    ]
     assert stack.calls[-2:] == [("remove_config", ENTRY_KEY, True), ("up", f"chaoslab run: disable {ENTRY}")]
     assert journal["experiment"]["engine"] == "fis" and journal["status"] == "completed" and not journal["deviated"]
     assert json.loads(stdout)["fis"] == fis
@@ -145,13 +198,24 @@ def test_an_alarm_set_to_alarm_stops_the_experiment_and_the_run_aborts(endpoint:
     def breach_once_running(note: str) -> None:
         if ": running" in note and not breached.is_set():
             breached.set()
-            aws_client("cloudwatch", endpoint).set_alarm_state(AlarmName=ALARMS["successRate"], StateValue="ALARM",
-                                                         StateReason="in-cluster prober: success rate below 99 %")
+            aws_client("cloudwatch", endpoint).set_alarm_state(
+                AlarmName=ALARMS["successRate"],
+                StateValue="ALARM",
+                StateReason="in-cluster prober: success rate below 99 %",
+            )
 
     during_s = 5.0
     with app_server(HEALTHY) as server:
-        code, journal, stdout, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", f"{during_s:g}s",
-                                             "--abort-on-alarm", display=Notes(on_note=breach_once_running))
+        code, journal, stdout, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server),
+            server,
+            tmp_path,
+            "--during",
+            f"{during_s:g}s",
+            "--abort-on-alarm",
+            display=Notes(on_note=breach_once_running),
+        )
 
     assert code == ExitCode.ABORTED, stderr
     fis = journal["fis"]
@@ -171,8 +235,16 @@ def test_a_stop_that_does_not_finish_in_time_after_an_abort_exits_5(endpoint: st
     cloudwatch = aws_client("cloudwatch", endpoint)
     cloudwatch.set_alarm_state(AlarmName=ALARMS["p95Latency"], StateValue="ALARM", StateReason="already broken")
     with app_server(HEALTHY) as server:
-        code, journal, stdout, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "2s",
-                                             "--abort-on-alarm", stop_deadline_s=0.3)
+        code, journal, stdout, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server),
+            server,
+            tmp_path,
+            "--during",
+            "2s",
+            "--abort-on-alarm",
+            stop_deadline_s=0.3,
+        )
 
     assert code == ExitCode.ABORTED_HALT_FAILED, stderr
     experiment_id = journal["fis"]["fisExperimentId"]
@@ -186,8 +258,16 @@ def test_a_stop_that_does_not_finish_in_time_after_an_abort_exits_5(endpoint: st
 def test_an_abort_if_breach_sends_stop_experiment_from_the_watch(endpoint: str, tmp_path: Path) -> None:
     hold_experiments_running(endpoint, polls=10)
     with app_server(HEALTHY) as server:
-        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server, during=FAILING), server, tmp_path,
-                                        "--during", "5s", "--abort-if", "success<90%/1s")
+        code, journal, _, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server, during=FAILING),
+            server,
+            tmp_path,
+            "--during",
+            "5s",
+            "--abort-if",
+            "success<90%/1s",
+        )
 
     assert code == ExitCode.ABORTED, stderr
     experiment_id = journal["fis"]["fisExperimentId"]
@@ -207,18 +287,30 @@ def test_ctrl_c_during_the_experiment_stops_it_then_disables_and_exits_130(endpo
             raise KeyboardInterrupt
 
     with app_server(HEALTHY) as server:
-        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "5s",
-                                        display=Notes(on_progress=ctrl_c_during))
+        code, journal, _, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server),
+            server,
+            tmp_path,
+            "--during",
+            "5s",
+            display=Notes(on_progress=ctrl_c_during),
+        )
 
     assert code == ExitCode.INTERRUPTED, stderr
     fis = journal["fis"]
     assert fis["stopReason"] == "run interrupted: ProbeInterrupted" and fis["finalState"] == "stopped"
     assert _moto_state(endpoint, fis["fisExperimentId"]) == "stopped"
     assert journal["status"] == "interrupted"
-    assert _activities(journal, "rollbacks") == [("stop-fis-experiment", "succeeded"), ("disable-experiment", "succeeded")]
+    assert _activities(journal, "rollbacks") == [
+        ("stop-fis-experiment", "succeeded"),
+        ("disable-experiment", "succeeded"),
+    ]
 
 
-def test_a_failed_run_whose_fis_stop_does_not_finish_is_a_failed_rollback_naming_the_halt(endpoint: str, tmp_path: Path) -> None:
+def test_a_failed_run_whose_fis_stop_does_not_finish_is_a_failed_rollback_naming_the_halt(
+    endpoint: str, tmp_path: Path
+) -> None:
     hold_experiments_running(endpoint, polls=10**6)  # pending, and once stopped, stopping: for ever
 
     def fail_during(label: str) -> None:
@@ -226,8 +318,16 @@ def test_a_failed_run_whose_fis_stop_does_not_finish_is_a_failed_rollback_naming
             raise RuntimeError("the probe broke")
 
     with app_server(HEALTHY) as server:
-        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "5s",
-                                        display=Notes(on_progress=fail_during), stop_deadline_s=0.3)
+        code, journal, _, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server),
+            server,
+            tmp_path,
+            "--during",
+            "5s",
+            display=Notes(on_progress=fail_during),
+            stop_deadline_s=0.3,
+        )
 
     assert code == ExitCode.ROLLBACK_FAILED, stderr
     experiment_id = journal["fis"]["fisExperimentId"]
@@ -242,9 +342,16 @@ def test_a_failed_run_whose_fis_stop_does_not_finish_is_a_failed_rollback_naming
 def test_abort_on_alarm_for_a_chaos_mesh_entry_is_refused_naming_the_option(endpoint: str, tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     stack = FakeStack({})
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack)
-    code = main(["run", "basic-pod-kill", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm"], env)
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+    )
+    code = main(
+        ["run", "basic-pod-kill", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm"], env
+    )
     assert code == ExitCode.USAGE
     assert stderr.getvalue().startswith("UsageError: --abort-on-alarm: basic-pod-kill runs through Chaos Mesh")
     assert stack.calls == []
@@ -258,7 +365,9 @@ TARGET = frontend_url("chaos-sandbox", "/api/")  # the prober's target for the d
 def _publish(endpoint: str, stack: str, figures: list[IntervalFigures]) -> None:
     cloudwatch = aws_client("cloudwatch", endpoint)
     for interval in figures:
-        cloudwatch.put_metric_data(Namespace=cloudwatch_namespace(stack), MetricData=metric_data(interval, stack, TARGET))
+        cloudwatch.put_metric_data(
+            Namespace=cloudwatch_namespace(stack), MetricData=metric_data(interval, stack, TARGET)
+        )
 
 
 def _grid(moment: datetime) -> float:
@@ -266,27 +375,58 @@ def _grid(moment: datetime) -> float:
 
 
 def _interval(started_at: float, requests: int, ok: int, p95_ms: float, http_5xx: int = 0) -> IntervalFigures:
-    return IntervalFigures(started_at=started_at, requests=requests, ok=ok, not_sent=0,
-                           latency_ms={50: p95_ms / 2, 95: p95_ms, 99: p95_ms * 2},
-                           errors={kind: http_5xx if kind is ErrorKind.HTTP_5XX else 0 for kind in ErrorKind})
+    return IntervalFigures(
+        started_at=started_at,
+        requests=requests,
+        ok=ok,
+        not_sent=0,
+        latency_ms={50: p95_ms / 2, 95: p95_ms, 99: p95_ms * 2},
+        errors={kind: http_5xx if kind is ErrorKind.HTTP_5XX else 0 for kind in ErrorKind},
+    )
 
 
 def test_run_judges_the_phases_on_the_in_cluster_figures_from_cloudwatch(endpoint: str, tmp_path: Path) -> None:
     hold_experiments_running(endpoint, polls=1)
     stack = FisStack(endpoint)
     stack.name = "cw-run"
-    now = _grid(datetime.now(timezone.utc))
+    now = _grid(datetime.now(UTC))
     # Ten healthy intervals around now: whichever the phases overlap, each is 100 requests, all ok.
     figures = [_interval(now + PUBLISH_INTERVAL_S * offset, 100, 100, 40.0) for offset in range(-1, 9)]
     _publish(endpoint, stack.name, figures)
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: pytest.fail("no watcher"),
-                      connect_aws=lambda service, region: aws_client(service, endpoint),
-                      aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=5, metrics_lag_s=0), display=Notes())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: pytest.fail("no watcher"),
+        connect_aws=lambda service, region: aws_client(service, endpoint),
+        aws_timing=AwsTiming(poll_s=POLL_S, stop_deadline_s=5, metrics_lag_s=0),
+        display=Notes(),
+    )
     # No --url: from CloudWatch, run sends no request and opens no port-forward.
-    code = main(["run", ENTRY, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--samples-from", "cloudwatch",
-                 "--baseline", "500ms", "--during", "500ms", "--after", "500ms", "--out", str(tmp_path)], env)
+    code = main(
+        [
+            "run",
+            ENTRY,
+            "--stack",
+            stack.name,
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--samples-from",
+            "cloudwatch",
+            "--baseline",
+            "500ms",
+            "--during",
+            "500ms",
+            "--after",
+            "500ms",
+            "--out",
+            str(tmp_path),
+        ],
+        env,
+    )
 
     assert code == ExitCode.OK, stderr.getvalue()
     journal = json.loads((tmp_path / JOURNAL_FILE).read_text())
@@ -313,19 +453,29 @@ def test_report_reads_the_in_cluster_series_over_the_run_and_overlays_it(endpoin
     before = (tmp_path / CHART_FILE).read_bytes()
     start = _grid(datetime.fromisoformat(journal["start"].replace("Z", "+00:00")))
     # The interval the run began in was failing; the healthy ones before the run and long after it are not read.
-    figures = [_interval(start - PUBLISH_INTERVAL_S, 50, 50, 30.0), _interval(start, 50, 40, 900.0, http_5xx=10),
-               _interval(start + 60 * PUBLISH_INTERVAL_S, 50, 50, 30.0)]
+    figures = [
+        _interval(start - PUBLISH_INTERVAL_S, 50, 50, 30.0),
+        _interval(start, 50, 40, 900.0, http_5xx=10),
+        _interval(start + 60 * PUBLISH_INTERVAL_S, 50, 50, 30.0),
+    ]
     _publish(endpoint, stack.name, figures)
     stdout, stderr_io = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr_io, stdout_isatty=False, stderr_isatty=False,
-                      connect_aws=lambda service, region: aws_client(service, endpoint))
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr_io,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_aws=lambda service, region: aws_client(service, endpoint),
+    )
 
     assert main(["report", str(tmp_path), "--cloudwatch"], env) == ExitCode.OK, stderr_io.getvalue()
 
     written = json.loads((tmp_path / CLOUDWATCH_FILE).read_text())
     assert written["region"] == REGION and written["namespace"] == cloudwatch_namespace(stack.name)
-    assert [(interval["requests"], interval["success_percent"], interval["latency_ms"]["p95"], interval["errors"])
-            for interval in written["intervals"]] == [(50, 80.0, 900.0, {"http_5xx": 10})]
+    assert [
+        (interval["requests"], interval["success_percent"], interval["latency_ms"]["p95"], interval["errors"])
+        for interval in written["intervals"]
+    ] == [(50, 80.0, 900.0, {"http_5xx": 10})]
     chart = (tmp_path / CHART_FILE).read_bytes()
     assert_real_png(chart)
     assert chart != before  # the in-cluster series and the window are drawn on it
@@ -341,25 +491,54 @@ def test_report_reads_the_in_cluster_series_over_the_run_and_overlays_it(endpoin
 def test_samples_from_cloudwatch_with_abort_if_is_refused_naming_both(tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     stack = FakeStack({})
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack)
-    code = main(["run", ENTRY, "--stack", "test", "--project-dir", str(PROJECT_DIR), "--samples-from", "cloudwatch",
-                 "--abort-if", "success<90%/10s"], env)
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+    )
+    code = main(
+        [
+            "run",
+            ENTRY,
+            "--stack",
+            "test",
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--samples-from",
+            "cloudwatch",
+            "--abort-if",
+            "success<90%/10s",
+        ],
+        env,
+    )
     assert code == ExitCode.USAGE
-    assert stderr.getvalue().startswith("UsageError: --abort-if judges run's own probe, which --samples-from cloudwatch replaces")
+    assert stderr.getvalue().startswith(
+        "UsageError: --abort-if judges run's own probe, which --samples-from cloudwatch replaces"
+    )
     assert stack.calls == []
 
 
 def test_dry_run_of_a_fis_entry_prints_the_fis_steps_and_changes_nothing(tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
     stack = FakeStack({})
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_aws=lambda service, region: pytest.fail("no AWS call"))
-    code = main(["run", "zone-outage", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm", "--dry-run"], env)
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_aws=lambda service, region: pytest.fail("no AWS call"),
+    )
+    code = main(
+        ["run", "zone-outage", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--abort-on-alarm", "--dry-run"],
+        env,
+    )
     assert code == ExitCode.OK, stderr.getvalue()
     text = stdout.getvalue()
     assert text.startswith("experiment zone-outage on stack test (fis): ")
-    assert ("3. start the stack's template (fisTemplateIds output) with StartExperiment and follow its states" in text)
+    assert "3. start the stack's template (fisTemplateIds output) with StartExperiment and follow its states" in text
     assert "abort if a steady-state alarm in ALARM: StopExperiment at once, wait for `stopped`" in text
     assert stack.calls == []
 
@@ -376,8 +555,15 @@ def test_a_run_fis_stopped_itself_is_recorded_as_an_alarm_abort(endpoint: str, t
             aws_client("fis", endpoint).stop_experiment(id=note.split()[1].rstrip(":"))
 
     with app_server(HEALTHY) as server:
-        code, journal, _, stderr = _run(endpoint, FisStack(endpoint, server), server, tmp_path, "--during", "1s",
-                                        display=Notes(on_note=fis_stops_it))
+        code, journal, _, stderr = _run(
+            endpoint,
+            FisStack(endpoint, server),
+            server,
+            tmp_path,
+            "--during",
+            "1s",
+            display=Notes(on_note=fis_stops_it),
+        )
 
     assert code == ExitCode.ABORTED, stderr
     assert journal["fis"]["finalState"] == "stopped" and journal["fis"]["stopReason"] is None

@@ -28,6 +28,9 @@ from typing import Any
 
 import pytest
 import yaml
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
+from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object
 from kubernetes import client
 
 from chaoslab.cli import Environment, main
@@ -35,10 +38,8 @@ from chaoslab.cluster import HALT_ID_ANNOTATION, PAUSE_ANNOTATION, PAUSED_BY, PA
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
 from chaoslab.halt import PAUSABLE, SPAWNERS
-from chaoslab.kinds import EXPERIMENT_RESOURCES as EXPERIMENT_KINDS, SCHEDULES, WORKFLOWS
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
-from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object
+from chaoslab.kinds import EXPERIMENT_RESOURCES as EXPERIMENT_KINDS
+from chaoslab.kinds import SCHEDULES, WORKFLOWS
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CRDS = Path(__file__).resolve().parent / "data" / "chaos-mesh-crds"
@@ -112,9 +113,15 @@ class Cli:
     def __call__(self, *argv: str) -> tuple[int, str, str]:
         stdout, stderr = io.StringIO(), io.StringIO()
         stack = self.stack
-        env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                          connect_stack=lambda name, project_dir: _given(stack), connect_kube=self.connect_kube,
-                          display=NullDisplay())
+        env = Environment(
+            stdout=stdout,
+            stderr=stderr,
+            stdout_isatty=False,
+            stderr_isatty=False,
+            connect_stack=lambda name, project_dir: _given(stack),
+            connect_kube=self.connect_kube,
+            display=NullDisplay(),
+        )
         return main(list(argv), env), stdout.getvalue(), stderr.getvalue()
 
     def json(self, *argv: str) -> tuple[int, dict[str, Any]]:
@@ -146,19 +153,29 @@ def test_halt_pauses_every_kind_deletes_workflows_and_waits_for_recovery(kube: K
     rows = _rows(outcome)
     assert HALT_ID.fullmatch(outcome["halt_id"])
     for plural in PAUSABLE:
-        assert _annotations(kube, SANDBOX, plural) == {PAUSE_ANNOTATION: "true", PAUSED_BY_ANNOTATION: PAUSED_BY,
-                                                       HALT_ID_ANNOTATION: outcome["halt_id"]}
+        assert _annotations(kube, SANDBOX, plural) == {
+            PAUSE_ANNOTATION: "true",
+            PAUSED_BY_ANNOTATION: PAUSED_BY,
+            HALT_ID_ANNOTATION: outcome["halt_id"],
+        }
         # A Schedule has no status to wait on: its experiments are waited on themselves.
         expected_state = "paused" if plural == "schedules" else "recovered"
-        assert rows[f"{plural}/{_name(plural)}"] == {"resource": plural, "name": _name(plural), "action": "paused",
-                                                     "state": expected_state, "error": None}
+        assert rows[f"{plural}/{_name(plural)}"] == {
+            "resource": plural,
+            "name": _name(plural),
+            "action": "paused",
+            "state": expected_state,
+            "error": None,
+        }
     assert kube.get(SANDBOX, WORKFLOWS, _name(WORKFLOWS)) is None
     assert rows[f"{WORKFLOWS}/{_name(WORKFLOWS)}"]["action"] == "deleted"
     assert rows[f"{WORKFLOWS}/{_name(WORKFLOWS)}"]["state"] == "gone"
     # The wait really waited for the controller, and the pauses went out before it.
     assert 0 < outcome["issued_s"] < RECOVERY_DELAY_S <= outcome["recovered_s"]
     patches = kube.requested("PATCH")
-    assert len(patches) == len(PAUSABLE) and {request.content_type for request in patches} == {"application/merge-patch+json"}
+    assert len(patches) == len(PAUSABLE) and {request.content_type for request in patches} == {
+        "application/merge-patch+json"
+    }
     assert outcome["config"] is None  # no stack, no config change
     _assert_fence_held(kube, before)
 
@@ -181,7 +198,13 @@ def test_the_text_output_is_a_table_with_the_timings(kube: KubeApiServer) -> Non
 def test_the_stack_decides_the_fence_and_the_kubeconfig_and_halted_is_set(kube: KubeApiServer) -> None:
     lab = "lab-sandbox"
     _fill(kube, lab)
-    stack = FakeStack({"chaos-lab:clusterProvider": "existing", "chaos-lab:sandboxNamespace": lab, "chaos-lab:kubeconfigContext": "kind-chaos"})
+    stack = FakeStack(
+        {
+            "chaos-lab:clusterProvider": "existing",
+            "chaos-lab:sandboxNamespace": lab,
+            "chaos-lab:kubeconfigContext": "kind-chaos",
+        }
+    )
     cli = Cli(kube, stack)
     sandbox_before = {plural: kube.get(SANDBOX, plural, _name(plural)) for plural in (*PAUSABLE, WORKFLOWS)}
 
@@ -222,7 +245,9 @@ def test_an_eks_stack_is_reached_through_its_exported_kubeconfig(kube: KubeApiSe
 def test_up_runs_last_and_only_when_asked(kube: KubeApiServer) -> None:
     stack = FakeStack({})
 
-    code, outcome = Cli(kube, stack).json("halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--up", "--wait", WAIT)
+    code, outcome = Cli(kube, stack).json(
+        "halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--up", "--wait", WAIT
+    )
 
     assert code == ExitCode.OK
     assert [call[0] for call in stack.calls] == ["set_config", "up"]
@@ -232,7 +257,9 @@ def test_up_runs_last_and_only_when_asked(kube: KubeApiServer) -> None:
 def test_a_failed_up_after_the_pause_exits_rollback_failed_with_the_pause_in_place(kube: KubeApiServer) -> None:
     stack = FakeStack({}, failing_up_calls=frozenset({1}))
 
-    code, outcome = Cli(kube, stack).json("halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--up", "--wait", WAIT)
+    code, outcome = Cli(kube, stack).json(
+        "halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--up", "--wait", WAIT
+    )
 
     assert code == ExitCode.ROLLBACK_FAILED and outcome["ok"] is False
     assert outcome["update"] == {"error": "RuntimeError: pulumi up #1 failed: error: update failed"}
@@ -253,7 +280,9 @@ def test_objects_already_gone_are_fine(kube: KubeApiServer) -> None:
         assert (rows[key]["action"], rows[key]["state"], rows[key]["error"]) == ("gone", "gone", None)
 
 
-def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exits_rollback_failed(kube: KubeApiServer) -> None:
+def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exits_rollback_failed(
+    kube: KubeApiServer,
+) -> None:
     before = _outside(kube)
     broken = KubeApiServer.path(SANDBOX, "networkchaos", _name("networkchaos"))
     kube.fail("PATCH", broken, 500)
@@ -261,11 +290,16 @@ def test_an_api_error_on_one_object_is_reported_the_rest_still_pause_and_it_exit
     code, stdout, _ = Cli(kube)("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
     assert code == ExitCode.ROLLBACK_FAILED
-    row = next(line.split(maxsplit=1) for line in stdout.splitlines() if line.startswith(f"  networkchaos/{_name('networkchaos')} "))
+    row = next(
+        line.split(maxsplit=1)
+        for line in stdout.splitlines()
+        if line.startswith(f"  networkchaos/{_name('networkchaos')} ")
+    )
     assert row[1].startswith("pause failed: 500 Internal Server Error (retried until the 1 s deadline)")
     # The last lines say it failed, and name the object and the reason.
     assert stdout.split("halt FAILED:\n")[1].splitlines() == [
-        f"  networkchaos/{_name('networkchaos')}: pause failed: 500 Internal Server Error (retried until the 1 s deadline)"]
+        f"  networkchaos/{_name('networkchaos')}: pause failed: 500 Internal Server Error (retried until the 1 s deadline)"
+    ]
     assert len([request for request in kube.requested("PATCH") if request.path == broken]) > 1
     assert PAUSE_ANNOTATION not in _annotations(kube, SANDBOX, "networkchaos")
     others = [plural for plural in PAUSABLE if plural != "networkchaos"]
@@ -288,7 +322,9 @@ def test_a_kind_that_cannot_be_listed_is_reported_and_one_not_installed_is_skipp
     assert _annotations(kube, SANDBOX, "podchaos")[PAUSE_ANNOTATION] == "true"
 
 
-def test_an_object_not_recovered_in_time_is_reported_with_what_was_seen_and_exits_rollback_failed(kube: KubeApiServer) -> None:
+def test_an_object_not_recovered_in_time_is_reported_with_what_was_seen_and_exits_rollback_failed(
+    kube: KubeApiServer,
+) -> None:
     """Not covered: a controller that recovers some pods and not others (the conditions say only "not all")."""
     kube.recovery_delay_s = 60.0  # a controller that is down
     short_wait = "300ms"
@@ -305,7 +341,9 @@ def test_dry_run_lists_what_it_would_stop_and_changes_nothing(kube: KubeApiServe
     stack = FakeStack({})
     sandbox_before = {plural: kube.get(SANDBOX, plural, _name(plural)) for plural in (*PAUSABLE, WORKFLOWS)}
 
-    code, outcome = Cli(kube, stack).json("halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--dry-run", "--up")
+    code, outcome = Cli(kube, stack).json(
+        "halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--dry-run", "--up"
+    )
 
     assert code == ExitCode.OK and outcome["dry_run"] is True
     assert {row["action"] for row in outcome["objects"]} == {"would pause", "would delete"}
@@ -372,11 +410,19 @@ def test_resume_dry_run_changes_nothing(kube: KubeApiServer) -> None:
     ("argv", "message"),
     [
         (["halt"], "UsageError: one of the arguments --stack --namespace is required"),
-        (["halt", "--stack", "dev", "--namespace", SANDBOX], "UsageError: argument --namespace: not allowed with argument --stack"),
-        (["halt", "--namespace", "Not_A_Namespace"], "UsageError: argument --namespace: got 'Not_A_Namespace'; accepted a namespace name"),
+        (
+            ["halt", "--stack", "dev", "--namespace", SANDBOX],
+            "UsageError: argument --namespace: not allowed with argument --stack",
+        ),
+        (
+            ["halt", "--namespace", "Not_A_Namespace"],
+            "UsageError: argument --namespace: got 'Not_A_Namespace'; accepted a namespace name",
+        ),
         (["halt", "--namespace", SANDBOX, "--up"], "UsageError: --up runs `pulumi up`, so it needs --stack"),
-        (["halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--context", "kind-chaos"],
-         "UsageError: --context: with a stack, its chaos-lab:kubeconfigContext decides the context"),
+        (
+            ["halt", "--stack", "test", "--project-dir", str(PROJECT_DIR), "--context", "kind-chaos"],
+            "UsageError: --context: with a stack, its chaos-lab:kubeconfigContext decides the context",
+        ),
         (["resume", "--namespace", SANDBOX, "--up"], "UsageError: --up runs `pulumi up`, so it needs --stack"),
     ],
 )
@@ -392,6 +438,7 @@ def test_usage_errors_change_nothing_and_exit_2(kube: KubeApiServer, argv: list[
 
 
 # The kinds halt stops.
+
 
 def test_halt_stops_every_kind_the_schedule_crd_can_start() -> None:
     """Chaos Mesh 2.8.3's Schedule embeds one spec field per kind it can start: `podChaos`, ..., `workflow`."""
@@ -410,9 +457,12 @@ def test_halt_stops_every_kind_the_schedule_crd_can_start() -> None:
 
 # An API server having a bad day: retried within the deadline.
 
+
 def _all_stopped(kube: KubeApiServer) -> bool:
-    return (all(_annotations(kube, SANDBOX, plural).get(PAUSE_ANNOTATION) == "true" for plural in PAUSABLE)
-            and kube.get(SANDBOX, WORKFLOWS, _name(WORKFLOWS)) is None)
+    return (
+        all(_annotations(kube, SANDBOX, plural).get(PAUSE_ANNOTATION) == "true" for plural in PAUSABLE)
+        and kube.get(SANDBOX, WORKFLOWS, _name(WORKFLOWS)) is None
+    )
 
 
 @pytest.mark.parametrize("status", [503, 500, 429])
@@ -428,7 +478,9 @@ def test_the_first_requests_failing_are_retried_and_the_halt_holds(kube: KubeApi
     assert answered.count(status) == failing
     # Every kind whose list failed was listed again, and answered.
     failed_paths = {request.path for request in kube.requests if request.status == status}
-    assert all(any(request.path == path and request.status == 200 for request in kube.requests) for path in failed_paths)
+    assert all(
+        any(request.path == path and request.status == 200 for request in kube.requests) for path in failed_paths
+    )
 
 
 def test_failures_while_pausing_are_retried_until_every_object_is_paused(kube: KubeApiServer) -> None:
@@ -479,7 +531,9 @@ def test_a_retry_after_past_the_deadline_fails_at_once_and_says_so(kube: KubeApi
 
     assert code == ExitCode.ROLLBACK_FAILED and outcome["recovered_s"] is None
     [problem] = outcome["problems"]
-    assert problem.endswith(": pause failed: 503 Service Unavailable (the API asked to retry after 120 s, past the 1 s deadline)")
+    assert problem.endswith(
+        ": pause failed: 503 Service Unavailable (the API asked to retry after 120 s, past the 1 s deadline)"
+    )
 
 
 def test_an_api_that_keeps_failing_is_a_failed_halt_naming_every_kind(kube: KubeApiServer) -> None:
@@ -490,8 +544,10 @@ def test_an_api_that_keeps_failing_is_a_failed_halt_naming_every_kind(kube: Kube
     assert code == ExitCode.ROLLBACK_FAILED
     assert "all recovered" not in stdout
     failed = stdout.split("halt FAILED:\n")[1].splitlines()
-    assert failed == [f"  {plural}/*: list failed: 503 Service Unavailable (retried until the 1 s deadline)"
-                      for plural in (*SPAWNERS, *EXPERIMENT_KINDS)]
+    assert failed == [
+        f"  {plural}/*: list failed: 503 Service Unavailable (retried until the 1 s deadline)"
+        for plural in (*SPAWNERS, *EXPERIMENT_KINDS)
+    ]
     # Retried, not given up at the first answer.
     assert len(kube.requests) > len(SPAWNERS) + len(EXPERIMENT_KINDS)
 
@@ -503,12 +559,15 @@ def test_an_api_server_that_is_down_is_a_failed_halt_with_a_null_recovery_time(k
 
     assert code == ExitCode.ROLLBACK_FAILED and outcome["ok"] is False and outcome["recovered_s"] is None
     assert {row["name"] for row in outcome["objects"]} == {"*"}
-    assert all("Connection refused" in row["error"] and row["error"].endswith("(retried until the 1 s deadline)")
-               for row in outcome["objects"])
+    assert all(
+        "Connection refused" in row["error"] and row["error"].endswith("(retried until the 1 s deadline)")
+        for row in outcome["objects"]
+    )
     assert len(outcome["problems"]) == len(SPAWNERS) + len(EXPERIMENT_KINDS)
 
 
 # Objects created while a halt runs.
+
 
 def test_an_object_created_after_the_list_is_found_by_the_next_pass_and_paused(kube: KubeApiServer) -> None:
     # Created the moment the first experiment is paused: after every experiment kind was listed.
@@ -527,9 +586,13 @@ def test_schedules_and_workflows_are_stopped_before_any_experiment_is_listed(kub
     Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT)
 
     order = [(request.method, request.path) for request in kube.requests]
-    spawners_stopped = max(order.index(("PATCH", KubeApiServer.path(SANDBOX, SCHEDULES, _name(SCHEDULES)))),
-                           order.index(("DELETE", KubeApiServer.path(SANDBOX, WORKFLOWS, _name(WORKFLOWS)))))
-    first_experiment_list = min(order.index(("GET", KubeApiServer.path(SANDBOX, plural))) for plural in EXPERIMENT_KINDS)
+    spawners_stopped = max(
+        order.index(("PATCH", KubeApiServer.path(SANDBOX, SCHEDULES, _name(SCHEDULES)))),
+        order.index(("DELETE", KubeApiServer.path(SANDBOX, WORKFLOWS, _name(WORKFLOWS)))),
+    )
+    first_experiment_list = min(
+        order.index(("GET", KubeApiServer.path(SANDBOX, plural))) for plural in EXPERIMENT_KINDS
+    )
     assert spawners_stopped < first_experiment_list
 
 
@@ -537,8 +600,12 @@ def test_an_object_that_keeps_coming_back_unpaused_fails_the_halt(kube: KubeApiS
     """A controller (or a concurrent `up`) that resets the pause: no pass ever finds the namespace clear."""
     path = KubeApiServer.path(SANDBOX, "podchaos", _name("podchaos"))
     for _ in range(200):
-        kube.spawn_when("GET", KubeApiServer.path(SANDBOX, "podchaos"), "podchaos",
-                        chaos_object("PodChaos", _name("podchaos"), SANDBOX, INJECTED_NOT_PAUSED))
+        kube.spawn_when(
+            "GET",
+            KubeApiServer.path(SANDBOX, "podchaos"),
+            "podchaos",
+            chaos_object("PodChaos", _name("podchaos"), SANDBOX, INJECTED_NOT_PAUSED),
+        )
 
     code, outcome = Cli(kube).json("halt", "--namespace", SANDBOX, "--wait", WAIT, "--deadline", SHORT_DEADLINE)
 
@@ -548,6 +615,7 @@ def test_an_object_that_keeps_coming_back_unpaused_fails_the_halt(kube: KubeApiS
 
 
 # Each halt has an identity; resume undoes one halt.
+
 
 def test_resume_undoes_the_latest_halt_only_unless_asked_for_all(kube: KubeApiServer) -> None:
     cli = Cli(kube)

@@ -13,12 +13,18 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
+from demo_app_stack import DemoLab
 
+from chaoslab.config import topology
+from chaoslab.config.model import AppConfig
+from chaoslab.config.topology import Timeouts
+from chaoslab.experiments import CATALOG
+from chaoslab.experiments.durations import parse_duration
 from chaoslab.hypotheses import (
     ANSWER_MARGIN_MS,
+    DELAYED_REDIS_ROUND_TRIPS,
     HYPOTHESES,
     RAMP_SLO_P95_MS,
-    DELAYED_REDIS_ROUND_TRIPS,
     Evidence,
     Verdict,
     judge,
@@ -26,12 +32,6 @@ from chaoslab.hypotheses import (
 from chaoslab.plan import experiment_parameters
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.samples import Sample, Summary, status_error, summarize
-from chaoslab.config import topology
-from chaoslab.config.topology import Timeouts
-from demo_app_stack import DemoLab
-from chaoslab.experiments import CATALOG
-from chaoslab.experiments.durations import parse_duration
-from chaoslab.config.model import AppConfig
 
 RATE = 10.0
 MS_PER_S = 1000.0
@@ -52,8 +52,9 @@ def _summary(samples: Sequence[Sample]) -> Summary:
 BASELINE = _summary(_samples([BASELINE_MS] * 100))
 
 
-def _judge(name: str, samples: Sequence[Sample], overrides: Mapping[str, object] | None = None,
-           summary: Summary | None = None) -> Verdict:
+def _judge(
+    name: str, samples: Sequence[Sample], overrides: Mapping[str, object] | None = None, summary: Summary | None = None
+) -> Verdict:
     parameters = experiment_parameters(name, overrides or {})
     evidence = Evidence(samples, summary or _summary(samples), BASELINE, parameters, Timeouts())
     return judge(HYPOTHESES[name].during, evidence)
@@ -111,8 +112,11 @@ def test_api_latency_fails_when_the_latency_does_not_arrive() -> None:
 
 def _ramp(step_p95_ms: Sequence[float], step_s: float) -> list[Sample]:
     per_step = math.floor(step_s * RATE)
-    return [sample for number, latency in enumerate(step_p95_ms)
-            for sample in _samples([latency] * per_step, start_s=number * step_s)]
+    return [
+        sample
+        for number, latency in enumerate(step_p95_ms)
+        for sample in _samples([latency] * per_step, start_s=number * step_s)
+    ]
 
 
 RAMP_STEP = "2s"
@@ -121,20 +125,29 @@ RAMP_STEP = "2s"
 def test_the_ramp_holds_when_it_breaks_where_its_redis_round_trips_outlast_the_deadline() -> None:
     steps = CATALOG["progressive-delay"].parameters()["steps"]  # 50ms, 100ms, 500ms, 1000ms, 3000ms
     design_point_ms = topology.REDIS_TIMEOUT_MS / DELAYED_REDIS_ROUND_TRIPS
-    breaking_step = next(number for number, step in enumerate(steps) if parse_duration(step) * MS_PER_S >= design_point_ms)
+    breaking_step = next(
+        number for number, step in enumerate(steps) if parse_duration(step) * MS_PER_S >= design_point_ms
+    )
     latencies = [RAMP_SLO_P95_MS / 2 if number < breaking_step else RAMP_SLO_P95_MS * 2 for number in range(len(steps))]
 
-    [check] = _judge("progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}).checks
+    [check] = _judge(
+        "progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}
+    ).checks
 
     assert check.met
     assert check.observed == parse_duration(steps[breaking_step]) * MS_PER_S and check.threshold == design_point_ms
-    assert f"step {breaking_step + 1} ({steps[breaking_step]}): p95 {RAMP_SLO_P95_MS * 2:.0f} ms, 100 % ok <- first breach" in check.detail
+    assert (
+        f"step {breaking_step + 1} ({steps[breaking_step]}): p95 {RAMP_SLO_P95_MS * 2:.0f} ms, 100 % ok <- first breach"
+        in check.detail
+    )
 
 
 def test_the_ramp_fails_naming_the_step_that_broke_too_early() -> None:
     latencies = [RAMP_SLO_P95_MS / 2, RAMP_SLO_P95_MS * 2]  # breaks at 100ms; 3 steps unobserved
 
-    [check] = _judge("progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}).checks
+    [check] = _judge(
+        "progressive-delay", _ramp(latencies, parse_duration(RAMP_STEP)), {"stepDuration": RAMP_STEP}
+    ).checks
 
     assert not check.met and check.observed == parse_duration("100ms") * MS_PER_S
     assert "step 2 (100ms): p95 2000 ms, 100 % ok <- first breach" in check.detail

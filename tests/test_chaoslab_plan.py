@@ -12,14 +12,14 @@ import json
 from pathlib import Path
 
 import pytest
+from chaoslab_fakes import FakeStack, FakeWatcher
 
 from chaoslab.cli import Environment, main
 from chaoslab.errors import UsageError
 from chaoslab.exit_codes import ExitCode
-from chaoslab.plan import RunOptions, RunPlan, make_plan
-from chaoslab_fakes import FakeStack, FakeWatcher
 from chaoslab.experiments import CATALOG
 from chaoslab.experiments.errors import ConfigError
+from chaoslab.plan import RunOptions, RunPlan, make_plan
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:8080/api/"
@@ -37,13 +37,19 @@ def _plan(name: str, config: dict[str, str], options: RunOptions = OPTIONS) -> R
 def test_the_plan_reads_the_namespace_the_timeouts_and_the_overrides() -> None:
     config = {
         "chaos-lab:sandboxNamespace": "lab-two",
-        "chaos-lab:app": json.dumps({"redisTimeout": "500ms", "proxyConnectTimeout": "750ms", "proxyReadTimeout": "3s"}),
+        "chaos-lab:app": json.dumps(
+            {"redisTimeout": "500ms", "proxyConnectTimeout": "750ms", "proxyReadTimeout": "3s"}
+        ),
         **_experiments({"api-high-latency": {"enabled": False, "latency": "300ms", "duration": "45s"}}),
     }
 
     plan = make_plan("api-high-latency", "dev", PROJECT_DIR, config, OPTIONS)
 
-    assert (plan.target.kind, plan.target.namespace, plan.target.name) == ("NetworkChaos", "lab-two", "api-high-latency")
+    assert (plan.target.kind, plan.target.namespace, plan.target.name) == (
+        "NetworkChaos",
+        "lab-two",
+        "api-high-latency",
+    )
     assert (plan.app.redis_ms, plan.app.proxy_connect_ms, plan.app.proxy_read_ms) == (500.0, 750.0, 3000.0)
     assert plan.parameters == {**CATALOG["api-high-latency"].parameters(), "latency": "300ms", "duration": "45s"}
     assert plan.chaos_s == plan.during_s == 45.0  # --during defaults to the experiment's own duration
@@ -62,15 +68,27 @@ def test_the_ramp_runs_as_long_as_its_steps() -> None:
 @pytest.mark.parametrize(
     ("config", "problem"),
     [
-        (_experiments({"basic-pod-kill": {"enabled": True}}), "chaos-lab:experiments.basic-pod-kill.enabled: already true"),
-        (_experiments({"basic-pod-kill": {"enabled": False}, "packet-loss-scenario": {"enabled": True}}),
-         "chaos-lab:experiments: packet-loss-scenario enabled too"),
+        (
+            _experiments({"basic-pod-kill": {"enabled": True}}),
+            "chaos-lab:experiments.basic-pod-kill.enabled: already true",
+        ),
+        (
+            _experiments({"basic-pod-kill": {"enabled": False}, "packet-loss-scenario": {"enabled": True}}),
+            "chaos-lab:experiments: packet-loss-scenario enabled too",
+        ),
         ({"chaos-lab:halted": "true"}, "chaos-lab:halted: the stack is halted"),
-        (_experiments({"basic-pod-kill": {"enabled": False, "schedule": "@every 1h"}}),
-         "chaos-lab:experiments.basic-pod-kill.schedule: a scheduled experiment fires on its cron"),
-        (_experiments({"basic-pod-kill": {"enabled": False, "duration": "forever"}}),
-         "chaos-lab:experiments.basic-pod-kill.duration: got 'forever'"),
-        ({"chaos-lab:maxExperimentDuration": "30s"}, "chaos-lab:experiments.basic-pod-kill.duration: got '60s'; accepted at most 30s"),
+        (
+            _experiments({"basic-pod-kill": {"enabled": False, "schedule": "@every 1h"}}),
+            "chaos-lab:experiments.basic-pod-kill.schedule: a scheduled experiment fires on its cron",
+        ),
+        (
+            _experiments({"basic-pod-kill": {"enabled": False, "duration": "forever"}}),
+            "chaos-lab:experiments.basic-pod-kill.duration: got 'forever'",
+        ),
+        (
+            {"chaos-lab:maxExperimentDuration": "30s"},
+            "chaos-lab:experiments.basic-pod-kill.duration: got '60s'; accepted at most 30s",
+        ),
         ({"chaos-lab:app": json.dumps({"redisTimeout": "soon"})}, "chaos-lab:app.redisTimeout: got 'soon'"),
     ],
 )
@@ -89,8 +107,14 @@ def test_observing_longer_than_the_chaos_lasts_is_refused() -> None:
 def test_a_refused_run_is_one_config_error_line_and_exit_2_with_nothing_changed() -> None:
     stack = FakeStack({**_experiments({"basic-pod-kill": {"enabled": True}}), "chaos-lab:halted": "true"})
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: FakeWatcher())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: FakeWatcher(),
+    )
 
     code = main(["run", "basic-pod-kill", "--stack", "dev", "--project-dir", str(PROJECT_DIR), "--url", URL], env)
 

@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 
 from chaoslab.cluster import KubeAccess
-from chaoslab.config.topology import FRONTEND_SERVICE, FRONTEND_SERVICE_PORT
-from chaoslab.portforward import LOOPBACK, forwarded_frontend, port_forward_argv
 from chaoslab.experiments.errors import ActionFailed, MissingTool
+from chaoslab.portforward import LOOPBACK, forwarded_frontend, port_forward_argv
 
 NAMESPACE = "chaos-sandbox"
 READY_TIMEOUT_S = 10.0
@@ -58,33 +57,58 @@ def _listening(port: int) -> bool:
 def test_the_frontend_is_reachable_while_the_context_lasts(tmp_path: Path) -> None:
     kubectl = _kubectl(tmp_path)
 
-    with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S) as url:
+    with forwarded_frontend(
+        ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S
+    ) as url:
         port = int(url.split(":")[2].split("/")[0])
         with urllib.request.urlopen(url, timeout=READY_TIMEOUT_S) as answer:
             assert (answer.status, answer.read()) == (200, b"ok")
         assert url == f"http://{LOOPBACK}:{port}/api/"
 
-    assert json.loads(Path(f"{kubectl}.argv").read_text()) == port_forward_argv(str(kubectl), ACCESS, NAMESPACE, port)[1:]
+    assert (
+        json.loads(Path(f"{kubectl}.argv").read_text()) == port_forward_argv(str(kubectl), ACCESS, NAMESPACE, port)[1:]
+    )
     assert not _listening(port)  # kubectl was stopped
 
 
 def test_the_arguments_name_the_kubeconfig_context_namespace_and_service() -> None:
     argv = port_forward_argv("kubectl", ACCESS, NAMESPACE, 18080)
 
-    assert argv == ["kubectl", "--kubeconfig", "/tmp/lab-kubeconfig", "--context", "kind-chaos", "--namespace", NAMESPACE,
-                    "port-forward", "svc/frontend-service", "18080:80", "--address", LOOPBACK]
-    assert port_forward_argv("kubectl", KubeAccess(None, None), NAMESPACE, 18080)[:3] == ["kubectl", "--namespace", NAMESPACE]
+    assert argv == [
+        "kubectl",
+        "--kubeconfig",
+        "/tmp/lab-kubeconfig",
+        "--context",
+        "kind-chaos",
+        "--namespace",
+        NAMESPACE,
+        "port-forward",
+        "svc/frontend-service",
+        "18080:80",
+        "--address",
+        LOOPBACK,
+    ]
+    assert port_forward_argv("kubectl", KubeAccess(None, None), NAMESPACE, 18080)[:3] == [
+        "kubectl",
+        "--namespace",
+        NAMESPACE,
+    ]
 
 
 def test_a_failing_kubectl_is_an_error_with_its_message(tmp_path: Path) -> None:
     kubectl = _kubectl(tmp_path, fail=True)
 
     with pytest.raises(ActionFailed, match='exited with 1: error: services "frontend-service" not found'):
-        with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S):
+        with forwarded_frontend(
+            ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S
+        ):
             pytest.fail("the body must not run without a port-forward")
 
 
 def test_a_missing_kubectl_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(MissingTool, match="no-kubectl is not on PATH; port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url"):
+    with pytest.raises(
+        MissingTool,
+        match="no-kubectl is not on PATH; port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url",
+    ):
         with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(tmp_path / "no-kubectl"), log_dir=tmp_path):
             pytest.fail("the body must not run without a port-forward")

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_servers import LOOPBACK, Answer, Reset, app_server, closed_port_url
+from demo_app_stack import DemoLab
 
+from chaoslab.config.topology import Timeouts
 from chaoslab.errors import UsageError
 from chaoslab.probe import USER_AGENT, ProbeSettings, probe
 from chaoslab.samples import RELATIVE_ERROR, SMALLEST_MS, ErrorKind, LogHistogram, Sample, percentile, summarize
-from chaoslab_servers import LOOPBACK, Answer, Reset, app_server, closed_port_url
-from chaoslab.config.topology import Timeouts
-from demo_app_stack import DemoLab
 
 DELAY_S = 0.2
 # The issue's bound: the median within 5 % of a fixed server delay.
@@ -47,8 +47,14 @@ QUICK_REQUESTS = math.floor(QUICK_RATE * QUICK_DURATION_S)
 MS_PER_S = 1000.0
 
 
-def _probe(url: str, *, rate: float = QUICK_RATE, duration_s: float = QUICK_DURATION_S,
-           timeout_s: float = 2.0, concurrency: int = 50) -> Any:
+def _probe(
+    url: str,
+    *,
+    rate: float = QUICK_RATE,
+    duration_s: float = QUICK_DURATION_S,
+    timeout_s: float = 2.0,
+    concurrency: int = 50,
+) -> Any:
     return probe(ProbeSettings(url, rate, duration_s, timeout_s, concurrency), keep_samples=True)
 
 
@@ -67,8 +73,9 @@ def test_requests_keep_their_schedule_while_the_server_is_slow() -> None:
     # Enough workers for every request in flight during one slow answer, and some to spare.
     concurrency = math.ceil(SLOW_SERVER_RATE * SLOW_SERVER_DELAY_S) * 2
     with app_server(Answer(delay_s=SLOW_SERVER_DELAY_S)) as server:
-        summary = _probe(server.url, rate=SLOW_SERVER_RATE, duration_s=SLOW_SERVER_DURATION_S,
-                         concurrency=concurrency).summary
+        summary = _probe(
+            server.url, rate=SLOW_SERVER_RATE, duration_s=SLOW_SERVER_DURATION_S, concurrency=concurrency
+        ).summary
 
     assert summary.sent == scheduled and summary.not_sent == 0
     assert summary.achieved_rate >= MIN_ACHIEVED_SHARE * SLOW_SERVER_RATE
@@ -200,9 +207,28 @@ def test_requests_carry_the_user_agent_and_basic_auth_from_the_urls_userinfo() -
 def test_a_certificate_requests_ca_bundle_does_not_vouch_for_fails_every_request(tmp_path: Path) -> None:
     """TLS is verified as requests verifies it: a self-signed certificate (made by the real openssl) is refused."""
     certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", f"/CN={LOOPBACK}",
-                    "-addext", f"subjectAltName=IP:{LOOPBACK}", "-keyout", str(key), "-out", str(certificate)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            f"/CN={LOOPBACK}",
+            "-addext",
+            f"subjectAltName=IP:{LOOPBACK}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(certificate),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate, key)
     with app_server(tls=context) as server:
@@ -285,6 +311,7 @@ def test_the_demo_app_without_redis_answers_503_within_the_redis_deadline(lab: D
 
 
 # The fixed-size summary.
+
 
 def test_histogram_percentiles_are_never_below_the_exact_ones_and_within_the_relative_error() -> None:
     rng = random.Random(12)

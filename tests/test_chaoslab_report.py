@@ -16,18 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_fakes import FakeStack, FakeWatcher
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, app_server
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
-from chaoslab.plan import RunOptions, make_plan
 from chaoslab.journal import JOURNAL_FILE
+from chaoslab.plan import RunOptions, make_plan
 from chaoslab.report import CHART_FILE, NOTES_MARKER, REPORT_FILE, SUMMARIES_FILE, Phase, chart_figure, write_report
-from chaoslab.samples import Sample
 from chaoslab.run import execute
-from chaoslab_fakes import FakeStack, FakeWatcher
-from chaoslab_png import assert_real_png
-from chaoslab_servers import Answer, app_server
+from chaoslab.samples import Sample
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXPERIMENT = "api-high-latency"
@@ -41,12 +41,14 @@ INJECTED_DELAY_S = 0.45  # the catalog's 500 ms +/- 100 ms, as the app would sho
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     directory = tmp_path_factory.mktemp("run")
     with app_server() as server:
+
         def latency(enabled: set[str]) -> None:
             server.behave(Answer(delay_s=INJECTED_DELAY_S) if EXPERIMENT in enabled else Answer())
 
         stack = FakeStack({}, on_up=latency)
-        options = RunOptions(url=server.url, baseline_s=PHASE_S, during_s=PHASE_S, after_s=PHASE_S, rate=RATE,
-                             out_dir=directory)
+        options = RunOptions(
+            url=server.url, baseline_s=PHASE_S, during_s=PHASE_S, after_s=PHASE_S, rate=RATE, out_dir=directory
+        )
         plan = make_plan(EXPERIMENT, stack.name, PROJECT_DIR, {}, options)
         execute(plan, stack, FakeWatcher(), server.url, NullDisplay())
     yield directory
@@ -58,15 +60,24 @@ def test_report_writes_the_log_the_summaries_and_the_chart(run_dir: Path) -> Non
     summaries = json.loads(files.summaries.read_text())
     assert summaries["status"] == "completed" and summaries["deviated"] is False
     assert {phase: summary["sent"] for phase, summary in summaries["phases"].items()} == {
-        "baseline": PHASE_REQUESTS, "during": PHASE_REQUESTS, "after": PHASE_REQUESTS,
+        "baseline": PHASE_REQUESTS,
+        "during": PHASE_REQUESTS,
+        "after": PHASE_REQUESTS,
     }
     assert set(summaries["updates"]) == {"enable-experiment", "disable-experiment"}
     assert_real_png(files.chart.read_bytes())
     report = files.report.read_text()
     rise = summaries["steady_states"]["during"]["checks"][0]
     assert f"| {rise['requirement']} | {rise['observed']:.0f} ms | {rise['threshold']:.0f} ms | met |" in report
-    for heading in ("## What was tested", "## Stack updates", "## Phases", "### During the chaos: met", "## Timeline",
-                    "## What we learned", "## What we change next"):
+    for heading in (
+        "## What was tested",
+        "## Stack updates",
+        "## Phases",
+        "### During the chaos: met",
+        "## Timeline",
+        "## What we learned",
+        "## What we change next",
+    ):
         assert heading in report
     assert f"![latency over time]({CHART_FILE})" in report
     assert not list(run_dir.glob(".*.tmp"))  # every file replaced whole, no temporary left behind
@@ -77,13 +88,21 @@ def test_the_latency_axis_labels_are_plain_numbers(latencies_ms: tuple[float, fl
     """Within one decade matplotlib labels minor log ticks too, by default as "6×10¹"; every label reads as a number."""
     samples = [Sample(index / 10, index / 10, latency, 200, None) for index, latency in enumerate(latencies_ms)]
     phase = Phase("baseline", 0.0, {"duration": 1.0}, samples)
-    journal = {"start": "2026-12-01T12:00:00Z", "experiment": {"name": EXPERIMENT, "stack": "dev"}, "run": [], "rollbacks": []}
+    journal = {
+        "start": "2026-12-01T12:00:00Z",
+        "experiment": {"name": EXPERIMENT, "stack": "dev"},
+        "run": [],
+        "rollbacks": [],
+    }
     figure = chart_figure(journal, [phase])
     figure.canvas.draw()
     [latency_axes] = [axes for axes in figure.axes if axes.get_yscale() == "log"]
     low, high = latency_axes.get_ylim()
-    shown = [(label.get_position()[1], label.get_text()) for label in latency_axes.get_yticklabels(which="both")
-             if label.get_text() and low <= label.get_position()[1] <= high]
+    shown = [
+        (label.get_position()[1], label.get_text())
+        for label in latency_axes.get_yticklabels(which="both")
+        if label.get_text() and low <= label.get_position()[1] <= high
+    ]
     assert len(shown) >= 2
     assert all(float(text) == pytest.approx(value) for value, text in shown), shown
 
@@ -102,7 +121,10 @@ def test_notes_under_the_marker_survive_a_redraw(run_dir: Path) -> None:
 def test_the_report_command_prints_one_json_object(run_dir: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
 
-    code = main(["report", str(run_dir), "--json"], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False))
+    code = main(
+        ["report", str(run_dir), "--json"],
+        Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False),
+    )
 
     assert code == ExitCode.OK and stderr.getvalue() == ""
     assert json.loads(stdout.getvalue()) == json.loads((run_dir / SUMMARIES_FILE).read_text())
@@ -111,7 +133,9 @@ def test_the_report_command_prints_one_json_object(run_dir: Path) -> None:
 def test_a_directory_without_a_journal_is_a_usage_error(tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
 
-    code = main(["report", str(tmp_path)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False))
+    code = main(
+        ["report", str(tmp_path)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False)
+    )
 
     assert code == ExitCode.USAGE
     assert stderr.getvalue() == f"UsageError: {tmp_path} is not a run directory: it has no journal.json\n"
@@ -129,12 +153,15 @@ def _broken_copy(run_dir: Path, tmp_path: Path, change: Any) -> Path:
 
 def _report_cli(run_dir: Path) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(["report", str(run_dir)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False))
+    code = main(
+        ["report", str(run_dir)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False)
+    )
     return code, stdout.getvalue(), stderr.getvalue()
 
 
 def _set(path: str, value: Any) -> Any:
     """A change to the journal: the field at a dotted path (list indexes as numbers) set to value, or removed (DELETE)."""
+
     def change(journal: dict[str, Any]) -> None:
         *parents, last = [int(part) if part.isdigit() else part for part in path.split(".")]
         node = journal
@@ -144,6 +171,7 @@ def _set(path: str, value: Any) -> Any:
             del node[last]
         else:
             node[last] = value
+
     return change
 
 
@@ -156,12 +184,18 @@ DELETE = object()
         (_set("experiment.stack", DELETE), "experiment.stack", "missing"),
         (_set("run.0.duration", "slow"), "run[0].duration", 'got "slow"; accepted an integer or a number or null'),
         (_set("start", "yesterday"), "start", "got 'yesterday'; accepted an ISO 8601 time"),
-        (_set("steady_states.before.checks.0.met", "yes"), "steady_states.before.checks[0].met", 'got "yes"; accepted true or false'),
+        (
+            _set("steady_states.before.checks.0.met", "yes"),
+            "steady_states.before.checks[0].met",
+            'got "yes"; accepted true or false',
+        ),
         (_set("run.0.output.planned_s", None), "run[0].output.planned_s", "got null; accepted an integer or a number"),
         (_set("rollbacks", {}), "rollbacks", "got {}; accepted a list"),
     ],
 )
-def test_a_malformed_journal_names_the_file_and_the_field(run_dir: Path, tmp_path: Path, change: Any, field: str, problem: str) -> None:
+def test_a_malformed_journal_names_the_file_and_the_field(
+    run_dir: Path, tmp_path: Path, change: Any, field: str, problem: str
+) -> None:
     broken = _broken_copy(run_dir, tmp_path, change)
 
     code, stdout, stderr = _report_cli(broken)
@@ -192,4 +226,7 @@ def test_a_malformed_samples_line_names_the_file_the_line_and_the_field(run_dir:
     code, _, stderr = _report_cli(broken)
 
     assert code == ExitCode.USAGE
-    assert stderr == f"MalformedFile: {samples}: line 3: latency_ms: got 'fast'; accepted null or a number of milliseconds\n"
+    assert (
+        stderr
+        == f"MalformedFile: {samples}: line 3: latency_ms: got 'fast'; accepted null or a number of milliseconds\n"
+    )

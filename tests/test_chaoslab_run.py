@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslab_fakes import CtrlCDisplay, FakeStack, FakeWatcher, press_ctrl_c
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, AppServer, app_server
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
+from chaoslab.experiments.durations import parse_duration
 from chaoslab.journal import JOURNAL_FILE
 from chaoslab.plan import RunOptions, make_plan
 from chaoslab.report import CHART_FILE, REPORT_FILE, SUMMARIES_FILE
 from chaoslab.run import execute
-from chaoslab_fakes import CtrlCDisplay, FakeStack, FakeWatcher, press_ctrl_c
-from chaoslab_servers import Answer, AppServer, app_server
-from chaoslab.experiments.durations import parse_duration
-from chaoslab_png import assert_real_png
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXPERIMENT = "database-partition"
@@ -65,8 +65,15 @@ def _activities(journal: dict[str, Any], part: str = "run") -> list[tuple[str, s
 
 
 def _execute(stack: FakeStack, watcher: FakeWatcher, server: AppServer, run_dir: Path, display: Any = None) -> Any:
-    options = RunOptions(url=server.url, baseline_s=PHASE_S, during_s=PHASE_S, after_s=PHASE_S, rate=RATE,
-                         timeout_s=TIMEOUT_S, out_dir=run_dir)
+    options = RunOptions(
+        url=server.url,
+        baseline_s=PHASE_S,
+        during_s=PHASE_S,
+        after_s=PHASE_S,
+        rate=RATE,
+        timeout_s=TIMEOUT_S,
+        out_dir=run_dir,
+    )
     plan = make_plan(EXPERIMENT, stack.name, PROJECT_DIR, stack.get_all_config(), options)
     return execute(plan, stack, watcher, server.url, display or NullDisplay())
 
@@ -78,10 +85,18 @@ def test_a_run_that_holds_its_hypothesis(server: AppServer, tmp_path: Path) -> N
     journal = _execute(stack, watcher, server, tmp_path).data
 
     assert journal["status"] == "completed" and journal["deviated"] is False
-    assert {when: state["met"] for when, state in journal["steady_states"].items()} == {"before": True, "during": True, "after": True}
+    assert {when: state["met"] for when, state in journal["steady_states"].items()} == {
+        "before": True,
+        "during": True,
+        "after": True,
+    }
     assert _activities(journal) == [
-        ("probe-baseline", "succeeded"), ("enable-experiment", "succeeded"), ("wait-injected", "succeeded"),
-        ("probe-during", "succeeded"), ("disable-experiment", "succeeded"), ("wait-recovered", "succeeded"),
+        ("probe-baseline", "succeeded"),
+        ("enable-experiment", "succeeded"),
+        ("wait-injected", "succeeded"),
+        ("probe-during", "succeeded"),
+        ("disable-experiment", "succeeded"),
+        ("wait-recovered", "succeeded"),
         ("probe-after", "succeeded"),
     ]
     assert journal["rollbacks"] == []
@@ -89,8 +104,10 @@ def test_a_run_that_holds_its_hypothesis(server: AppServer, tmp_path: Path) -> N
     assert during["errors"] == {"http_5xx": PHASE_REQUESTS}  # the probe really saw the chaos
     # The entry did not exist before: the run leaves the stack's config as it found it.
     assert stack.calls == [
-        ("set_config", ENABLED_KEY, "true", True), ("up", f"chaoslab run: enable {EXPERIMENT}"),
-        ("remove_config", ENTRY_KEY, True), ("up", f"chaoslab run: disable {EXPERIMENT}"),
+        ("set_config", ENABLED_KEY, "true", True),
+        ("up", f"chaoslab run: enable {EXPERIMENT}"),
+        ("remove_config", ENTRY_KEY, True),
+        ("up", f"chaoslab run: disable {EXPERIMENT}"),
     ]
     assert json.loads(stack.config["chaos-lab:experiments"]) == {}
     assert [call for call, _ in watcher.calls] == ["wait_injected", "wait_recovered"]
@@ -138,7 +155,9 @@ def test_a_failed_up_is_rolled_back_and_re_raised(server: AppServer, tmp_path: P
         _execute(stack, FakeWatcher(), server, tmp_path)
 
     journal = _journal(tmp_path)
-    assert journal["status"] == "aborted" and journal["error"] == "RuntimeError: pulumi up #1 failed: error: update failed"
+    assert (
+        journal["status"] == "aborted" and journal["error"] == "RuntimeError: pulumi up #1 failed: error: update failed"
+    )
     assert _activities(journal)[-1] == ("enable-experiment", "failed")
     assert _activities(journal, "rollbacks") == [("disable-experiment", "succeeded")]
     assert stack.calls[-2:] == [("remove_config", ENTRY_KEY, True), ("up", f"chaoslab run: disable {EXPERIMENT}")]
@@ -162,15 +181,49 @@ def test_ctrl_c_during_the_baseline_changes_nothing_and_keeps_the_samples(server
     assert stack.calls == []
 
 
-def _cli_run(stack: FakeStack, watcher: FakeWatcher, server: AppServer, run_dir: Path, *extra: str,
-             url: str | None = None, display: Any = None) -> tuple[int, str, str]:
+def _cli_run(
+    stack: FakeStack,
+    watcher: FakeWatcher,
+    server: AppServer,
+    run_dir: Path,
+    *extra: str,
+    url: str | None = None,
+    display: Any = None,
+) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: watcher,
-                      display=display or NullDisplay())
-    code = main(["run", EXPERIMENT, "--stack", stack.name, "--project-dir", str(PROJECT_DIR), "--url", url or server.url,
-                 "--baseline", "500ms", "--during", "500ms", "--after", "500ms", "--rate", f"{RATE:g}",
-                 "--out", str(run_dir), *extra], env)
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: watcher,
+        display=display or NullDisplay(),
+    )
+    code = main(
+        [
+            "run",
+            EXPERIMENT,
+            "--stack",
+            stack.name,
+            "--project-dir",
+            str(PROJECT_DIR),
+            "--url",
+            url or server.url,
+            "--baseline",
+            "500ms",
+            "--during",
+            "500ms",
+            "--after",
+            "500ms",
+            "--rate",
+            f"{RATE:g}",
+            "--out",
+            str(run_dir),
+            *extra,
+        ],
+        env,
+    )
     return code, stdout.getvalue(), stderr.getvalue()
 
 
@@ -194,7 +247,9 @@ def test_ctrl_c_while_waiting_for_injection_disables_reports_and_exits_130(serve
     assert "the run was interrupted" in (tmp_path / REPORT_FILE).read_text()
 
 
-def test_a_rollback_that_fails_exits_rollback_failed_naming_the_commands_to_finish_by_hand(server: AppServer, tmp_path: Path) -> None:
+def test_a_rollback_that_fails_exits_rollback_failed_naming_the_commands_to_finish_by_hand(
+    server: AppServer, tmp_path: Path
+) -> None:
     stack = FakeStack({}, failing_up_calls=frozenset({2}))  # enabling works, disabling does not
 
     code, _, stderr = _cli_run(stack, FakeWatcher(on_wait_injected=press_ctrl_c), server, tmp_path)
@@ -202,12 +257,16 @@ def test_a_rollback_that_fails_exits_rollback_failed_naming_the_commands_to_fini
     assert code == ExitCode.ROLLBACK_FAILED
     [line] = stderr.splitlines()
     assert line.startswith(f"RollbackFailed: could not disable {EXPERIMENT} (RuntimeError: pulumi up #2 failed")
-    assert line.endswith(f"pulumi -C {PROJECT_DIR} -s test config rm --path {ENTRY_KEY} && pulumi -C {PROJECT_DIR} -s test up")
+    assert line.endswith(
+        f"pulumi -C {PROJECT_DIR} -s test config rm --path {ENTRY_KEY} && pulumi -C {PROJECT_DIR} -s test up"
+    )
     assert _activities(_journal(tmp_path), "rollbacks") == [("disable-experiment", "failed")]
 
 
 @pytest.mark.parametrize(("on_up", "code"), [(True, ExitCode.OK), (False, ExitCode.HYPOTHESIS_NOT_MET)])
-def test_the_exit_code_says_whether_the_hypothesis_held(server: AppServer, tmp_path: Path, on_up: bool, code: ExitCode) -> None:
+def test_the_exit_code_says_whether_the_hypothesis_held(
+    server: AppServer, tmp_path: Path, on_up: bool, code: ExitCode
+) -> None:
     stack = FakeStack({}, on_up=_partitioning(server)) if on_up else FakeStack({})
 
     result, stdout, _ = _cli_run(stack, FakeWatcher(), server, tmp_path)
@@ -218,8 +277,10 @@ def test_the_exit_code_says_whether_the_hypothesis_held(server: AppServer, tmp_p
 
 def test_the_during_probe_is_cut_to_what_is_left_of_the_chaos(server: AppServer, tmp_path: Path) -> None:
     chaos = "1s"
-    stack = FakeStack({"chaos-lab:experiments": json.dumps({EXPERIMENT: {"enabled": False, "duration": chaos}})},
-                      on_up=_partitioning(server))
+    stack = FakeStack(
+        {"chaos-lab:experiments": json.dumps({EXPERIMENT: {"enabled": False, "duration": chaos}})},
+        on_up=_partitioning(server),
+    )
     options = RunOptions(url=server.url, baseline_s=PHASE_S, after_s=PHASE_S, rate=RATE, out_dir=tmp_path)
     plan = make_plan(EXPERIMENT, stack.name, PROJECT_DIR, stack.get_all_config(), options)
 
@@ -261,15 +322,23 @@ def test_a_run_writes_no_credential_of_its_url_and_only_private_files(server: Ap
     run_dir = tmp_path / "run"
     display = NotingDisplay()
 
-    code, stdout, stderr = _cli_run(FakeStack({}, on_up=_partitioning(server)), FakeWatcher(), server, run_dir, "--json",
-                                    url=url, display=display)
+    code, stdout, stderr = _cli_run(
+        FakeStack({}, on_up=_partitioning(server)), FakeWatcher(), server, run_dir, "--json", url=url, display=display
+    )
 
     assert code == ExitCode.OK, stderr
     files = {path.name: path for path in run_dir.iterdir()}
     assert {JOURNAL_FILE, REPORT_FILE, SUMMARIES_FILE, CHART_FILE, "baseline.samples.jsonl"} <= set(files)
-    assert _journal(run_dir)["experiment"]["probe"]["url"] == url.replace(f"{user}:{password}", "***").replace(token, "***")
-    written = stdout + stderr + "\n".join(display.notes) + "".join(path.read_bytes().decode(errors="replace") for path in files.values())
+    assert _journal(run_dir)["experiment"]["probe"]["url"] == url.replace(f"{user}:{password}", "***").replace(
+        token, "***"
+    )
+    written = (
+        stdout
+        + stderr
+        + "\n".join(display.notes)
+        + "".join(path.read_bytes().decode(errors="replace") for path in files.values())
+    )
     for secret in (user, password, token):
         assert secret not in written
     assert run_dir.stat().st_mode & 0o777 == 0o700
-    assert {name: path.stat().st_mode & 0o777 for name, path in files.items()} == {name: 0o600 for name in files}
+    assert {name: path.stat().st_mode & 0o777 for name, path in files.items()} == dict.fromkeys(files, 384)

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
+from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
 
 from chaoslab.errors import UsageError
-from chaoslab.stack import AutomationStack
 from chaoslab.experiments.errors import MissingTool
-from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
+from chaoslab.stack import AutomationStack
 
 STACK = "chaoslab-test"
 ENTRY_KEY = "chaos-lab:experiments.basic-pod-kill"
@@ -70,7 +70,10 @@ def test_a_stack_that_does_not_exist_is_a_usage_error(project: Path) -> None:
 def test_without_the_pulumi_cli_the_error_says_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
 
-    with pytest.raises(MissingTool, match="pulumi is not on PATH; the Automation API drives it: install it from https://www.pulumi.com/docs/install/"):
+    with pytest.raises(
+        MissingTool,
+        match="pulumi is not on PATH; the Automation API drives it: install it from https://www.pulumi.com/docs/install/",
+    ):
         AutomationStack.select(STACK, tmp_path)
 
 

@@ -6,19 +6,19 @@ models into moto's server.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.validate import validate_parameters
+from cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, evaluate
+from moto_cloudwatch import client, moto_server
 
 from chaoslab.config.model import SteadyStateConfig
 from chaoslab.prober import figures
-from cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, evaluate
 from components import steady_state
-from moto_cloudwatch import client, moto_server
 
 PERIOD = figures.PUBLISH_INTERVAL_S
-END = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+END = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TARGET = "http://frontend-service.chaos-sandbox.svc.cluster.local/api/"
 SETTINGS = SteadyStateConfig()
 SUCCESS = AlarmRule.from_definition(steady_state.alarm_definitions("dev", TARGET, SETTINGS)["successRate"])
@@ -28,12 +28,21 @@ LATENCY = AlarmRule.from_definition(steady_state.alarm_definitions("dev", TARGET
 def points(*values: float | None, end: datetime = END) -> list[tuple[datetime, float]]:
     """One datapoint per period, the last in the period that ends at `end`; None leaves a period empty."""
     count = len(values)
-    return [(end - timedelta(seconds=PERIOD * (count - index)), float(value)) for index, value in enumerate(values) if value is not None]
+    return [
+        (end - timedelta(seconds=PERIOD * (count - index)), float(value))
+        for index, value in enumerate(values)
+        if value is not None
+    ]
 
 
 def test_the_definitions_are_three_of_three_ten_second_periods_with_missing_data_breaching():
     for rule in (SUCCESS, LATENCY):
-        assert (rule.period_s, rule.evaluation_periods, rule.datapoints_to_alarm, rule.treat_missing_data) == (10, 3, 3, "breaching")
+        assert (rule.period_s, rule.evaluation_periods, rule.datapoints_to_alarm, rule.treat_missing_data) == (
+            10,
+            3,
+            3,
+            "breaching",
+        )
 
 
 @pytest.mark.parametrize(
@@ -116,8 +125,17 @@ def test_the_stack_s_alarms_and_dashboard_are_accepted_by_cloudwatch_s_api():
         arns = {key: stored[definition["name"]]["AlarmArn"] for key, definition in definitions.items()}
         # moto does not implement PutCompositeAlarm: botocore's own validation of the request is the check.
         composite = cloudwatch.meta.service_model.operation_model("PutCompositeAlarm").input_shape
-        validate_parameters({"AlarmName": "broken", "AlarmRule": steady_state.composite_rule(list(arns.values()))}, composite)
-        body = steady_state.dashboard_body(figures.cloudwatch_namespace("dev"), "us-east-1", "dev", TARGET, SETTINGS, arns)
-        answer = cloudwatch.put_dashboard(DashboardName=steady_state.alarm_prefix("dev"), DashboardBody=json.dumps(body))
+        validate_parameters(
+            {"AlarmName": "broken", "AlarmRule": steady_state.composite_rule(list(arns.values()))}, composite
+        )
+        body = steady_state.dashboard_body(
+            figures.cloudwatch_namespace("dev"), "us-east-1", "dev", TARGET, SETTINGS, arns
+        )
+        answer = cloudwatch.put_dashboard(
+            DashboardName=steady_state.alarm_prefix("dev"), DashboardBody=json.dumps(body)
+        )
         assert answer["DashboardValidationMessages"] == []
-        assert json.loads(cloudwatch.get_dashboard(DashboardName=steady_state.alarm_prefix("dev"))["DashboardBody"]) == body
+        assert (
+            json.loads(cloudwatch.get_dashboard(DashboardName=steady_state.alarm_prefix("dev"))["DashboardBody"])
+            == body
+        )

@@ -8,11 +8,14 @@ from datetime import date, timedelta
 import pytest
 import yaml
 
-from chaoslab.experiments.errors import ConfigError
-from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 from chaoslab.config import aws_facts
-from chaoslab.config.aws_facts import EKS_VERSIONS, FACTS_AS_OF, MIN_STANDARD_SUPPORT_LEFT_DAYS, SupportTier, recommended_version
-from chaoslab.config.zones import Zone, choose_zones
+from chaoslab.config.aws_facts import (
+    EKS_VERSIONS,
+    FACTS_AS_OF,
+    MIN_STANDARD_SUPPORT_LEFT_DAYS,
+    SupportTier,
+    recommended_version,
+)
 from chaoslab.config.model import (
     DEFAULT_INSTANCE_TYPES,
     DEFAULT_KUBERNETES_VERSION,
@@ -31,7 +34,9 @@ from chaoslab.config.model import (
     kubernetes_version_step_problem,
     parse_config,
 )
-
+from chaoslab.config.zones import Zone, choose_zones
+from chaoslab.experiments.errors import ConfigError
+from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 
 NARROW_ENDPOINT = {"endpointPublicAccessCidrs": ["203.0.113.0/24"], "endpointPrivateAccess": True}
 
@@ -49,7 +54,9 @@ def problems_of(raw: dict) -> list[str]:
 def stack_raw(stack: str, overrides: dict | None = None) -> dict:
     """What the program reads for `stack`: the CLI's config map, chaos-lab keys only."""
     prefix = "chaos-lab:"
-    return {key.removeprefix(prefix): value for key, value in cli_config(stack, overrides).items() if key.startswith(prefix)}
+    return {
+        key.removeprefix(prefix): value for key, value in cli_config(stack, overrides).items() if key.startswith(prefix)
+    }
 
 
 def test_defaults_are_the_write_ups_lab_made_current_and_cheap():
@@ -67,7 +74,11 @@ def test_defaults_are_the_write_ups_lab_made_current_and_cheap():
 def test_default_kubernetes_version_is_newest_with_three_months_of_standard_support():
     chosen = next(version for version in EKS_VERSIONS if version.minor == parse({}).kubernetes_version)
     assert (chosen.standard_support_ends - FACTS_AS_OF).days >= MIN_STANDARD_SUPPORT_LEFT_DAYS
-    newer = [version for version in EKS_VERSIONS if aws_facts.version_key(version.minor) > aws_facts.version_key(chosen.minor)]
+    newer = [
+        version
+        for version in EKS_VERSIONS
+        if aws_facts.version_key(version.minor) > aws_facts.version_key(chosen.minor)
+    ]
     assert newer == [], "a newer version in the table should have been chosen"
     # 1.34 is the newest in standard support, but leaves it within days: not a version to build a lab on.
     assert aws_facts.support_tier("1.34", FACTS_AS_OF) is SupportTier.STANDARD
@@ -113,7 +124,9 @@ def test_object_keys_set_by_path_keep_the_defaults_of_the_fields_they_leave_out(
 
 
 def test_values_arrive_as_the_cli_sends_them():
-    config = parse({"halted": "true", "nodes": '{"desiredSize": "4", "maxSize": 4}', "chaosMesh": '{"controllerReplicas": 2}'})
+    config = parse(
+        {"halted": "true", "nodes": '{"desiredSize": "4", "maxSize": 4}', "chaosMesh": '{"controllerReplicas": 2}'}
+    )
     assert config.halted is True
     assert config.nodes.desired_size == 4
     assert config.chaos_mesh == ChaosMeshConfig(controller_replicas=2)
@@ -135,7 +148,9 @@ def test_experiments_are_parsed_against_the_fence():
 def test_replica_rule_follows_the_configured_app():
     # With one backend replica, killing a backend pod is an outage: the same rule as for Redis.
     problems = problems_of({"app": {"backendReplicas": 1}, "experiments": {"basic-pod-kill": {"enabled": True}}})
-    assert len(problems) == 1 and "experiments.basic-pod-kill.app" in problems[0] and "allowSingleReplica" in problems[0]
+    assert (
+        len(problems) == 1 and "experiments.basic-pod-kill.app" in problems[0] and "allowSingleReplica" in problems[0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -241,21 +256,33 @@ def test_an_admin_listed_twice_is_refused_not_silently_dropped():
 def test_distinct_admins_that_would_share_an_access_entry_are_refused(arns):
     """Two ARNs mapping to one access-entry key would merge into one entry and lose an admin."""
     [problem] = problems_of({"clusterAdminArns": json.dumps(arns)})
-    assert problem.startswith(f"chaos-lab:clusterAdminArns: got {arns!r}; accepted ARNs with distinct role or user paths")
+    assert problem.startswith(
+        f"chaos-lab:clusterAdminArns: got {arns!r}; accepted ARNs with distinct role or user paths"
+    )
     assert repr(access_entry_key(arns[0])) in problem
 
 
 @pytest.mark.parametrize(
     "path",
-    ["run/containerd/containerd.sock", "/run/../etc/shadow", "/run/./containerd.sock", "//run/containerd.sock",
-     "/run/containerd/", "/run/container d.sock", "/run/containerd.sock\n", "/"],
+    [
+        "run/containerd/containerd.sock",
+        "/run/../etc/shadow",
+        "/run/./containerd.sock",
+        "//run/containerd.sock",
+        "/run/containerd/",
+        "/run/container d.sock",
+        "/run/containerd.sock\n",
+        "/",
+    ],
 )
 def test_the_socket_path_must_be_a_clean_absolute_path(path):
     [problem] = problems_of({"chaosMesh": json.dumps({"socketPath": path})})
     assert problem.startswith(f"chaos-lab:chaosMesh.socketPath: got {path!r}; accepted a clean absolute path")
 
 
-@pytest.mark.parametrize("path", ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/var/run/crio/crio.sock"])
+@pytest.mark.parametrize(
+    "path", ["/run/containerd/containerd.sock", "/run/k3s/containerd/containerd.sock", "/var/run/crio/crio.sock"]
+)
 def test_real_runtime_sockets_are_accepted(path):
     assert parse({"chaosMesh": json.dumps({"socketPath": path})}).chaos_mesh.socket_path == path
 
@@ -267,12 +294,18 @@ def test_a_later_day_never_breaks_the_program(stack):
     config = parse_config(stack_raw(stack), stack=stack, today=long_after)
     assert config.kubernetes_version == DEFAULT_KUBERNETES_VERSION
     version_warnings = [warning for warning in config.warnings if warning.startswith("Kubernetes")]
-    assert version_warnings == ([] if stack == "kind" else [f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it"])
+    assert version_warnings == (
+        []
+        if stack == "kind"
+        else [f"Kubernetes {DEFAULT_KUBERNETES_VERSION} is past the end of EKS extended support: upgrade it"]
+    )
 
 
 def test_the_public_endpoint_stays_open_by_default_with_a_warning():
     config = parse({})
-    assert config.cluster == ClusterAccessConfig(endpoint_public_access_cidrs=("0.0.0.0/0",), endpoint_private_access=False)
+    assert config.cluster == ClusterAccessConfig(
+        endpoint_public_access_cidrs=("0.0.0.0/0",), endpoint_private_access=False
+    )
     assert any("chaos-lab:cluster.endpointPublicAccessCidrs" in warning for warning in config.warnings)
     narrowed = parse({"cluster": json.dumps(NARROW_ENDPOINT)})
     assert narrowed.cluster == ClusterAccessConfig(("203.0.113.0/24",), True)
@@ -283,13 +316,41 @@ def test_the_public_endpoint_stays_open_by_default_with_a_warning():
 @pytest.mark.parametrize(
     ("cluster", "key", "accepted"),
     [
-        ({"endpointPublicAccessCidrs": ["203.0.113.0/33"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
-        ({"endpointPublicAccessCidrs": ["203.0.113.7/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "no host bits"),
-        ({"endpointPublicAccessCidrs": ["203.0.113.7"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "network CIDRs"),
-        ({"endpointPublicAccessCidrs": [], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
-        ({"endpointPublicAccessCidrs": "203.0.113.0/24", "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "a non-empty list"),
-        ({"endpointPublicAccessCidrs": ["203.0.113.0/24", "203.0.113.0/24"], "endpointPrivateAccess": True}, "cluster.endpointPublicAccessCidrs", "each CIDR once"),
-        ({"endpointPublicAccessCidrs": ["203.0.113.0/24"]}, "cluster.endpointPublicAccessCidrs", "only with cluster.endpointPrivateAccess: true"),
+        (
+            {"endpointPublicAccessCidrs": ["203.0.113.0/33"], "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "network CIDRs",
+        ),
+        (
+            {"endpointPublicAccessCidrs": ["203.0.113.7/24"], "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "no host bits",
+        ),
+        (
+            {"endpointPublicAccessCidrs": ["203.0.113.7"], "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "network CIDRs",
+        ),
+        (
+            {"endpointPublicAccessCidrs": [], "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "a non-empty list",
+        ),
+        (
+            {"endpointPublicAccessCidrs": "203.0.113.0/24", "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "a non-empty list",
+        ),
+        (
+            {"endpointPublicAccessCidrs": ["203.0.113.0/24", "203.0.113.0/24"], "endpointPrivateAccess": True},
+            "cluster.endpointPublicAccessCidrs",
+            "each CIDR once",
+        ),
+        (
+            {"endpointPublicAccessCidrs": ["203.0.113.0/24"]},
+            "cluster.endpointPublicAccessCidrs",
+            "only with cluster.endpointPrivateAccess: true",
+        ),
         ({"endpointPrivateAccess": "sometimes"}, "cluster.endpointPrivateAccess", "true or false"),
         ({"publicAccess": False}, "cluster.publicAccess", "unknown key"),
     ],
@@ -310,8 +371,16 @@ def test_endpoint_access_is_an_eks_setting():
         (None, "1.35", None),
         ("1.34", "1.34", None),
         ("1.34", "1.35", None),
-        ("1.33", "1.35", "accepted 1.33 (no change) or 1.34: the cluster runs 1.33 and EKS upgrades one minor version at a time"),
-        ("1.35", "1.34", "accepted 1.35 (no change) or 1.36: the cluster runs 1.35 and EKS cannot downgrade a control plane"),
+        (
+            "1.33",
+            "1.35",
+            "accepted 1.33 (no change) or 1.34: the cluster runs 1.33 and EKS upgrades one minor version at a time",
+        ),
+        (
+            "1.35",
+            "1.34",
+            "accepted 1.35 (no change) or 1.36: the cluster runs 1.35 and EKS cannot downgrade a control plane",
+        ),
     ],
 )
 def test_kubernetes_version_moves_one_minor_version_up_at_a_time(deployed, requested, problem):
@@ -323,12 +392,25 @@ def test_kubernetes_version_moves_one_minor_version_up_at_a_time(deployed, reque
 
 
 def test_zones_are_chosen_by_id_lowest_first_and_kept_once_the_cluster_runs():
-    zones = [Zone("us-east-1a", "use1-az4"), Zone("us-east-1b", "use1-az2"), Zone("us-east-1c", "use1-az3"), Zone("us-east-1d", "use1-az1")]
+    zones = [
+        Zone("us-east-1a", "use1-az4"),
+        Zone("us-east-1b", "use1-az2"),
+        Zone("us-east-1c", "use1-az3"),
+        Zone("us-east-1d", "use1-az1"),
+    ]
     everything = {zone.zone_id: {"t3.medium"} for zone in zones}
-    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
+    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"])] == [
+        "use1-az1",
+        "use1-az2",
+    ]
     # The same IDs elsewhere are not excluded: the table is per region.
-    assert [zone.zone_id for zone in choose_zones("eu-west-1", zones, everything, ["t3.medium"])] == ["use1-az1", "use1-az2"]
-    assert [zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"], ("use1-az2", "use1-az4"))] == [
+    assert [zone.zone_id for zone in choose_zones("eu-west-1", zones, everything, ["t3.medium"])] == [
+        "use1-az1",
+        "use1-az2",
+    ]
+    assert [
+        zone.zone_id for zone in choose_zones("us-east-1", zones, everything, ["t3.medium"], ("use1-az2", "use1-az4"))
+    ] == [
         "use1-az2",
         "use1-az4",
     ]
@@ -346,7 +428,9 @@ def test_a_zone_shortage_names_the_instance_types_and_every_excluded_zone():
     with pytest.raises(ConfigError) as raised:
         choose_zones("us-east-1", zones, offered, ["m7i.large"])
     [problem] = raised.value.problems
-    assert problem.startswith("chaos-lab:nodes.instanceTypes: got ['m7i.large']; accepted instance types that us-east-1 offers in at least 2")
+    assert problem.startswith(
+        "chaos-lab:nodes.instanceTypes: got ['m7i.large']; accepted instance types that us-east-1 offers in at least 2"
+    )
     assert "Usable: use1-az2" in problem
     assert "use1-az3: EKS refuses cluster subnets there" in problem and "use1-az1: no m7i.large offered" in problem
 

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from chaoslab_fakes import FakeStack, FakeWatcher
 
 from chaoslab.cli import Environment, main
 from chaoslab.exit_codes import ExitCode
-from chaoslab_fakes import FakeStack, FakeWatcher
 from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 
 PROBLEM_PREFIX = "  - "
@@ -46,15 +46,24 @@ def _program_problems(overrides: Mapping[str, Any]) -> list[str]:
 def _cli_refusal(argv: list[str], config: dict[str, str]) -> tuple[int, str, FakeStack]:
     stack = FakeStack(config)
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False,
-                      connect_stack=lambda name, project_dir: stack, connect_cluster=lambda access: FakeWatcher())
+    env = Environment(
+        stdout=stdout,
+        stderr=stderr,
+        stdout_isatty=False,
+        stderr_isatty=False,
+        connect_stack=lambda name, project_dir: stack,
+        connect_cluster=lambda access: FakeWatcher(),
+    )
     code = main([*argv, "--stack", "dev", "--project-dir", str(PROJECT_DIR)], env)
     return code, stderr.getvalue(), stack
 
 
 @pytest.mark.parametrize("overrides", BAD_CONFIGS, ids=lambda overrides: ",".join(overrides))
-@pytest.mark.parametrize("command", [["halt", "--dry-run"], ["resume", "--dry-run"], ["run", "basic-pod-kill", "--dry-run"]],
-                         ids=lambda command: command[0])
+@pytest.mark.parametrize(
+    "command",
+    [["halt", "--dry-run"], ["resume", "--dry-run"], ["run", "basic-pod-kill", "--dry-run"]],
+    ids=lambda command: command[0],
+)
 def test_the_cli_refuses_exactly_what_up_refuses(overrides: dict[str, Any], command: list[str]) -> None:
     problems = _program_problems(overrides)
     assert problems, "the corpus holds only configs the program refuses"
@@ -68,6 +77,8 @@ def test_the_cli_refuses_exactly_what_up_refuses(overrides: dict[str, Any], comm
 
 def test_halt_on_the_program_s_own_good_config_is_not_refused() -> None:
     """The control case: the corpus's refusals come from the bad keys, not from reading config at all."""
-    code, stderr, _ = _cli_refusal(["run", "basic-pod-kill", "--dry-run", "--url", "http://127.0.0.1:1/api/"], cli_config("dev"))
+    code, stderr, _ = _cli_refusal(
+        ["run", "basic-pod-kill", "--dry-run", "--url", "http://127.0.0.1:1/api/"], cli_config("dev")
+    )
 
     assert code == ExitCode.OK, stderr

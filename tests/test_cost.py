@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from pulumi_harness import PROJECT_DIR
 from chaoslab.config.aws_facts import FACTS_AS_OF, PRICES, SupportTier
 from chaoslab.config.model import parse_config
-from stacks.cost import WRITE_UP_SETUP, CostInputs, comparison_table, cost_inputs, estimate_hourly_cost, steady_state_cost
-
+from pulumi_harness import PROJECT_DIR
+from stacks.cost import (
+    WRITE_UP_SETUP,
+    CostInputs,
+    comparison_table,
+    cost_inputs,
+    estimate_hourly_cost,
+    steady_state_cost,
+)
 
 # What the default prober publishes and the stack declares, as stacks/cost.py counts it from the code.
 STEADY_STATE = steady_state_cost(parse_config({}, stack="test", today=FACTS_AS_OF))
@@ -40,7 +46,9 @@ def test_default_lab_priced_item_by_item():
 
 
 def test_private_nodes_pay_for_one_nat_gateway_and_its_address_only():
-    breakdown = estimate({"network": {"natGateways": "single"}, "nodes": {"capacityType": "ON_DEMAND"}}).breakdown_per_hour
+    breakdown = estimate(
+        {"network": {"natGateways": "single"}, "nodes": {"capacityType": "ON_DEMAND"}}
+    ).breakdown_per_hour
     assert breakdown["natGateways (1)"] == PRICES.nat_gateway_per_hour
     assert breakdown["publicIpv4 (1)"] == PRICES.public_ipv4_per_hour
     assert breakdown["nodes (3 x on-demand)"] == pytest.approx(3 * max(PRICES.on_demand_per_hour.values()))
@@ -60,16 +68,17 @@ def test_estimate_says_it_is_an_estimate_and_when_it_is_from():
 def test_unknown_instance_types_are_named_not_guessed():
     result = estimate({"nodes": {"instanceTypes": ["m7i.large", "t3.medium"]}})
     assert any("no price on file for m7i.large" in note for note in result.notes)
-    only_unknown = estimate_hourly_cost(
-        CostInputs(SupportTier.STANDARD, False, ("m7i.large",), 3, 20, 0, True)
-    )
+    only_unknown = estimate_hourly_cost(CostInputs(SupportTier.STANDARD, False, ("m7i.large",), 3, 20, 0, True))
     assert only_unknown.breakdown_per_hour["nodes (3 x on-demand)"] == 0
     assert any("node cost shows as 0" in note for note in only_unknown.notes)
 
 
 def test_write_up_setup_pays_for_a_version_past_extended_support_and_a_nat_gateway():
     write_up = estimate_hourly_cost(WRITE_UP_SETUP)
-    assert write_up.breakdown_per_hour["controlPlane (ended support)"] == PRICES.control_plane_per_hour[SupportTier.EXTENDED]
+    assert (
+        write_up.breakdown_per_hour["controlPlane (ended support)"]
+        == PRICES.control_plane_per_hour[SupportTier.EXTENDED]
+    )
     # The write-up has no steady-state watcher: compare like with like.
     assert write_up.total_per_hour > 4 * estimate({"steadyState": {"enabled": False}}).total_per_hour
 

@@ -16,11 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from parliament import iam_definition
-
-from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
-from policy.rules.iam import ROLE_TYPE, web_identity_trust_exact, web_identity_trust_pinned
 from policy_support import resource_args, violations
-from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 from workflow_oidc import (
     ANY_BRANCH,
     ENVIRONMENT_SECRETS,
@@ -31,6 +27,10 @@ from workflow_oidc import (
     job_access,
     trusted_subjects,
 )
+
+from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
+from policy.rules.iam import ROLE_TYPE, web_identity_trust_exact, web_identity_trust_pinned
+from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 
 WORKFLOWS_DIR = PROJECT_DIR / ".github" / "workflows"
 TARGET = Target(account_id=FAKE_ACCOUNT, repository="example-org/chaos-lab", state_bucket="example-org-pulumi-state")
@@ -50,12 +50,18 @@ def workflows() -> dict[str, dict[str, Any]]:
 
 def accesses() -> dict[str, JobAccess]:
     """Every job of every workflow, by label ("deploy.yml:production")."""
-    found = [job_access(name, document, job_id) for name, document in workflows().items() for job_id in document["jobs"]]
+    found = [
+        job_access(name, document, job_id) for name, document in workflows().items() for job_id in document["jobs"]
+    ]
     return {access.label: access for access in found}
 
 
 def problems_of(name: str, document: dict[str, Any]) -> list[str]:
-    return [problem for job_id in document["jobs"] for problem in access_problems(job_access(name, document, job_id), trust())]
+    return [
+        problem
+        for job_id in document["jobs"]
+        for problem in access_problems(job_access(name, document, job_id), trust())
+    ]
 
 
 # --- the trust templates ------------------------------------------------------------------------------
@@ -95,14 +101,20 @@ def test_each_rendered_trust_passes_the_packs_trust_rules(role: str, rule: Any) 
 def test_the_pack_would_refuse_a_trust_without_the_audience() -> None:
     policy = render("preview-trust.json", TARGET)
     del policy["Statement"][0]["Condition"]["StringEquals"][f"{GITHUB_ISSUER}:aud"]
-    assert violations(web_identity_trust_pinned, resource_args(ROLE_TYPE, {"assumeRolePolicy": json.dumps(policy)})) != []
+    assert (
+        violations(web_identity_trust_pinned, resource_args(ROLE_TYPE, {"assumeRolePolicy": json.dumps(policy)})) != []
+    )
 
 
 # --- the permission templates -------------------------------------------------------------------------
 
 
 def actions(policy: dict[str, Any]) -> list[str]:
-    return [action for statement in policy["Statement"] for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])]
+    return [
+        action
+        for statement in policy["Statement"]
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    ]
 
 
 def privileges(action: str) -> list[dict[str, Any]]:
@@ -124,13 +136,21 @@ def test_every_action_a_permission_template_names_exists(name: str) -> None:
 
 
 def test_the_preview_role_only_reads() -> None:
-    levels = {privilege["access_level"] for action in actions(template("preview-permissions.json")) for privilege in privileges(action)}
+    levels = {
+        privilege["access_level"]
+        for action in actions(template("preview-permissions.json"))
+        for privilege in privileges(action)
+    }
     assert levels == {"List", "Read"}
 
 
 def test_the_deploy_role_can_write() -> None:
     """The check above can tell a writer: the deploy role's catalog reaches beyond reads."""
-    levels = {privilege["access_level"] for action in actions(template("deploy-permissions.json")) for privilege in privileges(action)}
+    levels = {
+        privilege["access_level"]
+        for action in actions(template("deploy-permissions.json"))
+        for privilege in privileges(action)
+    }
     assert {"Write", "Permissions management"} <= levels
 
 
@@ -156,8 +176,15 @@ def readable_objects(policy: dict[str, Any], keys: list[str]) -> list[str]:
 def test_the_preview_role_reads_devs_state_and_not_prods() -> None:
     """Even encrypted, prod's state stays out of a pull request's reach; dev's is what the preview loads."""
     policy = template("preview-permissions.json")
-    (previewed,) = {step["with"]["stack-name"] for step in workflows()["preview.yml"]["jobs"]["preview"]["steps"] if "stack-name" in step.get("with", {})}
-    assert readable_objects(policy, [".pulumi/meta.yaml", *state_keys(previewed)]) == [".pulumi/meta.yaml", *state_keys(previewed)]
+    (previewed,) = {
+        step["with"]["stack-name"]
+        for step in workflows()["preview.yml"]["jobs"]["preview"]["steps"]
+        if "stack-name" in step.get("with", {})
+    }
+    assert readable_objects(policy, [".pulumi/meta.yaml", *state_keys(previewed)]) == [
+        ".pulumi/meta.yaml",
+        *state_keys(previewed),
+    ]
     assert readable_objects(policy, state_keys("prod")) == []
 
 
@@ -168,8 +195,14 @@ def test_the_deploy_role_reads_and_writes_every_stacks_state() -> None:
 
 
 def test_the_deploy_role_passes_roles_only_to_eks_and_ec2() -> None:
-    (pass_role,) = [statement for statement in template("deploy-permissions.json")["Statement"] if "iam:PassRole" in actions({"Statement": [statement]})]
-    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}}
+    (pass_role,) = [
+        statement
+        for statement in template("deploy-permissions.json")["Statement"]
+        if "iam:PassRole" in actions({"Statement": [statement]})
+    ]
+    assert pass_role["Condition"] == {
+        "StringEquals": {"iam:PassedToService": ["eks.amazonaws.com", "ec2.amazonaws.com"]}
+    }
 
 
 # --- the renderer -------------------------------------------------------------------------------------
@@ -200,7 +233,18 @@ def test_bad_values_are_refused_with_the_argument_named(field: str, value: str, 
 
 
 def test_the_command_writes_one_file_per_template(tmp_path: Path) -> None:
-    code = main(["--account-id", TARGET.account_id, "--repository", TARGET.repository, "--state-bucket", TARGET.state_bucket, "--out", str(tmp_path)])
+    code = main(
+        [
+            "--account-id",
+            TARGET.account_id,
+            "--repository",
+            TARGET.repository,
+            "--state-bucket",
+            TARGET.state_bucket,
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(template_names())
     assert json.loads((tmp_path / "deploy-trust.json").read_text()) == render("deploy-trust.json", TARGET)
@@ -208,7 +252,18 @@ def test_the_command_writes_one_file_per_template(tmp_path: Path) -> None:
 
 def test_the_command_refuses_bad_values_before_writing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code = main(["--account-id", "1", "--repository", TARGET.repository, "--state-bucket", TARGET.state_bucket, "--out", str(out)])
+    code = main(
+        [
+            "--account-id",
+            "1",
+            "--repository",
+            TARGET.repository,
+            "--state-bucket",
+            TARGET.state_bucket,
+            "--out",
+            str(out),
+        ]
+    )
     assert (code, out.exists()) == (2, False)
     assert "--account-id: got '1'; accepted 12 digits" in capsys.readouterr().err
 
@@ -224,7 +279,11 @@ def test_every_workflow_job_is_within_its_roles_trust(name: str) -> None:
 def test_each_role_is_assumed_where_its_subjects_arise() -> None:
     """The roles are in use: dev's and prod's deploys and the pull-request preview."""
     assumed = {(label, role) for label, access in accesses().items() for role in access.roles}
-    assert assumed == {("preview.yml:preview", "preview"), ("deploy.yml:dev", "deploy"), ("deploy.yml:production", "deploy")}
+    assert assumed == {
+        ("preview.yml:preview", "preview"),
+        ("deploy.yml:dev", "deploy"),
+        ("deploy.yml:production", "deploy"),
+    }
 
 
 def test_the_prod_passphrase_is_read_only_in_the_production_job() -> None:
@@ -257,7 +316,9 @@ def with_role(document: dict[str, Any], job_id: str, variable: str) -> dict[str,
 
 
 def test_a_preview_with_the_deploy_role_is_caught() -> None:
-    problems = problems_of("preview.yml", with_role(copy.deepcopy(workflows()["preview.yml"]), "preview", "AWS_DEPLOY_ROLE_ARN"))
+    problems = problems_of(
+        "preview.yml", with_role(copy.deepcopy(workflows()["preview.yml"]), "preview", "AWS_DEPLOY_ROLE_ARN")
+    )
     assert problems == [
         "preview.yml:preview: assumes the deploy role but can run as ['pull_request'], which its trust does not admit",
         "preview.yml:preview: runs on pull_request yet holds ['deploy']",
@@ -265,7 +326,9 @@ def test_a_preview_with_the_deploy_role_is_caught() -> None:
 
 
 def test_a_preview_with_the_prod_passphrase_is_caught() -> None:
-    document = edited("preview.yml", "preview", env={"PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE_PROD }}"})
+    document = edited(
+        "preview.yml", "preview", env={"PULUMI_CONFIG_PASSPHRASE": "${{ secrets.PULUMI_CONFIG_PASSPHRASE_PROD }}"}
+    )
     assert problems_of("preview.yml", document) == [
         "preview.yml:preview: reads PULUMI_CONFIG_PASSPHRASE_PROD, a secret of the production environment, outside it",
         "preview.yml:preview: runs on pull_request yet holds ['PULUMI_CONFIG_PASSPHRASE_PROD']",
@@ -275,13 +338,22 @@ def test_a_preview_with_the_prod_passphrase_is_caught() -> None:
 def test_a_preview_in_the_production_environment_is_caught() -> None:
     """Its subject would match the deploy trust; only the environment's branch rule would stop it."""
     document = with_role(edited("preview.yml", "preview", environment="production"), "preview", "AWS_DEPLOY_ROLE_ARN")
-    assert problems_of("preview.yml", document) == ["preview.yml:preview: runs on pull_request yet holds ['deploy', 'environment production']"]
+    assert problems_of("preview.yml", document) == [
+        "preview.yml:preview: runs on pull_request yet holds ['deploy', 'environment production']"
+    ]
 
 
 def test_a_dev_deploy_that_any_dispatch_can_start_is_caught() -> None:
     """A dispatch may name any branch: without the ref test the dev job could deploy a branch as main's role."""
-    problems = problems_of("deploy.yml", edited("deploy.yml", "dev", **{"if": "github.event_name == 'push' || github.event_name == 'workflow_dispatch'"}))
-    assert problems == [f"deploy.yml:dev: assumes the deploy role but can run as ['{ANY_BRANCH}'], which its trust does not admit"]
+    problems = problems_of(
+        "deploy.yml",
+        edited(
+            "deploy.yml", "dev", **{"if": "github.event_name == 'push' || github.event_name == 'workflow_dispatch'"}
+        ),
+    )
+    assert problems == [
+        f"deploy.yml:dev: assumes the deploy role but can run as ['{ANY_BRANCH}'], which its trust does not admit"
+    ]
 
 
 def test_a_deploy_on_a_pull_request_target_is_caught() -> None:

@@ -16,16 +16,16 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import k8s_schema
 import pytest
 
-import k8s_schema
 from chaoslab.config import topology
+from chaoslab.config.aws_facts import FACTS_AS_OF
+from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, LabConfig, parse_config
 from components.demo_app import component, render
 from components.demo_app import tier as demo_tier
 from experiments_support import WORKLOADS
 from pulumi_harness import Deployment, Registration, cli_config, run_lab
-from chaoslab.config.aws_facts import FACTS_AS_OF
-from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, LabConfig, parse_config
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
@@ -72,7 +72,9 @@ def quantity(text: str) -> float:
 def lab_config(stack: str = "dev", overrides: dict[str, Any] | None = None) -> LabConfig:
     """The typed config the program reads for `stack` with `overrides`, as the CLI would hand it over."""
     prefix = "chaos-lab:"
-    raw = {key.removeprefix(prefix): value for key, value in cli_config(stack, overrides).items() if key.startswith(prefix)}
+    raw = {
+        key.removeprefix(prefix): value for key, value in cli_config(stack, overrides).items() if key.startswith(prefix)
+    }
     return parse_config(raw, stack=stack, today=FACTS_AS_OF)
 
 
@@ -161,9 +163,13 @@ def test_tier_names_labels_and_replicas_are_the_write_ups(dev, tier):
     assert spec["replicas"] == WORKLOADS[tier.app], f"{item.name}: replicas {spec['replicas']}"
     assert item.inputs["metadata"]["namespace"] == DEFAULT_SANDBOX_NAMESPACE, f"{item.name}: namespace"
     service = named(dev, SERVICE, tier.service)
-    assert service.inputs["spec"]["selector"] == labels, f"{service.name}: selector {service.inputs['spec']['selector']}"
+    assert service.inputs["spec"]["selector"] == labels, (
+        f"{service.name}: selector {service.inputs['spec']['selector']}"
+    )
     assert service.inputs["metadata"]["namespace"] == DEFAULT_SANDBOX_NAMESPACE, f"{service.name}: namespace"
-    assert {item.parent, service.parent} == {tier_component(dev, tier).urn}, f"{item.name}/{service.name}: not in its Tier"
+    assert {item.parent, service.parent} == {tier_component(dev, tier).urn}, (
+        f"{item.name}/{service.name}: not in its Tier"
+    )
 
 
 def tier_component(deployment: Deployment, tier: Tier) -> Registration:
@@ -186,7 +192,9 @@ def test_each_tier_is_a_component_under_the_demo_app(dev):
     for app, item in tiers.items():
         children = {child.type for child in dev.registrations if child.parent == item.urn}
         assert {DEPLOYMENT, CONFIG_MAP, SERVICE} <= children, app
-        assert dev.registered_outputs[item.urn]["service_name"] == next(tier.service for tier in TIERS if tier.app == app)
+        assert dev.registered_outputs[item.urn]["service_name"] == next(
+            tier.service for tier in TIERS if tier.app == app
+        )
     backend_children = [child for child in dev.registrations if child.parent == tiers[BACKEND.app].urn]
     assert sorted(child.type for child in backend_children) == sorted([CONFIG_MAP, DEPLOYMENT, SERVICE, SERVICE, PDB])
 
@@ -256,10 +264,15 @@ def test_every_container_has_readiness_and_liveness_probes_on_its_serving_port(d
         assert handler, f"{item.name}: {kind} has no httpGet or tcpSocket"
         assert handler["port"] in (port, SERVING_PORT_NAME), f"{item.name}: {kind} probes port {handler['port']}"
         if "httpGet" in probe:
-            assert probe["httpGet"]["path"] in files, f"{item.name}: {kind} path {probe['httpGet']['path']} is not served"
+            assert probe["httpGet"]["path"] in files, (
+                f"{item.name}: {kind} path {probe['httpGet']['path']} is not served"
+            )
     readiness, liveness = container["readinessProbe"], container["livenessProbe"]
     # A slow pod must leave the Service before it is restarted.
-    assert liveness["failureThreshold"] * liveness["periodSeconds"] > readiness["failureThreshold"] * readiness["periodSeconds"], item.name
+    assert (
+        liveness["failureThreshold"] * liveness["periodSeconds"]
+        > readiness["failureThreshold"] * readiness["periodSeconds"]
+    ), item.name
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=TIER_IDS)
@@ -270,7 +283,9 @@ def test_every_container_has_cpu_and_memory_requests_and_limits(dev, tier):
     for bound in ("requests", "limits"):
         assert set(resources.get(bound, {})) == {"cpu", "memory"}, f"{item.name}: {bound} {resources.get(bound)}"
     for resource in ("cpu", "memory"):
-        assert quantity(resources["limits"][resource]) >= quantity(resources["requests"][resource]), f"{item.name}: {resource}"
+        assert quantity(resources["limits"][resource]) >= quantity(resources["requests"][resource]), (
+            f"{item.name}: {resource}"
+        )
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=TIER_IDS)
@@ -290,14 +305,18 @@ def test_pod_is_locked_down(dev, tier):
     pod = pod_spec(item)
     security = only_container(item).get("securityContext", {})
     assert security.get("allowPrivilegeEscalation") is False, f"{item.name}: allowPrivilegeEscalation"
-    assert security.get("capabilities", {}).get("drop") == ["ALL"], f"{item.name}: capabilities {security.get('capabilities')}"
+    assert security.get("capabilities", {}).get("drop") == ["ALL"], (
+        f"{item.name}: capabilities {security.get('capabilities')}"
+    )
     assert not security.get("capabilities", {}).get("add"), f"{item.name}: adds capabilities"
     assert security.get("readOnlyRootFilesystem") is True, f"{item.name}: readOnlyRootFilesystem"
     assert not security.get("privileged"), f"{item.name}: privileged"
     seccomp = security.get("seccompProfile") or pod["securityContext"].get("seccompProfile")
     assert seccomp == {"type": "RuntimeDefault"}, f"{item.name}: seccompProfile {seccomp}"
     assert pod.get("automountServiceAccountToken") is False, f"{item.name}: service account token mounted"
-    assert not any(pod.get(key) for key in ("hostNetwork", "hostPID", "hostIPC")), f"{item.name}: shares a host namespace"
+    assert not any(pod.get(key) for key in ("hostNetwork", "hostPID", "hostIPC")), (
+        f"{item.name}: shares a host namespace"
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=TIER_IDS)
@@ -305,9 +324,13 @@ def test_the_only_writable_path_is_an_in_memory_empty_dir_at_the_run_dir(dev, ti
     """readOnlyRootFilesystem works only if everything the server writes goes to a volume."""
     item = workload(dev, tier)
     volumes = {volume["name"]: volume for volume in pod_spec(item)["volumes"]}
-    writable = {mount["mountPath"]: mount["name"] for mount in only_container(item)["volumeMounts"] if not mount.get("readOnly")}
+    writable = {
+        mount["mountPath"]: mount["name"] for mount in only_container(item)["volumeMounts"] if not mount.get("readOnly")
+    }
     assert list(writable) == [render.IMAGE_RUN_DIR], f"{item.name}: writable mounts {writable}"
-    assert volumes[writable[render.IMAGE_RUN_DIR]].get("emptyDir") == {"medium": "Memory"}, f"{item.name}: run dir volume"
+    assert volumes[writable[render.IMAGE_RUN_DIR]].get("emptyDir") == {"medium": "Memory"}, (
+        f"{item.name}: run dir volume"
+    )
 
 
 @pytest.mark.parametrize("tier", TIERS, ids=TIER_IDS)
@@ -320,11 +343,15 @@ def test_image_is_a_pinned_version_from_ecr_public(dev, tier):
 @pytest.mark.parametrize("tier", [FRONTEND, BACKEND], ids=lambda tier: tier.app)
 def test_replicated_tiers_spread_over_zones_then_nodes(dev, tier):
     spec = pod_spec(workload(dev, tier))
-    assert [(item["topologyKey"], item["whenUnsatisfiable"], item["maxSkew"]) for item in spec["topologySpreadConstraints"]] == [
+    assert [
+        (item["topologyKey"], item["whenUnsatisfiable"], item["maxSkew"]) for item in spec["topologySpreadConstraints"]
+    ] == [
         ("topology.kubernetes.io/zone", "ScheduleAnyway", 1),
         ("kubernetes.io/hostname", "ScheduleAnyway", 1),
     ]
-    assert all(item["labelSelector"] == {"matchLabels": {"app": tier.app}} for item in spec["topologySpreadConstraints"])
+    assert all(
+        item["labelSelector"] == {"matchLabels": {"app": tier.app}} for item in spec["topologySpreadConstraints"]
+    )
 
 
 def test_the_single_redis_has_nothing_to_spread(dev):
@@ -335,8 +362,12 @@ def test_backend_pod_disruption_budget_selects_the_backend_pods(dev):
     budget = named(dev, PDB, BACKEND.app)
     spec = budget.inputs["spec"]
     assert spec["selector"] == {"matchLabels": {"app": "backend-api"}}, f"{budget.name}: selector {spec['selector']}"
-    assert spec["selector"] == workload(dev, BACKEND).inputs["spec"]["selector"], f"{budget.name}: not the backend's selector"
-    assert spec["maxUnavailable"] == component.BACKEND_MAX_UNAVAILABLE < WORKLOADS[BACKEND.app], f"{budget.name}: {spec}"
+    assert spec["selector"] == workload(dev, BACKEND).inputs["spec"]["selector"], (
+        f"{budget.name}: not the backend's selector"
+    )
+    assert spec["maxUnavailable"] == component.BACKEND_MAX_UNAVAILABLE < WORKLOADS[BACKEND.app], (
+        f"{budget.name}: {spec}"
+    )
     assert budget.inputs["metadata"]["namespace"] == DEFAULT_SANDBOX_NAMESPACE, f"{budget.name}: namespace"
     assert [item.name for item in dev.of_type(PDB)] == [budget.name], "unexpected PodDisruptionBudgets"
 
@@ -359,7 +390,9 @@ def test_config_map_holds_exactly_the_rendered_files_and_the_pod_mounts_them(tie
     for argument in only_container(item)["command"]:
         if argument.startswith(demo_tier.CONFIG_DIR + "/"):
             mount = mounts.get(argument)
-            assert mount and mount["name"] == "config" and mount["subPath"] in files, f"{item.name}: {argument} is not mounted"
+            assert mount and mount["name"] == "config" and mount["subPath"] in files, (
+                f"{item.name}: {argument} is not mounted"
+            )
 
 
 def test_cgi_script_is_mounted_executable_where_httpd_runs_it(dev):

@@ -9,6 +9,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from demo_app_stack import (
+    BACKEND_PODS_HOST,
+    CLIENT_TIMEOUT_S,
+    LOOPBACK,
+    DemoLab,
+    free_port,
+    missing,
+    redis_command,
+    require_binary,
+)
 
 from chaoslab.config.topology import REDIS_TIMEOUT_MS, Timeouts
 from components.demo_app.render import (
@@ -19,16 +29,6 @@ from components.demo_app.render import (
     render_httpd,
     render_nginx,
     render_redis,
-)
-from demo_app_stack import (
-    BACKEND_PODS_HOST,
-    CLIENT_TIMEOUT_S,
-    LOOPBACK,
-    DemoLab,
-    free_port,
-    missing,
-    redis_command,
-    require_binary,
 )
 
 
@@ -50,7 +50,9 @@ def test_nginx_accepts_its_config_with_the_resolver_as_an_address_or_a_name(lab:
 
 def test_apache_accepts_its_config_without_a_warning(lab: DemoLab) -> None:
     apache2 = require_binary("apache2", "apache2")
-    returncode, output = lab.workdir.run([apache2, "-t", "-f", str(lab.httpd_conf(free_port(), redis_port=free_port()))])
+    returncode, output = lab.workdir.run(
+        [apache2, "-t", "-f", str(lab.httpd_conf(free_port(), redis_port=free_port()))]
+    )
     assert returncode == 0, output
     # No "module already loaded", no missing DocumentRoot, no unknown ServerName.
     assert output.strip() == "Syntax OK", output
@@ -86,7 +88,9 @@ def test_api_cgi_runs_on_perl_base_alone(tmp_path: Path) -> None:
     result = subprocess.run(
         [perl, "-e", only_perl_base, _perl_base_dir(perl), str(script)],
         env={"REDIS_HOST": LOOPBACK, "REDIS_PORT": str(free_port()), "REDIS_TIMEOUT_MS": str(REDIS_TIMEOUT_MS)},
-        capture_output=True, timeout=CLIENT_TIMEOUT_S, check=False,
+        capture_output=True,
+        timeout=CLIENT_TIMEOUT_S,
+        check=False,
     )
     # Bytes, not text: CGI headers end in CRLF, which text mode would translate.
     headers, _, body = result.stdout.partition(b"\r\n\r\n")

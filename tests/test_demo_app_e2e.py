@@ -15,9 +15,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
-from chaoslab.config import topology
-from components.demo_app.render import BACKEND_DNS_VALID_S, RESOLVER_TIMEOUT_MS, Timeouts
 from demo_app_stack import (
     BACKEND_PODS_HOST,
     LOOPBACK,
@@ -29,7 +26,10 @@ from demo_app_stack import (
     node_with_a_dead_pod,
     wait_until,
 )
+
+from chaoslab.config import topology
 from chaoslab.config.model import AppConfig
+from components.demo_app.render import BACKEND_DNS_VALID_S, RESOLVER_TIMEOUT_MS, Timeouts
 
 TIMEOUTS = Timeouts()  # the shipped defaults, not test-only values
 REDIS_DEADLINE_S = TIMEOUTS.redis_ms / 1000
@@ -295,8 +295,11 @@ def test_nginx_starts_with_no_backend_pod_and_follows_pods_as_they_come_and_go(l
     second = lab.backend(redis.port)
     lab.dns.publish(BACKEND_PODS_HOST, [second.host])
     changed = time.monotonic()
-    wait_until(lambda: _api(frontend.port)[0].headers["X-Upstream-Addr"] == second.address,
-               f"nginx to send to {second.address}", deadline_s=FOLLOW_BOUND_S)
+    wait_until(
+        lambda: _api(frontend.port)[0].headers["X-Upstream-Addr"] == second.address,
+        f"nginx to send to {second.address}",
+        deadline_s=FOLLOW_BOUND_S,
+    )
     followed_s = time.monotonic() - changed
     print(f"\n[demo-app timing] nginx followed a DNS change in {followed_s:.3f} s (bound {FOLLOW_BOUND_S:.3f} s)")
     # and stays on the new pod.

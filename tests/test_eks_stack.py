@@ -12,20 +12,29 @@ import json
 
 import pytest
 
+from chaoslab.config.model import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
+from chaoslab.config.zones import ZONE_COUNT
 from components.cluster import (
     CLUSTER_ADMIN_POLICY_ARN,
     CNI_POLICY_ARN,
-    NETEM_USER_DATA,
     IMDS_HOP_LIMIT,
+    NETEM_USER_DATA,
     NODE_AMI_TYPE,
     NODE_GROUP_NAME_PREFIX,
     NODE_MANAGED_POLICY_ARNS,
 )
 from components.irsa import ROLE_ARN_ANNOTATION, STS_AUDIENCE, IrsaRole, IrsaRoleArgs
-from chaoslab.config.zones import ZONE_COUNT
 from components.network import ANYWHERE, INTERNAL_ELB_TAG, PUBLIC_ELB_TAG
-from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, RARE_INSTANCE_TYPE, FakeCluster, ProgramFailed, fake_addon_version, run_lab
-from chaoslab.config.model import DEFAULT_INSTANCE_TYPES, DEFAULT_KUBERNETES_VERSION
+from pulumi_harness import (
+    FAKE_ACCOUNT,
+    FAKE_OIDC_ISSUER,
+    RARE_INSTANCE_TYPE,
+    Deployment,
+    FakeCluster,
+    ProgramFailed,
+    fake_addon_version,
+    run_lab,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +58,12 @@ def test_components_have_typed_tokens_and_children_are_parented(dev: Deployment)
     cluster = dev.one("chaos-lab:cluster:EksCluster")
     for item in dev.of_type("aws:ec2/subnet:Subnet") + dev.of_type("aws:ec2/vpc:Vpc"):
         assert item.parent == network.urn, item.name
-    for type_token in ("eks:index:Cluster", "eks:index:ManagedNodeGroup", "aws:eks/addon:Addon", "aws:ec2/launchTemplate:LaunchTemplate"):
+    for type_token in (
+        "eks:index:Cluster",
+        "eks:index:ManagedNodeGroup",
+        "aws:eks/addon:Addon",
+        "aws:ec2/launchTemplate:LaunchTemplate",
+    ):
         assert dev.one(type_token).parent == cluster.urn, type_token
     for component in (network, cluster, *dev.of_type("chaos-lab:irsa:IrsaRole")):
         assert component.urn in dev.registered_outputs, f"{component.name} never called register_outputs"
@@ -78,7 +92,9 @@ def test_nothing_admits_traffic_from_the_internet(dev: Deployment):
 
 def test_single_nat_gateway_puts_nodes_in_private_subnets(private_nodes: Deployment):
     assert len(private_nodes.of_type("aws:ec2/natGateway:NatGateway")) == 1
-    private = [item for item in private_nodes.of_type("aws:ec2/subnet:Subnet") if INTERNAL_ELB_TAG in item.inputs["tags"]]
+    private = [
+        item for item in private_nodes.of_type("aws:ec2/subnet:Subnet") if INTERNAL_ELB_TAG in item.inputs["tags"]
+    ]
     public = [item for item in private_nodes.of_type("aws:ec2/subnet:Subnet") if PUBLIC_ELB_TAG in item.inputs["tags"]]
     assert len(private) == len(public) == ZONE_COUNT
     assert all(item.inputs["mapPublicIpOnLaunch"] is False for item in private + public)
@@ -170,7 +186,9 @@ def test_node_role_holds_only_what_nodes_need_and_not_the_cni_policy(dev: Deploy
     cluster = dev.one("chaos-lab:cluster:EksCluster")
     node_role = dev.one("aws:iam/role:Role", "lab-node-role")
     trust = json.loads(node_role.inputs["assumeRolePolicy"])
-    assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+    assert trust["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
     node_policies = [
         item.inputs["policyArn"]
         for item in dev.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
@@ -277,9 +295,9 @@ def test_irsa_trust_allows_only_one_service_account_of_this_cluster_for_sts():
 
 def test_irsa_with_managed_policies_attaches_each():
     deployment = _irsa(managed=("arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess",))
-    assert [item.inputs["policyArn"] for item in deployment.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")] == [
-        "arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess"
-    ]
+    assert [
+        item.inputs["policyArn"] for item in deployment.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    ] == ["arn:aws:iam::aws:policy/CloudWatchReadOnlyAccess"]
     assert deployment.of_type("aws:iam/rolePolicy:RolePolicy") == []
 
 
@@ -300,11 +318,16 @@ def test_an_upgrade_runs_control_plane_then_add_on_then_nodes(dev: Deployment):
 
 def test_subnets_sit_in_the_lowest_usable_zone_ids_with_a_cidr_per_zone(dev: Deployment):
     # use1-az1 lacks t2.medium in the fake account and EKS refuses use1-az3: az2 and az4 remain lowest.
-    subnets = {item.inputs["availabilityZoneId"]: item.inputs["cidrBlock"] for item in dev.of_type("aws:ec2/subnet:Subnet")}
+    subnets = {
+        item.inputs["availabilityZoneId"]: item.inputs["cidrBlock"] for item in dev.of_type("aws:ec2/subnet:Subnet")
+    }
     assert subnets == {"use1-az2": "10.42.16.0/20", "use1-az4": "10.42.48.0/20"}
     assert all("availabilityZone" not in item.inputs for item in dev.of_type("aws:ec2/subnet:Subnet"))
     one_type = run_lab("dev", {"nodes.instanceTypes": ["t3.medium"]})
-    assert sorted(item.inputs["availabilityZoneId"] for item in one_type.of_type("aws:ec2/subnet:Subnet")) == ["use1-az1", "use1-az2"]
+    assert sorted(item.inputs["availabilityZoneId"] for item in one_type.of_type("aws:ec2/subnet:Subnet")) == [
+        "use1-az1",
+        "use1-az2",
+    ]
 
 
 def test_private_subnets_take_the_same_zone_slot_in_the_upper_half(private_nodes: Deployment):
@@ -319,7 +342,10 @@ def test_private_subnets_take_the_same_zone_slot_in_the_upper_half(private_nodes
 def test_a_running_cluster_keeps_its_zones():
     running = FakeCluster("chaos-lab-dev", DEFAULT_KUBERNETES_VERSION, ("use1-az4", "use1-az5"))
     deployment = run_lab("dev", running=running)
-    assert sorted(item.inputs["availabilityZoneId"] for item in deployment.of_type("aws:ec2/subnet:Subnet")) == ["use1-az4", "use1-az5"]
+    assert sorted(item.inputs["availabilityZoneId"] for item in deployment.of_type("aws:ec2/subnet:Subnet")) == [
+        "use1-az4",
+        "use1-az5",
+    ]
 
 
 def test_instance_types_the_running_clusters_zones_lack_are_refused_before_anything_is_declared():
@@ -337,8 +363,12 @@ def test_too_few_usable_zones_is_one_clear_error_before_anything_is_declared():
         run_lab("dev", {"nodes.instanceTypes": ["t3.medium", RARE_INSTANCE_TYPE]})
     problems = str(failed.value).splitlines()
     assert problems[0] == "invalid chaos-lab configuration (1 problem(s)):"
-    assert problems[1].startswith(f"  - chaos-lab:nodes.instanceTypes: got ['t3.medium', '{RARE_INSTANCE_TYPE}']; accepted instance types")
-    assert "Usable: use1-az4; excluded: " in problems[1] and "use1-az3: EKS refuses cluster subnets there" in problems[1]
+    assert problems[1].startswith(
+        f"  - chaos-lab:nodes.instanceTypes: got ['t3.medium', '{RARE_INSTANCE_TYPE}']; accepted instance types"
+    )
+    assert (
+        "Usable: use1-az4; excluded: " in problems[1] and "use1-az3: EKS refuses cluster subnets there" in problems[1]
+    )
     assert failed.value.deployment.registrations == []
 
 
@@ -353,7 +383,13 @@ def test_an_unsafe_version_jump_is_refused_before_anything_is_declared(running, 
 
 def test_the_public_endpoint_follows_the_access_keys(dev: Deployment):
     cluster = dev.one("eks:index:Cluster").inputs
-    assert (cluster["endpointPublicAccess"], cluster["publicAccessCidrs"], cluster["endpointPrivateAccess"]) == (True, ["0.0.0.0/0"], False)
-    narrowed = run_lab("dev", {"cluster.endpointPublicAccessCidrs": ["203.0.113.0/24"], "cluster.endpointPrivateAccess": True})
+    assert (cluster["endpointPublicAccess"], cluster["publicAccessCidrs"], cluster["endpointPrivateAccess"]) == (
+        True,
+        ["0.0.0.0/0"],
+        False,
+    )
+    narrowed = run_lab(
+        "dev", {"cluster.endpointPublicAccessCidrs": ["203.0.113.0/24"], "cluster.endpointPrivateAccess": True}
+    )
     cluster = narrowed.one("eks:index:Cluster").inputs
     assert (cluster["publicAccessCidrs"], cluster["endpointPrivateAccess"]) == (["203.0.113.0/24"], True)

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 from crd_schema import schema_errors
-from experiments_support import all_enabled
 
-from components.chaos_experiments import DELETE_TIMEOUT, REPLACE_ON_CHANGES
 from chaoslab.experiments import CATALOG
+from components.chaos_experiments import DELETE_TIMEOUT, REPLACE_ON_CHANGES
+from experiments_support import all_enabled
 from pulumi_harness import Deployment, ProgramFailed, run_lab
 
 CHAOS_GROUP = "kubernetes:chaos-mesh.org/v1alpha1:"
@@ -57,7 +57,9 @@ def test_halted_declares_none_whatever_is_enabled():
     assert deployment.exports["experiments"] == {"halted": True, "enabled": {}}
 
 
-def test_every_catalog_entry_renders_an_object_the_crd_accepts(every_experiment: Deployment, every_schedule: Deployment):
+def test_every_catalog_entry_renders_an_object_the_crd_accepts(
+    every_experiment: Deployment, every_schedule: Deployment
+):
     for deployment in (every_experiment, every_schedule):
         objects = chaos_objects(deployment)
         assert sorted(item.inputs["metadata"]["name"] for item in objects) == sorted(CATALOG)
@@ -130,7 +132,11 @@ def test_bad_experiment_config_declares_nothing():
         ({"api-high-latency": {"enabled": True, "latency": "500"}}, "api-high-latency.latency", "one unit"),
         ({"packet-loss-scenario": {"enabled": True, "loss": "150"}}, "packet-loss-scenario.loss", "0"),
         ({"packet-loss-scenario": {"enabled": True, "correlation": "-1"}}, "packet-loss-scenario.correlation", "0"),
-        ({"database-partition": {"enabled": True, "direction": "sideways"}}, "database-partition.direction", "to, from, both"),
+        (
+            {"database-partition": {"enabled": True, "direction": "sideways"}},
+            "database-partition.direction",
+            "to, from, both",
+        ),
         ({"basic-pod-kill": {"enabled": True, "mode": "fixed"}}, "basic-pod-kill", "value"),
         ({"basic-pod-kill": {"enabled": True, "namespace": "kube-system"}}, "basic-pod-kill.namespace", "sandbox"),
         ({"chaos-monkey": {"enabled": True}}, "chaos-monkey", "unknown experiment"),

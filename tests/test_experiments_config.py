@@ -6,11 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from experiments_support import FENCE, SANDBOX, all_enabled
 
 from chaoslab.experiments import CATALOG, COMMON_KEYS, parse_experiments
 from chaoslab.experiments.cron import MIN_SCHEDULE_INTERVAL_S, interval_problem
 from chaoslab.experiments.durations import format_duration, parse_duration
+from experiments_support import FENCE, SANDBOX, all_enabled
 
 
 def _one(name: str, **overrides: Any) -> dict[str, Any]:
@@ -76,7 +76,9 @@ def test_every_object_lives_in_the_sandbox_and_every_selector_names_only_it() ->
 
 
 def test_a_healthy_entry_still_comes_back_beside_a_broken_one() -> None:
-    experiments, problems = parse_experiments({"basic-pod-kill": {"enabled": True}, "api-high-latency": {"enabled": "yes"}}, FENCE)
+    experiments, problems = parse_experiments(
+        {"basic-pod-kill": {"enabled": True}, "api-high-latency": {"enabled": "yes"}}, FENCE
+    )
     assert [experiment.name for experiment in experiments] == ["basic-pod-kill"]
     assert problems == ["experiments.api-high-latency.enabled: got 'yes'; accepted true or false"]
 
@@ -97,7 +99,9 @@ def test_latency_override_and_fixed_mode() -> None:
 
 
 def test_retargeting_and_target_mode() -> None:
-    spec = _one("database-partition", app="frontend-app", direction="to", targetMode="fixed-percent", targetValue=50)["spec"]
+    spec = _one("database-partition", app="frontend-app", direction="to", targetMode="fixed-percent", targetValue=50)[
+        "spec"
+    ]
     assert spec["selector"]["labelSelectors"] == {"app": "frontend-app"}
     assert spec["direction"] == "to"
     assert spec["target"] == {
@@ -124,12 +128,17 @@ def test_the_sandbox_namespace_may_be_named_explicitly() -> None:
 def test_ramp_steps_and_step_duration() -> None:
     spec = _one("progressive-delay", steps=["200ms", "2s"], stepDuration="2m")["spec"]
     delays = [template for template in spec["templates"] if template["templateType"] == "NetworkChaos"]
-    assert [(delay["networkChaos"]["delay"]["latency"], delay["deadline"]) for delay in delays] == [("200ms", "2m"), ("2s", "2m")]
+    assert [(delay["networkChaos"]["delay"]["latency"], delay["deadline"]) for delay in delays] == [
+        ("200ms", "2m"),
+        ("2s", "2m"),
+    ]
 
 
 def test_stress_overrides() -> None:
     assert _one("backend-cpu-stress", workers=2, load=100)["spec"]["stressors"] == {"cpu": {"workers": 2, "load": 100}}
-    assert _one("backend-memory-stress", workers=2, size="512MiB")["spec"]["stressors"] == {"memory": {"workers": 2, "size": "512MiB"}}
+    assert _one("backend-memory-stress", workers=2, size="512MiB")["spec"]["stressors"] == {
+        "memory": {"workers": 2, "size": "512MiB"}
+    }
 
 
 def test_schedule_wraps_the_experiment() -> None:
@@ -153,7 +162,13 @@ def test_schedule_history_limit_defaults_to_three() -> None:
 def test_accepted_keys_are_the_common_ones_and_the_parameters() -> None:
     assert COMMON_KEYS == ("enabled", "namespace", "schedule", "historyLimit", "engine")
     assert list(CATALOG["packet-loss-scenario"].defaults.readers()) == [
-        "app", "mode", "value", "duration", "loss", "correlation", "direction",
+        "app",
+        "mode",
+        "value",
+        "duration",
+        "loss",
+        "correlation",
+        "direction",
     ]
 
 
@@ -174,10 +189,22 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
             {"api-high-latency": {"enabled": True, "latency": "1m30s"}},
             f"experiments.api-high-latency.latency: got '1m30s'; {ONE_UNIT}",
         ),
-        ({"api-high-latency": {"enabled": True, "latency": "500"}}, f"experiments.api-high-latency.latency: got '500'; {ONE_UNIT}"),
-        ({"api-high-latency": {"enabled": True, "latency": 500}}, f"experiments.api-high-latency.latency: got 500; {ONE_UNIT}"),
-        ({"packet-loss-scenario": {"enabled": True, "loss": 150}}, f"experiments.packet-loss-scenario.loss: got 150; {PERCENT}"),
-        ({"packet-loss-scenario": {"enabled": True, "correlation": -1}}, f"experiments.packet-loss-scenario.correlation: got -1; {PERCENT}"),
+        (
+            {"api-high-latency": {"enabled": True, "latency": "500"}},
+            f"experiments.api-high-latency.latency: got '500'; {ONE_UNIT}",
+        ),
+        (
+            {"api-high-latency": {"enabled": True, "latency": 500}},
+            f"experiments.api-high-latency.latency: got 500; {ONE_UNIT}",
+        ),
+        (
+            {"packet-loss-scenario": {"enabled": True, "loss": 150}},
+            f"experiments.packet-loss-scenario.loss: got 150; {PERCENT}",
+        ),
+        (
+            {"packet-loss-scenario": {"enabled": True, "correlation": -1}},
+            f"experiments.packet-loss-scenario.correlation: got -1; {PERCENT}",
+        ),
         (
             {"database-partition": {"enabled": True, "direction": "sideways"}},
             "experiments.database-partition.direction: got 'sideways'; accepted one of to, from, both",
@@ -225,8 +252,8 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
         ),
         (
             {"progressive-delay": {"enabled": True, "steps": ["50ms", "500"]}},
-            "experiments.progressive-delay.steps: got [\"50ms\", \"500\"] (item 1 '500' has not exactly one unit); "
-            "accepted a non-empty list of single-unit latencies, e.g. [\"50ms\", \"100ms\", \"500ms\"]",
+            'experiments.progressive-delay.steps: got ["50ms", "500"] (item 1 \'500\' has not exactly one unit); '
+            'accepted a non-empty list of single-unit latencies, e.g. ["50ms", "100ms", "500ms"]',
         ),
         (
             {"basic-pod-kill": {"enabled": True, "app": "database"}},
@@ -241,7 +268,7 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
         (
             {"basic-pod-kill": {"enabled": True, "action": "container-kill"}},
             "experiments.basic-pod-kill.containerNames: container-kill needs the containers to kill; "
-            "accepted a list of container names, e.g. [\"httpd\"]",
+            'accepted a list of container names, e.g. ["httpd"]',
         ),
         (
             {"backend-memory-stress": {"enabled": True, "workers": 4, "size": "512MB"}},
@@ -258,26 +285,49 @@ PERCENT = "accepted a number from 0 to 100 (percent), e.g. 90"
             {"backend-cpu-stress": {"enabled": True, "historyLimit": 5}},
             "experiments.backend-cpu-stress.historyLimit: applies only with a schedule; add schedule or drop historyLimit",
         ),
-        ({"basic-pod-kill": {"duration": "30s"}}, "experiments.basic-pod-kill.enabled: missing; accepted true or false"),
-        ({"basic-pod-kill": True}, "experiments.basic-pod-kill: got true; accepted an object such as {\"enabled\": true}"),
+        (
+            {"basic-pod-kill": {"duration": "30s"}},
+            "experiments.basic-pod-kill.enabled: missing; accepted true or false",
+        ),
+        (
+            {"basic-pod-kill": True},
+            'experiments.basic-pod-kill: got true; accepted an object such as {"enabled": true}',
+        ),
     ],
 )
 def test_each_bad_input_is_one_clear_problem(raw: dict[str, Any], problem: str) -> None:
     assert parse_experiments(raw, FENCE) == ([], [problem])
 
 
-@pytest.mark.parametrize("cron", ["61 * * * *", "* * 0 * *", "* * * 13 *", "* * * * 7", "*/0 * * * *", "5-1 * * * *", "@every 0s", "@often", "TZ=UTC 0 3 * * *"])
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "61 * * * *",
+        "* * 0 * *",
+        "* * * 13 *",
+        "* * * * 7",
+        "*/0 * * * *",
+        "5-1 * * * *",
+        "@every 0s",
+        "@often",
+        "TZ=UTC 0 3 * * *",
+    ],
+)
 def test_bad_cron_lines_are_problems(cron: str) -> None:
     (problem,) = _problems({"basic-pod-kill": {"enabled": True, "schedule": cron}})
     assert problem.startswith(f"experiments.basic-pod-kill.schedule: got {cron!r} (")
 
 
-@pytest.mark.parametrize("cron", ["0 3 * * *", "15 * * * *", "0 9-17/2 * JAN-MAR mon,wed,fri", "0 0 1 * ?", "@hourly", "@every 1h30m"])
+@pytest.mark.parametrize(
+    "cron", ["0 3 * * *", "15 * * * *", "0 9-17/2 * JAN-MAR mon,wed,fri", "0 0 1 * ?", "@hourly", "@every 1h30m"]
+)
 def test_good_cron_lines_are_accepted(cron: str) -> None:
     assert _one("basic-pod-kill", schedule=cron)["spec"]["schedule"] == cron
 
 
-@pytest.mark.parametrize("cron", ["*/15 * * * *", "0,30 * * * *", "0-5 3 * * *", "* 3 * * *", "@every 30m", "@every 59m59s", "@every 90m"])
+@pytest.mark.parametrize(
+    "cron", ["*/15 * * * *", "0,30 * * * *", "0-5 3 * * *", "* 3 * * *", "@every 30m", "@every 59m59s", "@every 90m"]
+)
 def test_schedules_firing_more_often_than_the_floor_are_problems(cron: str) -> None:
     (problem,) = _problems({"basic-pod-kill": {"enabled": True, "schedule": cron}})
     assert problem.startswith(f"experiments.basic-pod-kill.schedule: got {cron!r} (")
@@ -292,7 +342,8 @@ def _firings_per_day(cron: str) -> list[int]:
 
 
 @pytest.mark.parametrize(
-    "cron", ["0 * * * *", "59 * * * *", "0,30 * * * *", "5 1,2 * * *", "@every 1h", "@every 59m", "@every 2h30m", "@every 90m"]
+    "cron",
+    ["0 * * * *", "59 * * * *", "0,30 * * * *", "5 1,2 * * *", "@every 1h", "@every 59m", "@every 2h30m", "@every 90m"],
 )
 def test_the_accepted_shapes_never_fire_closer_than_the_floor(cron: str) -> None:
     """The floor is written as shapes, for the CEL twin of this rule. They never accept two runs closer than
@@ -310,7 +361,13 @@ def test_the_accepted_shapes_never_fire_closer_than_the_floor(cron: str) -> None
 
 def test_all_problems_are_reported_together() -> None:
     raw = {
-        "api-high-latency": {"enabled": True, "latency": "1m30s", "correlation": -1, "direction": "sideways", "namespace": "kube-system"},
+        "api-high-latency": {
+            "enabled": True,
+            "latency": "1m30s",
+            "correlation": -1,
+            "direction": "sideways",
+            "namespace": "kube-system",
+        },
         "packet-loss-scenario": {"enabled": True, "loss": 150, "duration": "forever", "jitter": "1ms"},
         "basic-pod-kill": {"enabled": True, "app": "database"},
         "database-partition": {"enabled": True, "mode": "fixed"},
@@ -351,14 +408,17 @@ def test_the_replica_rule_reads_the_declared_replicas() -> None:
     (problem,) = _problems({"basic-pod-kill": {"enabled": True}}, one_backend)
     assert problem.startswith("experiments.basic-pod-kill.app: got 'backend-api', which declares 1 replica(s)")
     # Network and resource chaos on a single pod are fine: they degrade it, they do not remove it.
-    assert _problems({"backend-cpu-stress": {"enabled": True}, "packet-loss-scenario": {"enabled": True}}, one_backend) == []
+    assert (
+        _problems({"backend-cpu-stress": {"enabled": True}, "packet-loss-scenario": {"enabled": True}}, one_backend)
+        == []
+    )
 
 
 def test_the_experiments_value_must_be_an_object() -> None:
     assert parse_experiments(["basic-pod-kill"], FENCE) == (  # type: ignore[arg-type]
         [],
         [
-            "experiments: got [\"basic-pod-kill\"]; accepted an object keyed by experiment name (basic-pod-kill, "
+            'experiments: got ["basic-pod-kill"]; accepted an object keyed by experiment name (basic-pod-kill, '
             "api-high-latency, packet-loss-scenario, database-partition, progressive-delay, backend-cpu-stress, "
             "backend-memory-stress, spot-interruption, node-group-loss, zone-outage)"
         ],

@@ -6,7 +6,6 @@ import copy
 
 import pytest
 from crd_schema import chaos_mesh_validator, schema_errors, to_json_schema
-from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
 from chaoslab.experiments import (
     CATALOG,
@@ -32,6 +31,7 @@ from chaoslab.experiments import (
     Workflow,
     parse_experiments,
 )
+from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
 
 def _experiments(**extra: object) -> dict[str, Experiment]:
@@ -59,28 +59,42 @@ def _selection(app: str = "backend-api", mode: Mode = Mode.ONE, value: int | Non
 
 # Kinds and options of the model that no catalog entry uses by default.
 _MORE_CHAOS = {
-    "pod-failure-fixed": PodChaos(selection=_selection(mode=Mode.FIXED, value=2), duration="30s", action=PodAction.POD_FAILURE),
+    "pod-failure-fixed": PodChaos(
+        selection=_selection(mode=Mode.FIXED, value=2), duration="30s", action=PodAction.POD_FAILURE
+    ),
     "container-kill": PodChaos(
-        selection=_selection(mode=Mode.FIXED_PERCENT, value=50), duration="30s",
-        action=PodAction.CONTAINER_KILL, container_names=("httpd",),
+        selection=_selection(mode=Mode.FIXED_PERCENT, value=50),
+        duration="30s",
+        action=PodAction.CONTAINER_KILL,
+        container_names=("httpd",),
     ),
     "bandwidth": NetworkChaos(
-        selection=_selection(mode=Mode.RANDOM_MAX_PERCENT, value=60), duration="1m",
+        selection=_selection(mode=Mode.RANDOM_MAX_PERCENT, value=60),
+        duration="1m",
         fault=Bandwidth(rate="1mbps", limit=20971520, buffer=10000),
-        direction=Direction.FROM, target=_selection("frontend-app", Mode.ALL),
+        direction=Direction.FROM,
+        target=_selection("frontend-app", Mode.ALL),
     ),
     "corrupt": NetworkChaos(selection=_selection(), duration="1m", fault=Corrupt(percent="5", correlation="25")),
     "duplicate": NetworkChaos(selection=_selection(), duration="1m", fault=Duplicate(percent="12.5")),
     "cpu-and-memory": StressChaos(
-        selection=_selection(), duration="1m",
-        cpu=CpuStressor(workers=2, load=50), memory=MemoryStressor(workers=1, size="128MiB"),
+        selection=_selection(),
+        duration="1m",
+        cpu=CpuStressor(workers=2, load=50),
+        memory=MemoryStressor(workers=1, size="128MiB"),
     ),
     "workflow": Workflow(
         entry=Serial(
             name="main",
             children=(
-                StatusCheck(name="before", url=PROBE_URL, deadline="20s", mode=StatusCheckMode.SYNCHRONOUS, abort_workflow=False),
-                ChaosStep(name="kill", deadline="30s", chaos=PodChaos(selection=_selection(), duration=None, action=PodAction.POD_KILL)),
+                StatusCheck(
+                    name="before", url=PROBE_URL, deadline="20s", mode=StatusCheckMode.SYNCHRONOUS, abort_workflow=False
+                ),
+                ChaosStep(
+                    name="kill",
+                    deadline="30s",
+                    chaos=PodChaos(selection=_selection(), duration=None, action=PodAction.POD_KILL),
+                ),
                 Suspend(name="settle", deadline="1m"),
             ),
         )
@@ -92,7 +106,9 @@ _MORE_CHAOS = {
 def test_model_kinds_beyond_the_catalog_render_valid_objects(label: str) -> None:
     experiment = Experiment(name=label, namespace=SANDBOX, chaos=_MORE_CHAOS[label], simulates="a test")
     assert schema_errors(experiment.manifest()) == []
-    scheduled = Experiment(name=label, namespace=SANDBOX, chaos=Schedule(cron="0 3 * * *", chaos=_MORE_CHAOS[label]), simulates="a test")
+    scheduled = Experiment(
+        name=label, namespace=SANDBOX, chaos=Schedule(cron="0 3 * * *", chaos=_MORE_CHAOS[label]), simulates="a test"
+    )
     assert schema_errors(scheduled.manifest()) == []
 
 
@@ -158,7 +174,12 @@ def test_enums_are_enforced(latency: dict) -> None:
 def test_int32_format_is_range_checked() -> None:
     chaos = copy.deepcopy(_MORE_CHAOS["bandwidth"].spec())
     chaos["bandwidth"]["limit"] = 2**31
-    manifest = {"apiVersion": "chaos-mesh.org/v1alpha1", "kind": "NetworkChaos", "metadata": {"name": "x"}, "spec": chaos}
+    manifest = {
+        "apiVersion": "chaos-mesh.org/v1alpha1",
+        "kind": "NetworkChaos",
+        "metadata": {"name": "x"},
+        "spec": chaos,
+    }
     assert schema_errors(manifest) == ["$.spec.bandwidth.limit: 2147483648 is not a 'int32'"]
 
 
@@ -179,13 +200,20 @@ def test_int_or_string_from_the_workflow_crd() -> None:
         "spec": {
             "entry": "t",
             "templates": [
-                {"name": "t", "templateType": "Task", "task": {"container": {"name": "c", "resources": {"limits": {"cpu": "100m", "memory": 1}}}}}
+                {
+                    "name": "t",
+                    "templateType": "Task",
+                    "task": {"container": {"name": "c", "resources": {"limits": {"cpu": "100m", "memory": 1}}}},
+                }
             ],
         },
     }
     assert schema_errors(manifest) == []
     manifest["spec"]["templates"][0]["task"]["container"]["resources"]["limits"]["cpu"] = True
-    assert "$.spec.templates[0].task.container.resources.limits.cpu: True is not of type 'integer', 'string'" in schema_errors(manifest)
+    assert (
+        "$.spec.templates[0].task.container.resources.limits.cpu: True is not of type 'integer', 'string'"
+        in schema_errors(manifest)
+    )
 
 
 def test_translation_of_structural_schema_keywords() -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from crd_schema import CHAOS_MESH_CRDS, CHAOS_MESH_CRD_FILES
-from experiments_support import FENCE, PROBE_URL, SANDBOX
+from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 
 from chaoslab.experiments import (
     ChaosStep,
@@ -31,6 +30,7 @@ from chaoslab.experiments import (
 )
 from chaoslab.experiments.catalog import CATALOG
 from chaoslab.experiments.durations import ONE_UNIT, parse_duration, parse_one_unit_duration
+from experiments_support import FENCE, PROBE_URL, SANDBOX
 
 
 def _selection(namespace: str = SANDBOX, mode: Mode = Mode.ONE, value: int | None = None) -> PodSelection:
@@ -54,7 +54,9 @@ def _experiment(name: str, chaos) -> Experiment:
 
 def test_schedule_names_fit_57_characters() -> None:
     assert _experiment("s" * 57, Schedule(cron="@hourly", chaos=_kill())).manifest()["metadata"]["name"] == "s" * 57
-    with pytest.raises(ExperimentError, match=r"^name: got 's{58}' \(58 characters\); accepted at most 57 for a Schedule of PodChaos"):
+    with pytest.raises(
+        ExperimentError, match=r"^name: got 's{58}' \(58 characters\); accepted at most 57 for a Schedule of PodChaos"
+    ):
         _experiment("s" * 58, Schedule(cron="@hourly", chaos=_kill()))
 
 
@@ -85,7 +87,9 @@ def test_schedule_needs_a_valid_cron_and_history() -> None:
 
 
 def test_schedules_fire_at_most_hourly_and_never_overlap() -> None:
-    with pytest.raises(ExperimentError, match=r"^schedule: got '\*/10 \* \* \* \*' \(the minute field must be one number"):
+    with pytest.raises(
+        ExperimentError, match=r"^schedule: got '\*/10 \* \* \* \*' \(the minute field must be one number"
+    ):
         Schedule(cron="*/10 * * * *", chaos=_kill())
     assert Schedule(cron="@every 1h", chaos=_kill()).spec()["concurrencyPolicy"] == "Forbid"
     assert [policy.value for policy in ConcurrencyPolicy] == ["Forbid"], "the model has no way to let runs overlap"
@@ -98,7 +102,9 @@ def test_a_selector_outside_the_experiments_namespace_is_refused() -> None:
     with pytest.raises(ExperimentError, match="^namespace: a selector names 'kube-system'; accepted only"):
         _experiment("kill", _kill(namespace="kube-system"))
     target_elsewhere = NetworkChaos(
-        selection=_selection(), duration="30s", fault=Partition(),
+        selection=_selection(),
+        duration="30s",
+        fault=Partition(),
         target=PodSelection(namespace="default", app="database", mode=Mode.ALL),
     )
     with pytest.raises(ExperimentError, match="a selector names 'default'"):
@@ -152,7 +158,10 @@ def test_a_partition_needs_a_target_and_renders_no_parameter_block() -> None:
     with pytest.raises(ExperimentError, match="^target: a partition needs"):
         NetworkChaos(selection=_selection(), duration="30s", fault=Partition())
     spec = NetworkChaos(
-        selection=_selection(), duration="30s", fault=Partition(), target=PodSelection(namespace=SANDBOX, app="database", mode=Mode.ALL)
+        selection=_selection(),
+        duration="30s",
+        fault=Partition(),
+        target=PodSelection(namespace=SANDBOX, app="database", mode=Mode.ALL),
     ).spec()
     assert set(spec) == {"action", "mode", "selector", "direction", "target", "duration"}
 
@@ -192,7 +201,10 @@ def test_a_workflow_is_bounded_by_its_deadlines() -> None:
     workflow = Workflow(
         entry=Serial(
             name="main",
-            children=(Parallel(name="both", children=(_step("kill", "30s"), probe)), Suspend(name="rest", deadline="1m")),
+            children=(
+                Parallel(name="both", children=(_step("kill", "30s"), probe)),
+                Suspend(name="rest", deadline="1m"),
+            ),
         )
     )
     assert workflow.bound_s() == 45 + 60
@@ -232,4 +244,3 @@ def test_one_unit_pattern_is_the_crds() -> None:
 def test_the_fence_refuses_unusable_fields(field: str, value: object, message: str) -> None:
     with pytest.raises(ExperimentError, match=message):
         replace(FENCE, **{field: value})
-

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
-from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
 from chaoslab.experiments import CATALOG, parse_experiments
+from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
 WRITE_UP = yaml.safe_load_all("""
 apiVersion: chaos-mesh.org/v1alpha1
@@ -202,25 +202,55 @@ def test_progressive_delay_is_one_workflow_running_the_write_up_ramp(manifests: 
 
 def test_catalog_parameters_match_the_write_up_field_by_field() -> None:
     assert CATALOG["basic-pod-kill"].parameters() == {
-        "app": "backend-api", "mode": "one", "value": None, "duration": "60s",
-        "action": "pod-kill", "containerNames": [], "allowSingleReplica": False,
+        "app": "backend-api",
+        "mode": "one",
+        "value": None,
+        "duration": "60s",
+        "action": "pod-kill",
+        "containerNames": [],
+        "allowSingleReplica": False,
     }
     assert CATALOG["api-high-latency"].parameters() == {
-        "app": "frontend-app", "mode": "all", "value": None, "duration": "120s",
-        "direction": "to", "targetApp": "backend-api", "targetMode": "all", "targetValue": None,
-        "latency": "500ms", "jitter": "100ms", "correlation": "90",
+        "app": "frontend-app",
+        "mode": "all",
+        "value": None,
+        "duration": "120s",
+        "direction": "to",
+        "targetApp": "backend-api",
+        "targetMode": "all",
+        "targetValue": None,
+        "latency": "500ms",
+        "jitter": "100ms",
+        "correlation": "90",
     }
     assert CATALOG["packet-loss-scenario"].parameters() == {
-        "app": "backend-api", "mode": "one", "value": None, "duration": "90s",
-        "loss": "15", "correlation": "50", "direction": "both",
+        "app": "backend-api",
+        "mode": "one",
+        "value": None,
+        "duration": "90s",
+        "loss": "15",
+        "correlation": "50",
+        "direction": "both",
     }
     assert CATALOG["database-partition"].parameters() == {
-        "app": "database", "mode": "all", "value": None, "duration": "120s",
-        "direction": "both", "targetApp": "backend-api", "targetMode": "all", "targetValue": None,
+        "app": "database",
+        "mode": "all",
+        "value": None,
+        "duration": "120s",
+        "direction": "both",
+        "targetApp": "backend-api",
+        "targetMode": "all",
+        "targetValue": None,
     }
     assert CATALOG["progressive-delay"].parameters() == {
-        "app": "backend-api", "mode": "all", "value": None,
-        "steps": WRITE_UP_RAMP, "stepDuration": "60s", "jitter": "10ms", "correlation": "100", "direction": "both",
+        "app": "backend-api",
+        "mode": "all",
+        "value": None,
+        "steps": WRITE_UP_RAMP,
+        "stepDuration": "60s",
+        "jitter": "10ms",
+        "correlation": "100",
+        "direction": "both",
     }
 
 

@@ -13,15 +13,15 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+import k8s_schema
 import pytest
 import yaml
-
-import k8s_schema
-from components import fence
 from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
+
+from chaoslab.config.model import DEFAULT_KUBERNETES_VERSION, DEFAULT_SANDBOX_NAMESPACE
+from components import fence
 from experiments_support import all_enabled
 from pulumi_harness import Deployment, Registration, run_lab
-from chaoslab.config.model import DEFAULT_KUBERNETES_VERSION, DEFAULT_SANDBOX_NAMESPACE
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
@@ -102,7 +102,8 @@ def bound_role(deployment: Deployment, binding: Registration) -> Registration:
     assert ref["apiGroup"] == "rbac.authorization.k8s.io", f"{binding.name}: roleRef apiGroup {ref['apiGroup']!r}"
     if ref["kind"] == "Role":
         candidates = [
-            role for role in deployment.of_type(ROLE)
+            role
+            for role in deployment.of_type(ROLE)
             if k8s_name(role) == ref["name"] and metadata(role).get("namespace") == metadata(binding).get("namespace")
         ]
     else:
@@ -184,7 +185,9 @@ def test_fence_layer_1_chaos_mesh_runs_cluster_scoped_without_a_target_namespace
     _, deployment = sandboxed
     values = release_values(deployment)
     assert values["clusterScoped"] is True, f"{deployment.one(RELEASE).name}: clusterScoped {values['clusterScoped']!r}"
-    assert "targetNamespace" not in values["controllerManager"], f"{deployment.one(RELEASE).name}: {values['controllerManager']}"
+    assert "targetNamespace" not in values["controllerManager"], (
+        f"{deployment.one(RELEASE).name}: {values['controllerManager']}"
+    )
 
 
 def test_fence_layer_2_namespace_filter_is_on_and_only_the_sandbox_is_annotated(sandboxed):
@@ -192,12 +195,14 @@ def test_fence_layer_2_namespace_filter_is_on_and_only_the_sandbox_is_annotated(
     values = release_values(deployment)
     assert values["controllerManager"]["enableFilterNamespace"] is True, "the namespace filter is off"
     annotated = [
-        k8s_name(namespace) for namespace in deployment.of_type(NAMESPACE)
+        k8s_name(namespace)
+        for namespace in deployment.of_type(NAMESPACE)
         if set(INJECT_ANNOTATION) & set(metadata(namespace).get("annotations") or {})
     ]
     assert annotated == [sandbox], f"namespaces carrying the inject annotation: {annotated}"
     labelled = [
-        k8s_name(namespace) for namespace in deployment.of_type(NAMESPACE)
+        k8s_name(namespace)
+        for namespace in deployment.of_type(NAMESPACE)
         if set(INJECT_ANNOTATION) & set(metadata(namespace).get("labels") or {})
     ]
     assert labelled == [], f"namespaces with the inject key as a label (ignored by the filter): {labelled}"
@@ -206,7 +211,8 @@ def test_fence_layer_2_namespace_filter_is_on_and_only_the_sandbox_is_annotated(
 def test_fence_layer_3_chaos_manager_can_manage_chaos_only_through_a_role_in_the_sandbox(sandboxed):
     sandbox, deployment = sandboxed
     manager_bindings = [
-        binding for binding in bindings(deployment)
+        binding
+        for binding in bindings(deployment)
         if any(subject["name"] == fence.MANAGER_ACCOUNT for subject in binding.inputs["subjects"])
     ]
     role_bindings = [binding for binding in manager_bindings if binding.type == ROLE_BINDING]
@@ -234,7 +240,11 @@ def test_chaos_manager_role_rules_are_exactly_manage_chaos_and_read_pods_and_nam
     assert normalized(role.inputs["rules"]) == normalized(
         [
             {"apiGroups": ["chaos-mesh.org"], "resources": list(fence.CHAOS_RESOURCES), "verbs": list(MANAGE)},
-            {"apiGroups": ["chaos-mesh.org"], "resources": list(fence.VISIBLE_ONLY_CHAOS_RESOURCES), "verbs": list(READ)},
+            {
+                "apiGroups": ["chaos-mesh.org"],
+                "resources": list(fence.VISIBLE_ONLY_CHAOS_RESOURCES),
+                "verbs": list(READ),
+            },
             {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ)},
         ]
     ), f"{role.name}: rules {role.inputs['rules']}"
@@ -244,7 +254,13 @@ def test_chaos_manager_creates_only_the_allowed_kinds_and_sees_the_rest():
     """RBAC is a second layer behind the admission policy for kinds off the allow-list: chaos-manager
     cannot create them at all, nor the kinds only the controller makes."""
     assert set(fence.CHAOS_RESOURCES) == {
-        "podchaos", "networkchaos", "stresschaos", "httpchaos", "schedules", "workflows", "statuschecks"
+        "podchaos",
+        "networkchaos",
+        "stresschaos",
+        "httpchaos",
+        "schedules",
+        "workflows",
+        "statuschecks",
     }
     assert {"kernelchaos", "iochaos", "awschaos", "physicalmachinechaos", "workflownodes", "podnetworkchaos"} <= set(
         fence.VISIBLE_ONLY_CHAOS_RESOURCES
@@ -260,7 +276,11 @@ def test_chaos_manager_role_names_every_chaos_kind_the_lab_uses():
     deployment = run_lab("dev", {"experiments": all_enabled()})
     experiments = [item for item in deployment.registrations if k8s_schema.is_chaos_mesh_resource(item.type)]
     assert experiments, "enabling every experiment declared no chaos object"
-    outside = {item.name: metadata(item).get("namespace") for item in experiments if metadata(item).get("namespace") != DEFAULT_SANDBOX_NAMESPACE}
+    outside = {
+        item.name: metadata(item).get("namespace")
+        for item in experiments
+        if metadata(item).get("namespace") != DEFAULT_SANDBOX_NAMESPACE
+    }
     assert not outside, f"experiments outside the sandbox, where chaos-manager has no rights: {outside}"
 
 
@@ -270,8 +290,15 @@ def test_chaos_viewer_role_is_read_only_over_what_the_manager_sees(sandboxed):
     manager = one_named(deployment, ROLE, fence.MANAGER_ACCOUNT)
     assert metadata(viewer)["namespace"] == sandbox, f"{viewer.name}: namespace {metadata(viewer)['namespace']!r}"
     for rule in viewer.inputs["rules"]:
-        assert set(rule["verbs"]) <= READ, f"{viewer.name}: writes {sorted(set(rule['verbs']) - READ)} on {rule['resources']}"
-    seen = lambda role: {(group, resource) for rule in role.inputs["rules"] for group in rule["apiGroups"] for resource in rule["resources"]}  # noqa: E731
+        assert set(rule["verbs"]) <= READ, (
+            f"{viewer.name}: writes {sorted(set(rule['verbs']) - READ)} on {rule['resources']}"
+        )
+    seen = lambda role: {
+        (group, resource)
+        for rule in role.inputs["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }  # noqa: E731
     assert seen(viewer) == seen(manager), f"{viewer.name}: sees {sorted(seen(viewer) ^ seen(manager))} differently"
 
 
@@ -295,7 +322,9 @@ def test_no_declared_rule_has_a_wildcard_secrets_or_an_escalating_verb(every_var
                 assert "*" not in rule.get("verbs", ()), f"{where}: wildcard verb"
                 assert "*" not in rule.get("resources", ()), f"{where}: wildcard resource"
                 assert "*" not in rule.get("apiGroups", ()), f"{where}: wildcard API group"
-                assert not any(resource.split("/")[0] == "secrets" for resource in rule.get("resources", ())), f"{where}: secrets"
+                assert not any(resource.split("/")[0] == "secrets" for resource in rule.get("resources", ())), (
+                    f"{where}: secrets"
+                )
                 assert not ESCALATING_VERBS & set(rule.get("verbs", ())), f"{where}: escalating verb"
                 assert not rule.get("nonResourceURLs"), f"{where}: non-resource URLs"
 
@@ -353,7 +382,9 @@ def test_long_lived_token_on_request_is_a_secret_output(long_lived):
     tokens = [item for item in long_lived.of_type(SECRET) if item.inputs.get("type") == SA_TOKEN_TYPE]
     assert len(tokens) == 1, f"service-account-token Secrets: {[item.name for item in tokens]}"
     secret = tokens[0]
-    assert metadata(secret)["namespace"] == DEFAULT_SANDBOX_NAMESPACE, f"{secret.name}: in {metadata(secret)['namespace']!r}"
+    assert metadata(secret)["namespace"] == DEFAULT_SANDBOX_NAMESPACE, (
+        f"{secret.name}: in {metadata(secret)['namespace']!r}"
+    )
     assert metadata(secret)["annotations"] == {"kubernetes.io/service-account.name": fence.MANAGER_ACCOUNT}, (
         f"{secret.name}: annotations {metadata(secret)['annotations']}"
     )
@@ -383,5 +414,14 @@ def test_fence_manifests_pass_the_kubernetes_schema(variant, dev, long_lived):
     children = [item for item in deployment.registrations if item.parent == fence_urn]
     checked, errors = k8s_schema.check_registrations(children)
     assert errors == []
-    expected = {NAMESPACE, SERVICE_ACCOUNT, ROLE, CLUSTER_ROLE, ROLE_BINDING, CLUSTER_ROLE_BINDING, ADMISSION_POLICY, ADMISSION_BINDING}
+    expected = {
+        NAMESPACE,
+        SERVICE_ACCOUNT,
+        ROLE,
+        CLUSTER_ROLE,
+        ROLE_BINDING,
+        CLUSTER_ROLE_BINDING,
+        ADMISSION_POLICY,
+        ADMISSION_BINDING,
+    }
     assert set(checked) == (expected | {SECRET} if variant != "default" else expected), sorted(set(checked))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaoslab.fis_hypotheses import FIS_HYPOTHESES
-from chaoslab.hypotheses import HYPOTHESES
 from chaoslab.experiments import CATALOG
 from chaoslab.experiments.fis import FIS_CATALOG
+from chaoslab.fis_hypotheses import FIS_HYPOTHESES
+from chaoslab.hypotheses import HYPOTHESES
 
 
 def test_every_fis_entry_has_a_hypothesis_and_every_chaos_mesh_entry_keeps_its_own() -> None:

@@ -19,17 +19,27 @@ from chaoslab.experiments import CATALOG, Fence
 from chaoslab.experiments.config import parse_all_experiments
 from chaoslab.experiments.fis import (
     FIS_CATALOG,
+    LAB_NODE_GROUP_TAG,
     ChaosMeshThroughFis,
     FisExperiment,
-    LAB_NODE_GROUP_TAG,
     FisLab,
     LabRefs,
     zone_filter_path,
 )
-from chaoslab.experiments.fis_actions import ACTIONS, MAX_PARAMETER_CHARS, iso_duration, parse_iso_duration, template_problems
+from chaoslab.experiments.fis_actions import (
+    ACTIONS,
+    MAX_PARAMETER_CHARS,
+    iso_duration,
+    parse_iso_duration,
+    template_problems,
+)
 
-FENCE = Fence(namespace="chaos-sandbox", max_duration_s=600.0, workloads=workloads(2, 3),
-              probe_url="http://frontend-service.chaos-sandbox.svc.cluster.local/")
+FENCE = Fence(
+    namespace="chaos-sandbox",
+    max_duration_s=600.0,
+    workloads=workloads(2, 3),
+    probe_url="http://frontend-service.chaos-sandbox.svc.cluster.local/",
+)
 LAB = FisLab(node_group="chaos-workers", spot=True, nodes=3)
 REFS = LabRefs.placeholders("dev", "chaos-lab-dev")
 ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:dev-frontend-errors"
@@ -50,8 +60,11 @@ def one(name: str, **overrides: Any) -> FisExperiment:
 def every_fis_shape() -> list[tuple[str, dict[str, Any]]]:
     """Every FIS entry in its default and limit shapes, and every Chaos Mesh entry that fits through FIS."""
     shapes: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in FIS_CATALOG]
-    shapes += [("spot-interruption", {"instances": 2, "notice": "10m"}), ("node-group-loss", {"percentage": 66}),
-               ("zone-outage", {"duration": "10m", "zone": "use1-az2", "scope": "availability-zone"})]
+    shapes += [
+        ("spot-interruption", {"instances": 2, "notice": "10m"}),
+        ("node-group-loss", {"percentage": 66}),
+        ("zone-outage", {"duration": "10m", "zone": "use1-az2", "scope": "availability-zone"}),
+    ]
     for name in CATALOG:
         if not fis_experiments({name: {"enabled": True, "engine": "fis"}})[1]:
             shapes.append((name, {"engine": "fis"}))
@@ -64,8 +77,11 @@ def test_every_template_the_catalog_renders_passes_the_table(name: str, override
 
 
 def test_the_table_covers_every_action_the_catalog_uses() -> None:
-    used = {action["actionId"] for name, overrides in every_fis_shape()
-            for action in one(name, **overrides).template(REFS, [ALARM])["actions"].values()}
+    used = {
+        action["actionId"]
+        for name, overrides in every_fis_shape()
+        for action in one(name, **overrides).template(REFS, [ALARM])["actions"].values()
+    }
     assert used == {
         "aws:ec2:send-spot-instance-interruptions",
         "aws:eks:terminate-nodegroup-instances",
@@ -88,36 +104,83 @@ def _broken(name: str, edit: Any) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "edit", "problem"),
     [
-        ("zone-outage", lambda t: t["actions"]["disrupt"].update(actionId="aws:network:cut-everything"),
-         "actions.disrupt.actionId: got 'aws:network:cut-everything'; accepted one of "),
-        ("spot-interruption", lambda t: t["actions"]["interrupt"].update(targets={"Instances": "spot-nodes"}),
-         "actions.interrupt.targets.Instances: unexpected target key; accepted SpotInstances for aws:ec2:send-spot-instance-interruptions"),
-        ("node-group-loss", lambda t: t["targets"]["node-group"].update(resourceType="aws:ec2:instance"),
-         "targets.node-group.resourceType: got 'aws:ec2:instance'; accepted aws:eks:nodegroup for aws:eks:terminate-nodegroup-instances"),
-        ("node-group-loss", lambda t: t["actions"]["terminate"]["parameters"].pop("instanceTerminationPercentage"),
-         "actions.terminate.parameters.instanceTerminationPercentage: missing; it is required"),
-        ("node-group-loss", lambda t: t["actions"]["terminate"]["parameters"].update(instanceTerminationPercentage="150"),
-         "actions.terminate.parameters.instanceTerminationPercentage: got '150'; accepted a whole number from 1 to 100"),
-        ("spot-interruption", lambda t: t["actions"]["interrupt"]["parameters"].update(durationBeforeInterruption="PT1M"),
-         "actions.interrupt.parameters.durationBeforeInterruption: got 'PT1M'; accepted an ISO 8601 duration from PT2M to PT15M"),
-        ("zone-outage", lambda t: t["actions"]["disrupt"]["parameters"].update(duration="PT13H"),
-         "actions.disrupt.parameters.duration: got 'PT13H'; accepted an ISO 8601 duration from PT1M to PT12H"),
-        ("zone-outage", lambda t: t["actions"]["disrupt"]["parameters"].update(scope="internet"),
-         "actions.disrupt.parameters.scope: got 'internet'; accepted one of all, availability-zone, dynamodb, prefix-list, s3, s3express, vpc"),
-        ("zone-outage", lambda t: t["actions"]["disrupt"]["parameters"].update(ttl="PT1M"),
-         "actions.disrupt.parameters.ttl: unknown parameter; accepted scope, duration, prefixListIdentifier"),
-        ("zone-outage", lambda t: t["targets"]["zone-subnets"].pop("resourceTags"),
-         "targets.zone-subnets: got neither resourceArns nor resourceTags; accepted exactly one of them"),
-        ("node-group-loss", lambda t: t["targets"]["node-group"].update(resourceArns=["arn:aws:eks:us-east-1:123456789012:nodegroup/*"]),
-         "targets.node-group.resourceArns: got 'arn:aws:eks:us-east-1:123456789012:nodegroup/*'; accepted a full ARN without wildcards"),
-        ("spot-interruption", lambda t: t["targets"]["spot-nodes"].update(selectionMode="SOME"),
-         "targets.spot-nodes.selectionMode: got 'SOME'; accepted ALL, COUNT(n) or PERCENT(n)"),
-        ("zone-outage", lambda t: t.update(stopConditions=[{"source": "none"}]),
-         "stopConditions[0].source: got 'none'; accepted 'aws:cloudwatch:alarm' (never 'none')"),
-        ("zone-outage", lambda t: t.update(stopConditions=[]),
-         "stopConditions: got []; accepted 1 to 5 CloudWatch alarms (never 'none')"),
-        ("basic-pod-kill", lambda t: t["targets"]["cluster"].update(selectionMode="COUNT(1)"),
-         "targets.cluster: a aws:eks:cluster target takes exactly one ARN, selectionMode ALL, and no filters or parameters"),
+        (
+            "zone-outage",
+            lambda t: t["actions"]["disrupt"].update(actionId="aws:network:cut-everything"),
+            "actions.disrupt.actionId: got 'aws:network:cut-everything'; accepted one of ",
+        ),
+        (
+            "spot-interruption",
+            lambda t: t["actions"]["interrupt"].update(targets={"Instances": "spot-nodes"}),
+            "actions.interrupt.targets.Instances: unexpected target key; accepted SpotInstances for aws:ec2:send-spot-instance-interruptions",
+        ),
+        (
+            "node-group-loss",
+            lambda t: t["targets"]["node-group"].update(resourceType="aws:ec2:instance"),
+            "targets.node-group.resourceType: got 'aws:ec2:instance'; accepted aws:eks:nodegroup for aws:eks:terminate-nodegroup-instances",
+        ),
+        (
+            "node-group-loss",
+            lambda t: t["actions"]["terminate"]["parameters"].pop("instanceTerminationPercentage"),
+            "actions.terminate.parameters.instanceTerminationPercentage: missing; it is required",
+        ),
+        (
+            "node-group-loss",
+            lambda t: t["actions"]["terminate"]["parameters"].update(instanceTerminationPercentage="150"),
+            "actions.terminate.parameters.instanceTerminationPercentage: got '150'; accepted a whole number from 1 to 100",
+        ),
+        (
+            "spot-interruption",
+            lambda t: t["actions"]["interrupt"]["parameters"].update(durationBeforeInterruption="PT1M"),
+            "actions.interrupt.parameters.durationBeforeInterruption: got 'PT1M'; accepted an ISO 8601 duration from PT2M to PT15M",
+        ),
+        (
+            "zone-outage",
+            lambda t: t["actions"]["disrupt"]["parameters"].update(duration="PT13H"),
+            "actions.disrupt.parameters.duration: got 'PT13H'; accepted an ISO 8601 duration from PT1M to PT12H",
+        ),
+        (
+            "zone-outage",
+            lambda t: t["actions"]["disrupt"]["parameters"].update(scope="internet"),
+            "actions.disrupt.parameters.scope: got 'internet'; accepted one of all, availability-zone, dynamodb, prefix-list, s3, s3express, vpc",
+        ),
+        (
+            "zone-outage",
+            lambda t: t["actions"]["disrupt"]["parameters"].update(ttl="PT1M"),
+            "actions.disrupt.parameters.ttl: unknown parameter; accepted scope, duration, prefixListIdentifier",
+        ),
+        (
+            "zone-outage",
+            lambda t: t["targets"]["zone-subnets"].pop("resourceTags"),
+            "targets.zone-subnets: got neither resourceArns nor resourceTags; accepted exactly one of them",
+        ),
+        (
+            "node-group-loss",
+            lambda t: t["targets"]["node-group"].update(
+                resourceArns=["arn:aws:eks:us-east-1:123456789012:nodegroup/*"]
+            ),
+            "targets.node-group.resourceArns: got 'arn:aws:eks:us-east-1:123456789012:nodegroup/*'; accepted a full ARN without wildcards",
+        ),
+        (
+            "spot-interruption",
+            lambda t: t["targets"]["spot-nodes"].update(selectionMode="SOME"),
+            "targets.spot-nodes.selectionMode: got 'SOME'; accepted ALL, COUNT(n) or PERCENT(n)",
+        ),
+        (
+            "zone-outage",
+            lambda t: t.update(stopConditions=[{"source": "none"}]),
+            "stopConditions[0].source: got 'none'; accepted 'aws:cloudwatch:alarm' (never 'none')",
+        ),
+        (
+            "zone-outage",
+            lambda t: t.update(stopConditions=[]),
+            "stopConditions: got []; accepted 1 to 5 CloudWatch alarms (never 'none')",
+        ),
+        (
+            "basic-pod-kill",
+            lambda t: t["targets"]["cluster"].update(selectionMode="COUNT(1)"),
+            "targets.cluster: a aws:eks:cluster target takes exactly one ARN, selectionMode ALL, and no filters or parameters",
+        ),
     ],
 )
 def test_each_mistake_fis_would_refuse_is_refused_naming_the_field(name: str, edit: Any, problem: str) -> None:
@@ -132,13 +195,17 @@ def test_each_mistake_fis_would_refuse_is_refused_naming_the_field(name: str, ed
 
 def test_a_kubernetes_spec_over_1024_characters_is_refused_by_the_table_too() -> None:
     template = copy.deepcopy(one("basic-pod-kill", engine="fis").template(REFS, [ALARM]))
-    template["actions"]["chaos-mesh"]["parameters"]["kubernetesSpec"] = json.dumps({"padding": "x" * MAX_PARAMETER_CHARS})
+    template["actions"]["chaos-mesh"]["parameters"]["kubernetesSpec"] = json.dumps(
+        {"padding": "x" * MAX_PARAMETER_CHARS}
+    )
     assert template_problems(template) == [
         f"actions.chaos-mesh.parameters.kubernetesSpec: got {MAX_PARAMETER_CHARS + 15} characters; accepted at most {MAX_PARAMETER_CHARS}"
     ]
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("PT2M", 120), ("PT1H30M", 5400), ("PT90S", 90), ("PT", None), ("2m", None)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("PT2M", 120), ("PT1H30M", 5400), ("PT90S", 90), ("PT", None), ("2m", None)]
+)
 def test_iso_durations(text: str, seconds: int | None) -> None:
     assert parse_iso_duration(text) == seconds
     if seconds is not None:
@@ -165,34 +232,73 @@ def test_a_zone_given_by_id_is_matched_on_the_zone_id() -> None:
 @pytest.mark.parametrize(
     ("raw", "lab", "problem"),
     [
-        ({"spot-interruption": {"enabled": True}}, FisLab("chaos-workers", spot=False, nodes=3),
-         "experiments.spot-interruption: FIS sends interruptions only to spot instances; accepted only with chaos-lab:nodes.capacityType SPOT"),
-        ({"spot-interruption": {"enabled": True, "instances": 3}}, LAB,
-         "experiments.spot-interruption.instances: got 3 of the 3 nodes in chaos-workers; accepted at most 2, so a node is left to reschedule onto"),
-        ({"spot-interruption": {"enabled": True, "notice": "1m"}}, LAB,
-         "experiments.spot-interruption.notice: got '1m'; accepted 2m to 15m (FIS's range)"),
-        ({"spot-interruption": {"enabled": True, "notice": "90s"}}, LAB,
-         "experiments.spot-interruption.notice: got '90s' (FIS takes whole minutes here); accepted a whole number of minutes, at least 1m, such as 2m or 5m"),
-        ({"spot-interruption": {"enabled": True, "notice": "11m"}}, LAB,
-         "experiments.spot-interruption.notice: got '11m'; accepted at most 10m (chaos-lab:maxExperimentDuration): the notice is the action's run time"),
-        ({"node-group-loss": {"enabled": True, "percentage": 100}}, LAB,
-         "experiments.node-group-loss.percentage: got 100: that is every node of chaos-workers; accepted at most 66, so a node is left to reschedule onto"),
-        ({"node-group-loss": {"enabled": True, "percentage": 20}}, LAB,
-         "experiments.node-group-loss.percentage: got 20: that is no whole node of 3; accepted at least 34"),
-        ({"zone-outage": {"enabled": True, "duration": "11m"}}, LAB,
-         "experiments.zone-outage.duration: got '11m'; accepted at most 10m (chaos-lab:maxExperimentDuration)"),
-        ({"zone-outage": {"enabled": True, "zone": "atlantis"}}, LAB,
-         "experiments.zone-outage.zone: got 'atlantis'; accepted one of the lab's availability zones by name (us-east-1a) or ID (use1-az1), or null for the first"),
-        ({"zone-outage": {"enabled": True, "schedule": "@daily"}}, LAB,
-         "experiments.zone-outage.schedule: unknown override; accepted enabled, zone, duration, scope"),
-        ({"basic-pod-kill": {"enabled": True, "engine": "fis", "schedule": "@daily"}}, LAB,
-         "experiments.basic-pod-kill.schedule: a Schedule repeats for ever, while a FIS action ends at its maxDuration; accepted "
-         "engine: fis only without a schedule (run it on demand with chaoslab run)"),
-        ({"zone-outage": {"enabled": True}}, None,
-         "experiments.zone-outage: FIS acts on AWS resources and this stack declares none; accepted only with chaos-lab:clusterProvider eks"),
-        ({"basic-pod-kill": {"enabled": True, "engine": "fis"}}, None,
-         "experiments.basic-pod-kill.engine: got 'fis'; FIS acts on AWS resources and this stack declares none; accepted only with "
-         "chaos-lab:clusterProvider eks"),
+        (
+            {"spot-interruption": {"enabled": True}},
+            FisLab("chaos-workers", spot=False, nodes=3),
+            "experiments.spot-interruption: FIS sends interruptions only to spot instances; accepted only with chaos-lab:nodes.capacityType SPOT",
+        ),
+        (
+            {"spot-interruption": {"enabled": True, "instances": 3}},
+            LAB,
+            "experiments.spot-interruption.instances: got 3 of the 3 nodes in chaos-workers; accepted at most 2, so a node is left to reschedule onto",
+        ),
+        (
+            {"spot-interruption": {"enabled": True, "notice": "1m"}},
+            LAB,
+            "experiments.spot-interruption.notice: got '1m'; accepted 2m to 15m (FIS's range)",
+        ),
+        (
+            {"spot-interruption": {"enabled": True, "notice": "90s"}},
+            LAB,
+            "experiments.spot-interruption.notice: got '90s' (FIS takes whole minutes here); accepted a whole number of minutes, at least 1m, such as 2m or 5m",
+        ),
+        (
+            {"spot-interruption": {"enabled": True, "notice": "11m"}},
+            LAB,
+            "experiments.spot-interruption.notice: got '11m'; accepted at most 10m (chaos-lab:maxExperimentDuration): the notice is the action's run time",
+        ),
+        (
+            {"node-group-loss": {"enabled": True, "percentage": 100}},
+            LAB,
+            "experiments.node-group-loss.percentage: got 100: that is every node of chaos-workers; accepted at most 66, so a node is left to reschedule onto",
+        ),
+        (
+            {"node-group-loss": {"enabled": True, "percentage": 20}},
+            LAB,
+            "experiments.node-group-loss.percentage: got 20: that is no whole node of 3; accepted at least 34",
+        ),
+        (
+            {"zone-outage": {"enabled": True, "duration": "11m"}},
+            LAB,
+            "experiments.zone-outage.duration: got '11m'; accepted at most 10m (chaos-lab:maxExperimentDuration)",
+        ),
+        (
+            {"zone-outage": {"enabled": True, "zone": "atlantis"}},
+            LAB,
+            "experiments.zone-outage.zone: got 'atlantis'; accepted one of the lab's availability zones by name (us-east-1a) or ID (use1-az1), or null for the first",
+        ),
+        (
+            {"zone-outage": {"enabled": True, "schedule": "@daily"}},
+            LAB,
+            "experiments.zone-outage.schedule: unknown override; accepted enabled, zone, duration, scope",
+        ),
+        (
+            {"basic-pod-kill": {"enabled": True, "engine": "fis", "schedule": "@daily"}},
+            LAB,
+            "experiments.basic-pod-kill.schedule: a Schedule repeats for ever, while a FIS action ends at its maxDuration; accepted "
+            "engine: fis only without a schedule (run it on demand with chaoslab run)",
+        ),
+        (
+            {"zone-outage": {"enabled": True}},
+            None,
+            "experiments.zone-outage: FIS acts on AWS resources and this stack declares none; accepted only with chaos-lab:clusterProvider eks",
+        ),
+        (
+            {"basic-pod-kill": {"enabled": True, "engine": "fis"}},
+            None,
+            "experiments.basic-pod-kill.engine: got 'fis'; FIS acts on AWS resources and this stack declares none; accepted only with "
+            "chaos-lab:clusterProvider eks",
+        ),
     ],
 )
 def test_each_bad_fis_entry_is_one_clear_problem(raw: dict[str, Any], lab: FisLab | None, problem: str) -> None:
@@ -212,8 +318,9 @@ def test_an_over_long_spec_is_refused_naming_the_entry_and_its_length() -> None:
 
 
 def test_a_chaos_mesh_entry_through_fis_is_not_also_a_stack_resource() -> None:
-    parsed = parse_all_experiments({"basic-pod-kill": {"enabled": True, "engine": "fis"}, "packet-loss-scenario": {"enabled": True}},
-                                   FENCE, LAB)
+    parsed = parse_all_experiments(
+        {"basic-pod-kill": {"enabled": True, "engine": "fis"}, "packet-loss-scenario": {"enabled": True}}, FENCE, LAB
+    )
     assert [experiment.name for experiment in parsed.fis] == ["basic-pod-kill"]
     assert [experiment.name for experiment in parsed.chaos_mesh] == ["packet-loss-scenario"]
 
@@ -233,7 +340,9 @@ def test_the_price_per_run_follows_the_action_minutes() -> None:
     assert one("zone-outage", duration="10m").action_minutes() == 10
     description = one("spot-interruption").describe(LAB, ["alarm"], 0.10)
     assert (description["targets"], description["pricePerRunUsd"], description["stopConditions"]) == (
-        "1 of 3 spot nodes in chaos-workers", 0.2, ["alarm"]
+        "1 of 3 spot nodes in chaos-workers",
+        0.2,
+        ["alarm"],
     )
 
 

@@ -50,7 +50,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_script(project: Path, *args: str, without: tuple[str, ...] = (), **env: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+def run_script(
+    project: Path, *args: str, without: tuple[str, ...] = (), **env: str
+) -> tuple[subprocess.CompletedProcess, list[str]]:
     for name in without:
         (project / "bin" / name).unlink()
     calls = project / "calls.log"

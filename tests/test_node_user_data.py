@@ -69,7 +69,9 @@ def node(tmp_path: Path):
     script = tmp_path / "netem.sh"
     script.write_text(script_part())
 
-    def run(snippet: str, kernel: Kernel, *, dnf_fails: bool = False, installed: bool = False) -> subprocess.CompletedProcess[str]:
+    def run(
+        snippet: str, kernel: Kernel, *, dnf_fails: bool = False, installed: bool = False
+    ) -> subprocess.CompletedProcess[str]:
         if installed:
             (tmp_path / "installed").touch()
         env = {
@@ -100,7 +102,9 @@ def test_the_package_is_the_running_kernels_modules_extra(node, kernel: Kernel) 
     assert result.stdout == f"{kernel.expected_package}-modules-extra-{kernel.release}\n"
 
 
-@pytest.mark.parametrize("kernel", [KERNELS["al2023-6.12"], KERNELS["6.18-rpm-silent"]], ids=["6.12", "6.18-rpm-silent"])
+@pytest.mark.parametrize(
+    "kernel", [KERNELS["al2023-6.12"], KERNELS["6.18-rpm-silent"]], ids=["6.12", "6.18-rpm-silent"]
+)
 def test_a_missing_netem_installs_that_package_and_loads_it(node, kernel: Kernel) -> None:
     result = node("load_netem", kernel)
     assert result.returncode == 0, result.stderr
@@ -143,9 +147,7 @@ def test_executed_as_cloud_init_does_the_script_loads_netem_and_persists_it(node
     kernel = KERNELS["al2023-6.12"]
     script = tmp_path / "netem.sh"
     script.chmod(0o755)
-    snippet = (
-        f'mount -t tmpfs none {MODULES_LOAD_DIR} && "{script}" && cat {MODULES_LOAD_DIR}/chaos-lab-netem.conf'
-    )
+    snippet = f'mount -t tmpfs none {MODULES_LOAD_DIR} && "{script}" && cat {MODULES_LOAD_DIR}/chaos-lab-netem.conf'
     result = node(f"unshare --mount --fork bash -c '{snippet}'", kernel)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "sch_netem\n"

@@ -29,7 +29,9 @@ def test_packaged_modules_import_nothing_that_is_not_packaged():
                 words = line.split()
                 if words[:1] in (["import"], ["from"]) and len(words) > 1:
                     root = words[1].split(".")[0]
-                    assert root not in local_roots - packaged, f"{source.name} imports {root}, which pip install . leaves out"
+                    assert root not in local_roots - packaged, (
+                        f"{source.name} imports {root}, which pip install . leaves out"
+                    )
 
 
 def test_every_package_directory_under_a_packaged_one_is_packaged_too():
@@ -59,6 +61,8 @@ def test_the_config_model_and_the_cli_import_without_pulumi():
         print("imported")
         """
     )
-    result = subprocess.run([sys.executable, "-c", blocker], cwd=PROJECT_DIR, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", blocker], cwd=PROJECT_DIR, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "imported"

@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from policy_support import (
+    chaos_args,
+    chaos_manifest,
+    chaos_type,
+    policy_resource,
+    resource_args,
+    stack_violations,
+    violations,
+)
 from pulumi_policy import StackValidationArgs
 
 from chaoslab.experiments import CATALOG, PodAction
@@ -14,15 +23,6 @@ from policy.rules.chaos import (
     chaos_duration_bounded,
     chaos_selectors_fenced,
     pod_kill_needs_replicas,
-)
-from policy_support import (
-    chaos_args,
-    chaos_manifest,
-    chaos_type,
-    policy_resource,
-    resource_args,
-    stack_violations,
-    violations,
 )
 
 SCHEDULES = (None, "@every 2h")
@@ -68,7 +68,10 @@ def test_a_workflow_step_needs_a_deadline_within_the_ceiling() -> None:
     templates["step-2-delay"]["deadline"] = "20m"
     found = violations(chaos_duration_bounded, chaos_args(manifest))
     assert "spec.templates[step-1-delay].deadline: missing; every fault must end by itself, within 10m" in found
-    assert "spec.templates[step-2-delay].deadline: got 20m; accepted at most 10m (policy config maxExperimentDuration)" in found
+    assert (
+        "spec.templates[step-2-delay].deadline: got 20m; accepted at most 10m (policy config maxExperimentDuration)"
+        in found
+    )
 
 
 def test_a_workflow_whose_steps_add_up_past_the_ceiling_is_refused() -> None:
@@ -90,7 +93,9 @@ def test_a_workflow_entry_without_its_own_deadline_is_refused() -> None:
 
 def test_a_workflow_run_that_may_never_end_is_refused() -> None:
     manifest = chaos_manifest("progressive-delay", schedule="@daily")
-    probe = next(template for template in manifest["spec"]["workflow"]["templates"] if template["name"] == "step-3-probe")
+    probe = next(
+        template for template in manifest["spec"]["workflow"]["templates"] if template["name"] == "step-3-probe"
+    )
     del probe["deadline"]
     assert violations(chaos_duration_bounded, chaos_args(manifest)) == [
         "spec.workflow.templates[step-3-probe].deadline: missing; every fault must end by itself, within 10m"
@@ -173,7 +178,14 @@ def test_an_http_chaos_target_is_a_string_not_a_selector() -> None:
     manifest = chaos_manifest("basic-pod-kill")
     manifest["kind"] = "HTTPChaos"
     spec = manifest["spec"]
-    manifest["spec"] = {"selector": spec["selector"], "mode": spec["mode"], "duration": spec["duration"], "target": "Request", "port": 80, "abort": True}
+    manifest["spec"] = {
+        "selector": spec["selector"],
+        "mode": spec["mode"],
+        "duration": spec["duration"],
+        "target": "Request",
+        "port": 80,
+        "abort": True,
+    }
     assert violations(chaos_selectors_fenced, chaos_args(manifest)) == []
     manifest["spec"]["selector"]["namespaces"] = [OUTSIDE]
     assert violations(chaos_selectors_fenced, chaos_args(manifest)) == [
@@ -183,7 +195,12 @@ def test_an_http_chaos_target_is_a_string_not_a_selector() -> None:
 
 def test_the_fence_comes_from_policy_config() -> None:
     manifest = chaos_manifest("packet-loss-scenario")
-    assert violations(chaos_selectors_fenced, chaos_args(manifest, config={"fencedNamespaces": ["chaos-sandbox", "team-b"]})) == []
+    assert (
+        violations(
+            chaos_selectors_fenced, chaos_args(manifest, config={"fencedNamespaces": ["chaos-sandbox", "team-b"]})
+        )
+        == []
+    )
     assert len(violations(chaos_selectors_fenced, chaos_args(manifest, config={"fencedNamespaces": ["team-b"]}))) == 2
 
 
@@ -227,21 +244,30 @@ def test_the_annotation_allows_a_single_replica() -> None:
 
 def test_a_deployment_without_replicas_counts_as_one() -> None:
     manifest = chaos_manifest("basic-pod-kill", action=PodAction.POD_FAILURE)
-    assert len(stack_violations(pod_kill_needs_replicas, [deployment("backend-api", None), chaos_object(manifest)])) == 1
+    assert (
+        len(stack_violations(pod_kill_needs_replicas, [deployment("backend-api", None), chaos_object(manifest)])) == 1
+    )
 
 
 def test_a_workload_in_another_namespace_does_not_count() -> None:
     manifest = chaos_manifest("basic-pod-kill")
-    assert stack_violations(pod_kill_needs_replicas, [deployment("backend-api", 3, namespace="elsewhere"), chaos_object(manifest)]) == [
+    assert stack_violations(
+        pod_kill_needs_replicas, [deployment("backend-api", 3, namespace="elsewhere"), chaos_object(manifest)]
+    ) == [
         "spec: pod-kill hits app=backend-api, which no Deployment in the stack runs in ['chaos-sandbox']; "
         f'or annotate the object {ALLOW_SINGLE_REPLICA_ANNOTATION}: "true"'
     ]
 
 
 def test_faults_that_leave_pods_running_are_not_its_concern() -> None:
-    container_kill = chaos_manifest("basic-pod-kill", app="database", action=PodAction.CONTAINER_KILL, container_names=("redis",))
+    container_kill = chaos_manifest(
+        "basic-pod-kill", app="database", action=PodAction.CONTAINER_KILL, container_names=("redis",)
+    )
     partition = chaos_manifest("database-partition")
-    assert stack_violations(pod_kill_needs_replicas, [*DEMO_APP, chaos_object(container_kill), chaos_object(partition)]) == []
+    assert (
+        stack_violations(pod_kill_needs_replicas, [*DEMO_APP, chaos_object(container_kill), chaos_object(partition)])
+        == []
+    )
 
 
 def test_the_violation_names_the_chaos_object() -> None:
@@ -251,4 +277,3 @@ def test_the_violation_names_the_chaos_object() -> None:
         StackValidationArgs([*DEMO_APP, chaos_object(manifest)]), lambda message, urn=None: reported.append(urn)
     )
     assert reported == [chaos_object(manifest).urn]
-

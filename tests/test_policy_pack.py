@@ -13,15 +13,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
-
-from experiments_support import all_enabled
-from policy.rules import POLICIES
-from policy.rules.chaos import ALLOW_SINGLE_REPLICA_ANNOTATION, pod_kill_needs_replicas
-from policy.rules.chaos_objects import chaos_kind
-from policy.rules.chaos_mesh_release import RELEASE_TYPE
-from policy.rules.pack_config import MAX_DURATION_KEY, parse_duration_s
-from policy.rules.rbac import RBAC_TYPE_PREFIX
 from policy_support import (
     AnyPolicy,
     from_registration,
@@ -31,6 +22,15 @@ from policy_support import (
     stack_violations,
     violations,
 )
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+
+from experiments_support import all_enabled
+from policy.rules import POLICIES
+from policy.rules.chaos import ALLOW_SINGLE_REPLICA_ANNOTATION, pod_kill_needs_replicas
+from policy.rules.chaos_mesh_release import RELEASE_TYPE
+from policy.rules.chaos_objects import chaos_kind
+from policy.rules.pack_config import MAX_DURATION_KEY, parse_duration_s
+from policy.rules.rbac import RBAC_TYPE_PREFIX
 from pulumi_harness import PROJECT_DIR, Deployment, cli_config, run_lab
 
 KEBAB_CASE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -51,7 +51,9 @@ def test_each_description_is_one_sentence(policy: AnyPolicy) -> None:
 def test_only_the_production_advice_is_advisory() -> None:
     advisory = {policy.name for policy in POLICIES if policy.enforcement_level is EnforcementLevel.ADVISORY}
     assert advisory == ADVISORY
-    assert all(policy.enforcement_level is EnforcementLevel.MANDATORY for policy in POLICIES if policy.name not in ADVISORY)
+    assert all(
+        policy.enforcement_level is EnforcementLevel.MANDATORY for policy in POLICIES if policy.name not in ADVISORY
+    )
 
 
 def test_the_entry_point_builds_the_pack_the_way_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -121,7 +123,9 @@ def test_allow_single_replica_reaches_the_object_as_the_packs_annotation() -> No
     """`allowSingleReplica: true` in stack config must become the annotation the pack reads."""
     experiments = {"basic-pod-kill": {"enabled": True, "app": "database", "allowSingleReplica": True}}
     deployment = run_lab("dev", {"experiments": experiments})
-    pod_kill = next(registration for registration in deployment.registrations if chaos_kind(registration.type) == "PodChaos")
+    pod_kill = next(
+        registration for registration in deployment.registrations if chaos_kind(registration.type) == "PodChaos"
+    )
     assert pod_kill.inputs["metadata"]["annotations"][ALLOW_SINGLE_REPLICA_ANNOTATION] == "true"
     resources = [from_registration(registration) for registration in deployment.registrations]
     assert stack_violations(pod_kill_needs_replicas, resources) == []

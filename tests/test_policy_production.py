@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from policy_support import chaos_args, chaos_manifest, resource_args, violations
 
 from policy.rules.production import is_production_stack, production_no_scheduled_chaos, production_on_demand_nodes
-from policy_support import chaos_args, chaos_manifest, resource_args, violations
 
 MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -33,7 +33,9 @@ def test_spot_nodes_on_production_are_advised_against(resource_type: str) -> Non
     ]
 
 
-@pytest.mark.parametrize(("stack", "props"), [("prod", {"capacityType": "ON_DEMAND"}), ("prod", {}), ("dev", {"capacityType": "SPOT"})])
+@pytest.mark.parametrize(
+    ("stack", "props"), [("prod", {"capacityType": "ON_DEMAND"}), ("prod", {}), ("dev", {"capacityType": "SPOT"})]
+)
 def test_on_demand_production_and_spot_labs_pass(stack: str, props: dict[str, str]) -> None:
     # {}: a node group's default is ON_DEMAND, and in a real run the remote component's own props are empty.
     assert violations(production_on_demand_nodes, resource_args(NODE_GROUP, props, stack=stack)) == []
@@ -52,7 +54,12 @@ def test_a_schedule_on_production_is_advised_against() -> None:
 def test_a_schedule_step_in_a_production_workflow_is_advised_against() -> None:
     manifest = chaos_manifest("progressive-delay")
     manifest["spec"]["templates"].append(
-        {"name": "nightly", "templateType": "Schedule", "deadline": "1m", "schedule": {"schedule": "@daily", "type": "PodChaos"}}
+        {
+            "name": "nightly",
+            "templateType": "Schedule",
+            "deadline": "1m",
+            "schedule": {"schedule": "@daily", "type": "PodChaos"},
+        }
     )
     assert violations(production_no_scheduled_chaos, chaos_args(manifest, stack="prod")) == [
         "spec.templates['nightly']: Schedule steps repeat chaos on a production-like stack; run each step by hand instead"

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from policy_support import AnyPolicy, registration_args, resource_args, violations
 
 from components.irsa import trust_policy
 from policy.rules.iam import ROLE_TYPE, WEB_IDENTITY_ACTION, web_identity_trust_exact, web_identity_trust_pinned
@@ -20,7 +21,6 @@ from policy.rules.rbac import (
     rbac_no_escalation_paths,
 )
 from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
-from policy_support import AnyPolicy, registration_args, resource_args, violations
 
 ROLE = f"{RBAC_TYPE_PREFIX}Role"
 CLUSTER_ROLE = f"{RBAC_TYPE_PREFIX}ClusterRole"
@@ -88,18 +88,27 @@ def test_wildcard_resources_are_refused_in_every_group(groups: list[str], wildca
 
 
 def test_named_non_resource_urls_pass() -> None:
-    assert role_found(rbac_least_privilege, {"nonResourceURLs": ["/healthz", "/version"], "verbs": ["get"]}, resource_type=CLUSTER_ROLE) == []
+    assert (
+        role_found(
+            rbac_least_privilege,
+            {"nonResourceURLs": ["/healthz", "/version"], "verbs": ["get"]},
+            resource_type=CLUSTER_ROLE,
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("url", ["*", "/api/*"])
 def test_wildcard_non_resource_urls_are_refused(url: str) -> None:
-    assert role_found(rbac_least_privilege, {"nonResourceURLs": ["/healthz", url], "verbs": ["get"]}, resource_type=CLUSTER_ROLE) == [
-        f"rules[0].nonResourceURLs: got {url!r}; accepted the URLs listed one by one"
-    ]
+    assert role_found(
+        rbac_least_privilege, {"nonResourceURLs": ["/healthz", url], "verbs": ["get"]}, resource_type=CLUSTER_ROLE
+    ) == [f"rules[0].nonResourceURLs: got {url!r}; accepted the URLs listed one by one"]
 
 
 def test_an_aggregated_role_is_refused() -> None:
-    aggregated = {"aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-chaos": "true"}}]}}
+    aggregated = {
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {"rbac.example.com/aggregate-to-chaos": "true"}}]}
+    }
     assert violations(rbac_least_privilege, resource_args(CLUSTER_ROLE, aggregated)) == [
         "aggregationRule: got one, so the role's rules are copied from other ClusterRoles at run time; "
         "accepted rules written in the role itself, where the pack can check them"
@@ -134,8 +143,13 @@ def harmless_neighbour(path: EscalationPath) -> dict[str, Any]:
 @pytest.mark.parametrize("path", ESCALATION_PATHS, ids=path_id)
 def test_each_escalation_path_is_refused(path: EscalationPath) -> None:
     verbs = opening_verbs(path)
-    [message] = role_found(rbac_no_escalation_paths, rule([path.api_group], [path.resource], verbs), resource_type=CLUSTER_ROLE)
-    assert message == f"rules[0].verbs: {', '.join(map(repr, verbs))} on {path.label}: {path.risk}; accepted a role without this grant"
+    [message] = role_found(
+        rbac_no_escalation_paths, rule([path.api_group], [path.resource], verbs), resource_type=CLUSTER_ROLE
+    )
+    assert (
+        message
+        == f"rules[0].verbs: {', '.join(map(repr, verbs))} on {path.label}: {path.risk}; accepted a role without this grant"
+    )
 
 
 @pytest.mark.parametrize("path", ESCALATION_PATHS, ids=path_id)
@@ -144,7 +158,9 @@ def test_the_harmless_neighbour_of_each_path_passes(path: EscalationPath) -> Non
 
 
 def test_the_escalate_verb_names_the_field() -> None:
-    [message] = role_found(rbac_no_escalation_paths, rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["get", "escalate"]))
+    [message] = role_found(
+        rbac_no_escalation_paths, rule(["rbac.authorization.k8s.io"], ["clusterroles"], ["get", "escalate"])
+    )
     assert message.startswith("rules[0].verbs: 'escalate' on clusterroles in rbac.authorization.k8s.io: ")
 
 
@@ -172,7 +188,10 @@ def test_workload_kinds_of_other_groups_are_not_confused_with_the_core_ones() ->
 
 
 def binding(role_kind: str, role_name: str, *subjects: dict[str, str]) -> dict[str, Any]:
-    return {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name}, "subjects": list(subjects)}
+    return {
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role_name},
+        "subjects": list(subjects),
+    }
 
 
 def service_account(name: str) -> dict[str, str]:
@@ -186,7 +205,11 @@ def bindings_found(resource_type: str, props: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize("resource_type", [ROLE_BINDING, CLUSTER_ROLE_BINDING])
 @pytest.mark.parametrize("role", [("Role", "chaos-manager"), ("ClusterRole", "view"), ("Role", "admin")], ids="-".join)
 def test_own_or_read_only_roles_for_named_subjects_pass(resource_type: str, role: tuple[str, str]) -> None:
-    subjects = (service_account("chaos-manager"), {"kind": "User", "name": "alice"}, {"kind": "Group", "name": "chaos-operators"})
+    subjects = (
+        service_account("chaos-manager"),
+        {"kind": "User", "name": "alice"},
+        {"kind": "Group", "name": "chaos-operators"},
+    )
     assert bindings_found(resource_type, binding(*role, *subjects)) == []
 
 

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
+from policy_support import resource_args, violations
 
 from policy.rules.chaos_mesh_release import RELEASE_TYPE, chaos_mesh_release_fenced
-from policy_support import resource_args, violations
 
 # The lab's release, as the program declares it (pulumi-kubernetes names the props in camelCase).
 LAB_RELEASE: dict[str, Any] = {
@@ -76,7 +76,9 @@ def test_security_mode_must_be_set_explicitly() -> None:
     ]
 
 
-@pytest.mark.parametrize("service", [{"type": "LoadBalancer"}, {"type": "NodePort"}, {}], ids=["LoadBalancer", "NodePort", "chart-default"])
+@pytest.mark.parametrize(
+    "service", [{"type": "LoadBalancer"}, {"type": "NodePort"}, {}], ids=["LoadBalancer", "NodePort", "chart-default"]
+)
 def test_the_dashboard_stays_inside_the_cluster(service: dict[str, str]) -> None:
     problems = found(release(dashboard={"securityMode": True, "service": service}))
     assert len(problems) == 1 and problems[0].startswith("values.dashboard.service.type: got ")

@@ -60,7 +60,10 @@ def reads_needed(type_token: str) -> tuple[str, str, str]:
 
 
 def view_allows(group: str, resource: str, verb: str) -> bool:
-    return any(group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"] for rule in VIEW_POLICY["rules"])
+    return any(
+        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        for rule in VIEW_POLICY["rules"]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,11 @@ def documented_unreadable() -> set[str]:
 
 
 def test_the_docs_name_every_resource_view_access_cannot_refresh(declared_kubernetes_types: set[str]) -> None:
-    unreadable = {reads_needed(type_token)[1] for type_token in declared_kubernetes_types if not view_allows(*reads_needed(type_token))}
+    unreadable = {
+        reads_needed(type_token)[1]
+        for type_token in declared_kubernetes_types
+        if not view_allows(*reads_needed(type_token))
+    }
     assert unreadable <= documented_unreadable()
 
 

@@ -7,18 +7,25 @@ The whole prober, installed from the lock and run against real nginx, is in test
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from chaoslab_servers import Answer, app_server
+from moto_cloudwatch import client, moto_server, series
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaoslab.errors import UsageError
 from chaoslab.prober import figures
 from chaoslab.prober.figures import IntervalFigures, metric_data, prometheus_text
-from chaoslab.prober.service import LIVE_SLACK_INTERVALS, READY_SLACK_INTERVALS, CloudWatchPublisher, Health, ProberSettings, SteadyStateProber
+from chaoslab.prober.service import (
+    LIVE_SLACK_INTERVALS,
+    READY_SLACK_INTERVALS,
+    CloudWatchPublisher,
+    Health,
+    ProberSettings,
+    SteadyStateProber,
+)
 from chaoslab.samples import ErrorKind, Sample, summarize
-from chaoslab_servers import Answer, app_server
-from moto_cloudwatch import client, moto_server, series
 
 STACK = "test"
 TARGET = "http://frontend-service.chaos-sandbox.svc.cluster.local/api/"
@@ -48,7 +55,7 @@ def test_figures_are_the_probes_summary_of_the_interval():
 
 
 def test_one_put_metric_data_per_interval_stores_every_figure_at_high_resolution():
-    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
     start -= timedelta(seconds=start.second % INTERVAL_S)
     published = [interval(start.timestamp()), interval((start + timedelta(seconds=INTERVAL_S)).timestamp())]
     with moto_server() as endpoint:
@@ -64,7 +71,12 @@ def test_one_put_metric_data_per_interval_stores_every_figure_at_high_resolution
         window = (start, start + timedelta(seconds=3 * INTERVAL_S))
 
         def read(metric: str, stat: str, extra: dict[str, str] | None = None) -> list[float]:
-            return [value for _, value in series(cloudwatch, namespace, metric, {**dims, **(extra or {})}, stat, INTERVAL_S, *window)]
+            return [
+                value
+                for _, value in series(
+                    cloudwatch, namespace, metric, {**dims, **(extra or {})}, stat, INTERVAL_S, *window
+                )
+            ]
 
         expected = published[0]
         assert read(figures.SUCCESS_RATE, "Minimum") == [pytest.approx(expected.success_percent)] * 2
@@ -73,14 +85,18 @@ def test_one_put_metric_data_per_interval_stores_every_figure_at_high_resolution
         for rank in figures.LATENCY_PERCENTILES:
             assert read(figures.latency_metric(rank), "Maximum") == [expected.latency_ms[rank]] * 2
         for kind in ErrorKind:
-            assert read(figures.ERRORS, "Sum", {figures.ERROR_KIND_DIMENSION: kind.value}) == [expected.errors[kind]] * 2
+            assert (
+                read(figures.ERRORS, "Sum", {figures.ERROR_KIND_DIMENSION: kind.value}) == [expected.errors[kind]] * 2
+            )
         # Ten seconds apart, each in a period of its own: what a 10-second alarm needs.
         stored = series(cloudwatch, namespace, figures.SUCCESS_RATE, dims, "SampleCount", INTERVAL_S, *window)
         assert [value for _, value in stored] == [1, 1]
 
 
 def test_every_datum_is_high_resolution_and_an_interval_with_nothing_sent_has_no_latency():
-    nothing_sent = IntervalFigures.from_summary(summarize((Sample(0.0, None, None, None, None),), RATE, INTERVAL_S), 0.0)
+    nothing_sent = IntervalFigures.from_summary(
+        summarize((Sample(0.0, None, None, None, None),), RATE, INTERVAL_S), 0.0
+    )
     data = metric_data(nothing_sent, STACK, TARGET)
     assert all(datum["StorageResolution"] == figures.HIGH_RESOLUTION_S == 1 for datum in data)
     assert not any(datum["MetricName"].startswith("LatencyP") for datum in data)
@@ -91,7 +107,10 @@ def test_prometheus_serves_the_same_figures_in_base_units():
     expected = interval(1_700_000_000.0)
     text = prometheus_text(expected, STACK, 'say "hi"\\', last_publish_at=1_700_000_011.0, publish_failures=2)
     samples = {
-        (sample.name, tuple(sorted((key, value) for key, value in sample.labels.items() if key not in ("stack", "target")))): sample
+        (
+            sample.name,
+            tuple(sorted((key, value) for key, value in sample.labels.items() if key not in ("stack", "target"))),
+        ): sample
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
@@ -121,7 +140,9 @@ def test_readiness_and_liveness_follow_publishing_not_the_target():
     health = Health(settings, clock=clock, wall=clock)
     assert health.ready()[0] is False and health.live()[0] is True
     # A target that fails every request is still a prober that publishes: healthy.
-    broken_target = IntervalFigures.from_summary(summarize((Sample(0.0, 0.0, 1.0, 503, ErrorKind.HTTP_5XX),), RATE, INTERVAL_S), clock.now)
+    broken_target = IntervalFigures.from_summary(
+        summarize((Sample(0.0, 0.0, 1.0, 503, ErrorKind.HTTP_5XX),), RATE, INTERVAL_S), clock.now
+    )
     health.measured(broken_target)
     health.published()
     assert health.ready()[0] is True and health.live()[0] is True

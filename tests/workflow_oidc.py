@@ -139,7 +139,9 @@ def trusted_subjects(trust_policy: Mapping[str, Any]) -> frozenset[str]:
     for statement in trust_policy["Statement"]:
         for key, value in statement.get("Condition", {}).get("StringEquals", {}).items():
             if key.endswith(":sub"):
-                subjects |= {subject.removeprefix(SUBJECT_PREFIX) for subject in ([value] if isinstance(value, str) else value)}
+                subjects |= {
+                    subject.removeprefix(SUBJECT_PREFIX) for subject in ([value] if isinstance(value, str) else value)
+                }
     return frozenset(subjects)
 
 
@@ -152,7 +154,9 @@ def access_problems(access: JobAccess, trust: Mapping[str, frozenset[str]]) -> l
             continue
         untrusted = sorted(access.subjects - trust[role])
         if untrusted:
-            problems.append(f"{access.label}: assumes the {role} role but can run as {untrusted}, which its trust does not admit")
+            problems.append(
+                f"{access.label}: assumes the {role} role but can run as {untrusted}, which its trust does not admit"
+            )
     if access.roles and not access.mints_token:
         problems.append(f"{access.label}: assumes a role without `id-token: write`")
     if access.mints_token and not access.roles:

@@ -18,7 +18,6 @@ from datetime import date
 from enum import Enum
 from typing import Any, TypeVar
 
-from chaoslab.config.topology import Timeouts, frontend_url, workloads
 from chaoslab.config.aws_facts import (
     EKS_VERSIONS,
     FACTS_AS_OF,
@@ -30,11 +29,12 @@ from chaoslab.config.aws_facts import (
     support_tier,
     version_key,
 )
+from chaoslab.config.topology import Timeouts, frontend_url, workloads
 from chaoslab.experiments import Experiment, Fence
 from chaoslab.experiments.config import parse_all_experiments
-from chaoslab.experiments.fis import FisExperiment, FisLab
 from chaoslab.experiments.durations import format_duration, parse_duration
 from chaoslab.experiments.errors import ConfigError
+from chaoslab.experiments.fis import FisExperiment, FisLab
 from chaoslab.experiments.values import is_dns_label
 
 NAMESPACE = "chaos-lab"
@@ -73,7 +73,14 @@ DEFAULT_SANDBOX_NAMESPACE = "chaos-sandbox"
 # which must stay out of chaos's reach.
 CHAOS_MESH_NAMESPACE = "chaos-mesh"
 STEADY_STATE_NAMESPACE = "steady-state"
-RESERVED_NAMESPACES = ("kube-system", "kube-public", "kube-node-lease", "default", CHAOS_MESH_NAMESPACE, STEADY_STATE_NAMESPACE)
+RESERVED_NAMESPACES = (
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "default",
+    CHAOS_MESH_NAMESPACE,
+    STEADY_STATE_NAMESPACE,
+)
 DEFAULT_MAX_EXPERIMENT_DURATION = "10m"
 # A ceiling above an hour would defeat the point of a ceiling: game days are made of short runs.
 LONGEST_MAX_EXPERIMENT_DURATION_S = 3600.0
@@ -341,18 +348,26 @@ def _check_socket_path(raw: str) -> str | None:
     printable = raw.isprintable() and not any(character.isspace() for character in raw)
     if clean and printable:
         return None
-    return "a clean absolute path (no '..', '.', '//', spaces or a trailing '/') such as /run/containerd/containerd.sock"
+    return (
+        "a clean absolute path (no '..', '.', '//', spaces or a trailing '/') such as /run/containerd/containerd.sock"
+    )
 
 
 def _parse_cluster_admins(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> tuple[str, ...]:
     if raw is None:
         return ()
     arns = decode_value(raw)
-    if not isinstance(arns, list) or not all(isinstance(arn, str) and _IAM_PRINCIPAL_ARN.fullmatch(arn) for arn in arns):
-        problems.add("clusterAdminArns", raw, "a list of IAM role or user ARNs such as [\"arn:aws:iam::123456789012:role/ops\"]")
+    if not isinstance(arns, list) or not all(
+        isinstance(arn, str) and _IAM_PRINCIPAL_ARN.fullmatch(arn) for arn in arns
+    ):
+        problems.add(
+            "clusterAdminArns", raw, 'a list of IAM role or user ARNs such as ["arn:aws:iam::123456789012:role/ops"]'
+        )
         return ()
     if arns and cluster_provider is not ClusterProvider.EKS:
-        problems.add("clusterAdminArns", arns, "only with clusterProvider: eks (an existing cluster manages its own access)")
+        problems.add(
+            "clusterAdminArns", arns, "only with clusterProvider: eks (an existing cluster manages its own access)"
+        )
     repeated = sorted({arn for arn in arns if arns.count(arn) > 1})
     if repeated:
         problems.add("clusterAdminArns", repeated, "each ARN once")
@@ -363,7 +378,8 @@ def _parse_cluster_admins(problems: _Problems, raw: Any, cluster_provider: Clust
     for key, clashing in by_key.items():
         if len(clashing) > 1:
             problems.add(
-                "clusterAdminArns", clashing,
+                "clusterAdminArns",
+                clashing,
                 f"ARNs with distinct role or user paths; these would share the access entry {key!r} and one would be lost",
             )
             return ()
@@ -389,7 +405,11 @@ def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
         or not all(isinstance(name, str) and _INSTANCE_TYPE.fullmatch(name) for name in instance_types)
         or len(set(instance_types)) != len(instance_types)
     ):
-        problems.add("nodes.instanceTypes", instance_types, "a non-empty list of distinct EC2 instance types such as [\"t3.medium\", \"t3a.medium\"]")
+        problems.add(
+            "nodes.instanceTypes",
+            instance_types,
+            'a non-empty list of distinct EC2 instance types such as ["t3.medium", "t3a.medium"]',
+        )
         instance_types = list(defaults.instance_types)
     min_size = _int(problems, "nodes.minSize", values.get("minSize"), defaults.min_size, 0, 100)
     max_size = _int(problems, "nodes.maxSize", values.get("maxSize"), defaults.max_size, 1, 100)
@@ -397,9 +417,13 @@ def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
     if min_size > max_size:
         problems.add("nodes.minSize", min_size, f"at most nodes.maxSize ({max_size})")
     elif not min_size <= desired_size <= max_size:
-        problems.add("nodes.desiredSize", desired_size, f"between nodes.minSize ({min_size}) and nodes.maxSize ({max_size})")
+        problems.add(
+            "nodes.desiredSize", desired_size, f"between nodes.minSize ({min_size}) and nodes.maxSize ({max_size})"
+        )
     return NodesConfig(
-        capacity_type=_enum(problems, "nodes.capacityType", values.get("capacityType"), CapacityType, defaults.capacity_type),
+        capacity_type=_enum(
+            problems, "nodes.capacityType", values.get("capacityType"), CapacityType, defaults.capacity_type
+        ),
         instance_types=tuple(instance_types),
         desired_size=desired_size,
         min_size=min_size,
@@ -411,10 +435,16 @@ def _parse_nodes(problems: _Problems, raw: Any) -> NodesConfig:
 def _parse_cluster_access(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> ClusterAccessConfig:
     defaults = ClusterAccessConfig()
     values = _object(problems, "cluster", raw, ("endpointPublicAccessCidrs", "endpointPrivateAccess"))
-    private_access = _bool(problems, "cluster.endpointPrivateAccess", values.get("endpointPrivateAccess"), defaults.endpoint_private_access)
+    private_access = _bool(
+        problems, "cluster.endpointPrivateAccess", values.get("endpointPrivateAccess"), defaults.endpoint_private_access
+    )
     cidrs = values.get("endpointPublicAccessCidrs", list(defaults.endpoint_public_access_cidrs))
     key = "cluster.endpointPublicAccessCidrs"
-    if not isinstance(cidrs, list) or not cidrs or not all(isinstance(cidr, str) and _is_network_cidr(cidr) for cidr in cidrs):
+    if (
+        not isinstance(cidrs, list)
+        or not cidrs
+        or not all(isinstance(cidr, str) and _is_network_cidr(cidr) for cidr in cidrs)
+    ):
         problems.add(key, cidrs, 'a non-empty list of network CIDRs with no host bits set, such as ["203.0.113.0/24"]')
         return ClusterAccessConfig(endpoint_private_access=private_access)
     if len(set(cidrs)) != len(cidrs):
@@ -423,7 +453,9 @@ def _parse_cluster_access(problems: _Problems, raw: Any, cluster_provider: Clust
         # Nodes reach the API from addresses the stack creates (public IPs, the NAT gateway's), which no
         # list written beforehand can name: without the private endpoint they could not join the cluster.
         problems.add(
-            key, cidrs, "a restricted list only with cluster.endpointPrivateAccess: true, so the nodes reach the API inside the VPC"
+            key,
+            cidrs,
+            "a restricted list only with cluster.endpointPrivateAccess: true, so the nodes reach the API inside the VPC",
         )
     access = ClusterAccessConfig(endpoint_public_access_cidrs=tuple(cidrs), endpoint_private_access=private_access)
     # Pulumi.yaml declares the defaults for every stack, so only a changed value is a mistake here.
@@ -462,7 +494,9 @@ def kubernetes_version_step_problem(deployed: str | None, requested: str) -> str
 def _parse_network(problems: _Problems, raw: Any) -> NetworkConfig:
     values = _object(problems, "network", raw, ("natGateways",))
     return NetworkConfig(
-        nat_gateways=_enum(problems, "network.natGateways", values.get("natGateways"), NatGateways, NetworkConfig().nat_gateways)
+        nat_gateways=_enum(
+            problems, "network.natGateways", values.get("natGateways"), NatGateways, NetworkConfig().nat_gateways
+        )
     )
 
 
@@ -473,10 +507,22 @@ def _parse_chaos_mesh(problems: _Problems, raw: Any) -> ChaosMeshConfig:
     return ChaosMeshConfig(
         version=_string(problems, "chaosMesh.version", values.get("version"), defaults.version, _check_chart_version),
         runtime=_enum(problems, "chaosMesh.runtime", values.get("runtime"), ContainerRuntime, defaults.runtime),
-        socket_path=_string(problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_socket_path),
-        controller_replicas=_int(problems, "chaosMesh.controllerReplicas", values.get("controllerReplicas"), defaults.controller_replicas, 1, 5),
+        socket_path=_string(
+            problems, "chaosMesh.socketPath", values.get("socketPath"), defaults.socket_path, _check_socket_path
+        ),
+        controller_replicas=_int(
+            problems,
+            "chaosMesh.controllerReplicas",
+            values.get("controllerReplicas"),
+            defaults.controller_replicas,
+            1,
+            5,
+        ),
         long_lived_dashboard_token=_bool(
-            problems, "chaosMesh.longLivedDashboardToken", values.get("longLivedDashboardToken"), defaults.long_lived_dashboard_token
+            problems,
+            "chaosMesh.longLivedDashboardToken",
+            values.get("longLivedDashboardToken"),
+            defaults.long_lived_dashboard_token,
         ),
     )
 
@@ -498,8 +544,12 @@ def _parse_app(problems: _Problems, raw: Any) -> AppConfig:
     defaults = AppConfig()
     fields = ("frontendReplicas", "backendReplicas", "proxyConnectTimeout", "proxyReadTimeout", "redisTimeout")
     values = _object(problems, "app", raw, fields)
-    connect_ms = _milliseconds(problems, "app.proxyConnectTimeout", values.get("proxyConnectTimeout"), defaults.timeouts.proxy_connect_ms)
-    read_ms = _milliseconds(problems, "app.proxyReadTimeout", values.get("proxyReadTimeout"), defaults.timeouts.proxy_read_ms)
+    connect_ms = _milliseconds(
+        problems, "app.proxyConnectTimeout", values.get("proxyConnectTimeout"), defaults.timeouts.proxy_connect_ms
+    )
+    read_ms = _milliseconds(
+        problems, "app.proxyReadTimeout", values.get("proxyReadTimeout"), defaults.timeouts.proxy_read_ms
+    )
     redis_ms = _milliseconds(problems, "app.redisTimeout", values.get("redisTimeout"), defaults.timeouts.redis_ms)
     if read_ms <= redis_ms:
         problems.add(
@@ -509,13 +559,19 @@ def _parse_app(problems: _Problems, raw: Any) -> AppConfig:
         )
         read_ms, redis_ms = defaults.timeouts.proxy_read_ms, defaults.timeouts.redis_ms
     return AppConfig(
-        frontend_replicas=_int(problems, "app.frontendReplicas", values.get("frontendReplicas"), defaults.frontend_replicas, 1, 10),
-        backend_replicas=_int(problems, "app.backendReplicas", values.get("backendReplicas"), defaults.backend_replicas, 1, 10),
+        frontend_replicas=_int(
+            problems, "app.frontendReplicas", values.get("frontendReplicas"), defaults.frontend_replicas, 1, 10
+        ),
+        backend_replicas=_int(
+            problems, "app.backendReplicas", values.get("backendReplicas"), defaults.backend_replicas, 1, 10
+        ),
         timeouts=Timeouts(proxy_connect_ms=connect_ms, proxy_read_ms=read_ms, redis_ms=redis_ms),
     )
 
 
-def _number(problems: _Problems, key: str, raw: Any, default: float, minimum: float, maximum: float, unit: str) -> float:
+def _number(
+    problems: _Problems, key: str, raw: Any, default: float, minimum: float, maximum: float, unit: str
+) -> float:
     if raw is None:
         return default
     value: float | None = None
@@ -540,7 +596,11 @@ def _seconds(problems: _Problems, key: str, raw: Any, default_s: float, minimum_
     except (TypeError, ValueError):
         seconds = 0.0
     if not minimum_s <= seconds <= maximum_s:
-        problems.add(key, raw, f"a duration from {format_duration(minimum_s)} to {format_duration(maximum_s)}, such as 2s or 500ms")
+        problems.add(
+            key,
+            raw,
+            f"a duration from {format_duration(minimum_s)} to {format_duration(maximum_s)}, such as 2s or 500ms",
+        )
         return default_s
     return seconds
 
@@ -561,12 +621,28 @@ def _check_url_path(raw: str) -> str | None:
 
 def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> SteadyStateConfig:
     defaults = SteadyStateConfig()
-    fields = ("enabled", "rate", "timeout", "path", "minSuccessRate", "maxP95Latency", "evaluationPeriods", "datapointsToAlarm")
+    fields = (
+        "enabled",
+        "rate",
+        "timeout",
+        "path",
+        "minSuccessRate",
+        "maxP95Latency",
+        "evaluationPeriods",
+        "datapointsToAlarm",
+    )
     values = _object(problems, "steadyState", raw, fields)
     timeout_s = _seconds(
-        problems, "steadyState.timeout", values.get("timeout"), defaults.timeout_s, MIN_STEADY_STATE_TIMEOUT_S, MAX_STEADY_STATE_TIMEOUT_S
+        problems,
+        "steadyState.timeout",
+        values.get("timeout"),
+        defaults.timeout_s,
+        MIN_STEADY_STATE_TIMEOUT_S,
+        MAX_STEADY_STATE_TIMEOUT_S,
     )
-    max_p95_s = _seconds(problems, "steadyState.maxP95Latency", values.get("maxP95Latency"), defaults.max_p95_ms / 1000, 0.001, 60.0)
+    max_p95_s = _seconds(
+        problems, "steadyState.maxP95Latency", values.get("maxP95Latency"), defaults.max_p95_ms / 1000, 0.001, 60.0
+    )
     if max_p95_s >= timeout_s:
         problems.add(
             "steadyState.maxP95Latency",
@@ -574,15 +650,37 @@ def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: Cluster
             f"shorter than steadyState.timeout ({format_duration(timeout_s)}): no request's latency exceeds its timeout, so the alarm could never fire",
         )
     periods = _int(
-        problems, "steadyState.evaluationPeriods", values.get("evaluationPeriods"), defaults.evaluation_periods, 1, MAX_ALARM_EVALUATION_PERIODS
+        problems,
+        "steadyState.evaluationPeriods",
+        values.get("evaluationPeriods"),
+        defaults.evaluation_periods,
+        1,
+        MAX_ALARM_EVALUATION_PERIODS,
     )
-    datapoints = _int(problems, "steadyState.datapointsToAlarm", values.get("datapointsToAlarm"), min(defaults.datapoints_to_alarm, periods), 1, periods)
+    datapoints = _int(
+        problems,
+        "steadyState.datapointsToAlarm",
+        values.get("datapointsToAlarm"),
+        min(defaults.datapoints_to_alarm, periods),
+        1,
+        periods,
+    )
     return SteadyStateConfig(
         enabled=_bool(problems, "steadyState.enabled", values.get("enabled"), cluster_provider is ClusterProvider.EKS),
-        rate=_number(problems, "steadyState.rate", values.get("rate"), defaults.rate, MIN_STEADY_STATE_RATE, MAX_STEADY_STATE_RATE, " per second"),
+        rate=_number(
+            problems,
+            "steadyState.rate",
+            values.get("rate"),
+            defaults.rate,
+            MIN_STEADY_STATE_RATE,
+            MAX_STEADY_STATE_RATE,
+            " per second",
+        ),
         timeout_s=timeout_s,
         path=_string(problems, "steadyState.path", values.get("path"), defaults.path, _check_url_path),
-        min_success_percent=_percent(problems, "steadyState.minSuccessRate", values.get("minSuccessRate"), defaults.min_success_percent),
+        min_success_percent=_percent(
+            problems, "steadyState.minSuccessRate", values.get("minSuccessRate"), defaults.min_success_percent
+        ),
         max_p95_ms=max_p95_s * 1000,
         evaluation_periods=periods,
         datapoints_to_alarm=datapoints,
@@ -590,7 +688,13 @@ def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: Cluster
 
 
 def _parse_experiments(
-    problems: _Problems, raw: Any, *, sandbox_namespace: str, max_duration_s: float, app: AppConfig, fis_lab: FisLab | None
+    problems: _Problems,
+    raw: Any,
+    *,
+    sandbox_namespace: str,
+    max_duration_s: float,
+    app: AppConfig,
+    fis_lab: FisLab | None,
 ) -> tuple[tuple[Experiment, ...], tuple[FisExperiment, ...]]:
     fence = Fence(
         namespace=sandbox_namespace,
@@ -662,9 +766,15 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     for unknown in sorted(set(raw) - set(TOP_LEVEL_KEYS)):
         problems.unknown(unknown, TOP_LEVEL_KEYS)
     defaults = LabConfig(stack=stack)
-    cluster_provider = _enum(problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider)
+    cluster_provider = _enum(
+        problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider
+    )
     kubernetes_version = _string(
-        problems, "kubernetesVersion", raw.get("kubernetesVersion"), defaults.kubernetes_version, _check_kubernetes_version
+        problems,
+        "kubernetesVersion",
+        raw.get("kubernetesVersion"),
+        defaults.kubernetes_version,
+        _check_kubernetes_version,
     )
     # An empty context (the Pulumi.yaml default) means the kubeconfig's current context.
     kubeconfig_context = raw.get("kubeconfigContext") or None
@@ -672,7 +782,11 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         problems.add("kubeconfigContext", kubeconfig_context, "a kubeconfig context name")
         kubeconfig_context = None
     if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
-        problems.add("kubeconfigContext", kubeconfig_context, "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)")
+        problems.add(
+            "kubeconfigContext",
+            kubeconfig_context,
+            "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)",
+        )
     cluster_admin_arns = _parse_cluster_admins(problems, raw.get("clusterAdminArns"), cluster_provider)
     cluster_access = _parse_cluster_access(problems, raw.get("cluster"), cluster_provider)
     sandbox_namespace = _string(
@@ -706,7 +820,9 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
         max_experiment_duration_s=max_experiment_duration_s,
         steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster_provider),
-        warnings=_eks_warnings(kubernetes_version, cluster_access, today) if cluster_provider is ClusterProvider.EKS else (),
+        warnings=_eks_warnings(kubernetes_version, cluster_access, today)
+        if cluster_provider is ClusterProvider.EKS
+        else (),
     )
     if problems.items:
         raise ConfigError(problems.items)

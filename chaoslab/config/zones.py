@@ -66,7 +66,9 @@ def choose_zones(
     excluded = [reason for reason in reasons.values() if reason]
     if cluster_zone_ids:
         lost = [
-            why for zone_id in cluster_zone_ids if (why := reasons.get(zone_id, f"{zone_id}: not an available zone")) is not None
+            why
+            for zone_id in cluster_zone_ids
+            if (why := reasons.get(zone_id, f"{zone_id}: not an available zone")) is not None
         ]
         if lost:
             raise ConfigError(

@@ -32,8 +32,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--url", required=True, help="the target, e.g. the frontend Service's cluster DNS name")
     parser.add_argument("--rate", type=float, required=True, help="requests started per second")
     parser.add_argument("--timeout", type=float, required=True, help="seconds per request, connect to last body byte")
-    parser.add_argument("--stack", required=True, help="the stack's name: CloudWatch namespace suffix and Stack dimension")
-    parser.add_argument("--cloudwatch", action="store_true", help="also publish to CloudWatch (region and credentials from the environment)")
+    parser.add_argument(
+        "--stack", required=True, help="the stack's name: CloudWatch namespace suffix and Stack dimension"
+    )
+    parser.add_argument(
+        "--cloudwatch",
+        action="store_true",
+        help="also publish to CloudWatch (region and credentials from the environment)",
+    )
     parser.add_argument("--host", default="0.0.0.0", help="address of the metrics and health endpoints")
     parser.add_argument("--port", type=int, required=True, help="port of the metrics and health endpoints")
     return parser.parse_args(argv)
@@ -71,7 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, request_stop)
     server = serve(health, args.host, args.port)
     logging.getLogger("chaoslab.prober").info(
-        "probing %s at %g/s, publishing to %s", settings.url, settings.rate, "CloudWatch and Prometheus" if publishers else "Prometheus"
+        "probing %s at %g/s, publishing to %s",
+        settings.url,
+        settings.rate,
+        "CloudWatch and Prometheus" if publishers else "Prometheus",
     )
     try:
         prober.run(stop)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from chaoslab.samples import MS_PER_S, ErrorKind, Summary
@@ -80,7 +80,7 @@ class IntervalFigures:
 
 def metric_data(figures: IntervalFigures, stack: str, target: str) -> list[dict[str, Any]]:
     """The interval as PutMetricData's MetricData: one call carries all of it (one datum per figure, far below the limit of 1,000)."""
-    timestamp = datetime.fromtimestamp(figures.started_at, tz=timezone.utc)
+    timestamp = datetime.fromtimestamp(figures.started_at, tz=UTC)
     base = [{"Name": name, "Value": value} for name, value in dimensions(stack, target).items()]
 
     def datum(name: str, value: float, unit: str, extra: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -101,8 +101,14 @@ def metric_data(figures: IntervalFigures, stack: str, target: str) -> list[dict[
     ]
     # No latency datum when nothing was sent: the p95 alarm then sees missing data, which it treats
     # as breaching; a made-up 0 ms would read as perfectly healthy.
-    data += [datum(latency_metric(rank), value, "Milliseconds") for rank, value in figures.latency_ms.items() if value is not None]
-    data += [datum(ERRORS, count, "Count", {ERROR_KIND_DIMENSION: kind.value}) for kind, count in figures.errors.items()]
+    data += [
+        datum(latency_metric(rank), value, "Milliseconds")
+        for rank, value in figures.latency_ms.items()
+        if value is not None
+    ]
+    data += [
+        datum(ERRORS, count, "Count", {ERROR_KIND_DIMENSION: kind.value}) for kind, count in figures.errors.items()
+    ]
     return data
 
 
@@ -118,7 +124,9 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
 
 
-def prometheus_text(figures: IntervalFigures | None, stack: str, target: str, last_publish_at: float, publish_failures: int) -> str:
+def prometheus_text(
+    figures: IntervalFigures | None, stack: str, target: str, last_publish_at: float, publish_failures: int
+) -> str:
     """The Prometheus text exposition (format 0.0.4) of the last published interval and the prober's health.
 
     The same figures as CloudWatch, in Prometheus' base units: a ratio instead of a percent, seconds
@@ -128,21 +136,60 @@ def prometheus_text(figures: IntervalFigures | None, stack: str, target: str, la
     families: list[tuple[str, str, str, list[tuple[dict[str, str], float]]]] = []
     if figures is not None:
         families += [
-            ("success_ratio", "gauge", "Share of the interval's scheduled requests that succeeded.", [(common, figures.success_percent / PERCENT)]),
-            ("requests", "gauge", "Requests the interval's constant-rate schedule called for.", [(common, figures.requests)]),
-            ("not_sent", "gauge", "Scheduled requests not sent because every worker was busy.", [(common, figures.not_sent)]),
+            (
+                "success_ratio",
+                "gauge",
+                "Share of the interval's scheduled requests that succeeded.",
+                [(common, figures.success_percent / PERCENT)],
+            ),
+            (
+                "requests",
+                "gauge",
+                "Requests the interval's constant-rate schedule called for.",
+                [(common, figures.requests)],
+            ),
+            (
+                "not_sent",
+                "gauge",
+                "Scheduled requests not sent because every worker was busy.",
+                [(common, figures.not_sent)],
+            ),
             (
                 "latency_seconds",
                 "gauge",
                 "Latency percentiles of the interval's sent requests.",
-                [({**common, "quantile": f"{rank / PERCENT:g}"}, value / MS_PER_S) for rank, value in figures.latency_ms.items() if value is not None],
+                [
+                    ({**common, "quantile": f"{rank / PERCENT:g}"}, value / MS_PER_S)
+                    for rank, value in figures.latency_ms.items()
+                    if value is not None
+                ],
             ),
-            ("errors", "gauge", "Failed requests in the interval, by error kind.", [({**common, "kind": kind.value}, count) for kind, count in figures.errors.items()]),
-            ("interval_start_timestamp_seconds", "gauge", "When the published interval started.", [(common, figures.started_at)]),
+            (
+                "errors",
+                "gauge",
+                "Failed requests in the interval, by error kind.",
+                [({**common, "kind": kind.value}, count) for kind, count in figures.errors.items()],
+            ),
+            (
+                "interval_start_timestamp_seconds",
+                "gauge",
+                "When the published interval started.",
+                [(common, figures.started_at)],
+            ),
         ]
     families += [
-        ("last_publish_timestamp_seconds", "gauge", "When the prober last published an interval everywhere it publishes; 0: never.", [(common, last_publish_at)]),
-        ("publish_failures_total", "counter", "Intervals the prober failed to publish since it started.", [(common, publish_failures)]),
+        (
+            "last_publish_timestamp_seconds",
+            "gauge",
+            "When the prober last published an interval everywhere it publishes; 0: never.",
+            [(common, last_publish_at)],
+        ),
+        (
+            "publish_failures_total",
+            "counter",
+            "Intervals the prober failed to publish since it started.",
+            [(common, publish_failures)],
+        ),
     ]
     lines: list[str] = []
     for name, kind, help_text, samples in families:

@@ -21,7 +21,16 @@ from typing import Any
 
 from chaoslab.probe import ProbeSettings, default_concurrency, probe
 
-from .figures import LIVENESS_PATH, METRICS_PATH, PUBLISH_INTERVAL_S, READINESS_PATH, IntervalFigures, cloudwatch_namespace, metric_data, prometheus_text
+from .figures import (
+    LIVENESS_PATH,
+    METRICS_PATH,
+    PUBLISH_INTERVAL_S,
+    READINESS_PATH,
+    IntervalFigures,
+    cloudwatch_namespace,
+    metric_data,
+    prometheus_text,
+)
 
 LOG = logging.getLogger("chaoslab.prober")
 
@@ -61,7 +70,12 @@ class ProberSettings:
 class Health:
     """What the prober has published; written by interval threads, read by the HTTP handler."""
 
-    def __init__(self, settings: ProberSettings, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        settings: ProberSettings,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._settings = settings
         self._clock = clock
         self._wall = wall
@@ -132,7 +146,11 @@ class CloudWatchPublisher:
 
 class SteadyStateProber:
     def __init__(
-        self, settings: ProberSettings, publishers: Sequence[Publish], health: Health, wall: Callable[[], float] = time.time
+        self,
+        settings: ProberSettings,
+        publishers: Sequence[Publish],
+        health: Health,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
         self._probe_settings = settings.probe_settings()
@@ -149,7 +167,9 @@ class SteadyStateProber:
         interval_s = self._settings.interval_s
         next_start = math.ceil(self._wall() / interval_s) * interval_s
         while not stop.wait(max(0.0, next_start - self._wall())):
-            thread = threading.Thread(target=self._interval, args=(next_start,), name=f"interval-{next_start:.0f}", daemon=True)
+            thread = threading.Thread(
+                target=self._interval, args=(next_start,), name=f"interval-{next_start:.0f}", daemon=True
+            )
             thread.start()
             self._intervals = [item for item in self._intervals if item.is_alive()] + [thread]
             next_start += interval_s
@@ -163,7 +183,9 @@ class SteadyStateProber:
 
     def _interval(self, started_at: float) -> None:
         try:
-            figures = IntervalFigures.from_summary(probe(self._probe_settings, label="steady-state").summary, started_at)
+            figures = IntervalFigures.from_summary(
+                probe(self._probe_settings, label="steady-state").summary, started_at
+            )
             self._health.measured(figures)
             for publish in self._publishers:
                 publish(figures)
@@ -176,7 +198,7 @@ class SteadyStateProber:
 class _Handler(BaseHTTPRequestHandler):
     server: _HealthServer
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         health = self.server.health
         if self.path == METRICS_PATH:
             self._answer(200, health.prometheus(), PROMETHEUS_CONTENT_TYPE)
@@ -184,7 +206,11 @@ class _Handler(BaseHTTPRequestHandler):
             healthy, why = health.live() if self.path == LIVENESS_PATH else health.ready()
             self._answer(200 if healthy else 503, why + "\n", "text/plain; charset=utf-8")
         else:
-            self._answer(404, f"not found; served: {METRICS_PATH} {LIVENESS_PATH} {READINESS_PATH}\n", "text/plain; charset=utf-8")
+            self._answer(
+                404,
+                f"not found; served: {METRICS_PATH} {LIVENESS_PATH} {READINESS_PATH}\n",
+                "text/plain; charset=utf-8",
+            )
 
     def _answer(self, status: int, text: str, content_type: str) -> None:
         body = text.encode()
@@ -194,7 +220,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server's naming
+    def log_message(self, format: str, *args: Any) -> None:
         # Probes and scrapes arrive every few seconds; they are not news.
         del format, args
 

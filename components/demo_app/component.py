@@ -59,7 +59,9 @@ class DemoApp(pulumi.ComponentResource):
         assert self.backend.pods_service is not None, "the backend tier declares its headless Service"
         # nginx starts without the headless Service (it resolves the backend pods per request), but would
         # answer every request with a 502 until the name exists.
-        self.frontend = Tier(f"{name}-{topology.FRONTEND_APP}", _frontend(args, depends_on=[self.backend.pods_service]), child)
+        self.frontend = Tier(
+            f"{name}-{topology.FRONTEND_APP}", _frontend(args, depends_on=[self.backend.pods_service]), child
+        )
 
         self.port_forward_command = pulumi.Output.format(
             "kubectl -n {0} port-forward svc/{1} {2}:{3}",

@@ -55,7 +55,9 @@ def tcp_probe(failure_threshold: int, timeout_s: int) -> k8s.core.v1.ProbeArgs:
 
 
 def config_mount(file_name: str) -> k8s.core.v1.VolumeMountArgs:
-    return k8s.core.v1.VolumeMountArgs(name="config", mount_path=f"{CONFIG_DIR}/{file_name}", sub_path=file_name, read_only=True)
+    return k8s.core.v1.VolumeMountArgs(
+        name="config", mount_path=f"{CONFIG_DIR}/{file_name}", sub_path=file_name, read_only=True
+    )
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,9 @@ class Tier(pulumi.ComponentResource):
         )
         self.service = self._service(f"{name}-service", args.service, args.service_port)
         self.pods_service = (
-            self._service(f"{name}-pods-service", args.pods_service, args.port, headless=True) if args.pods_service else None
+            self._service(f"{name}-pods-service", args.pods_service, args.port, headless=True)
+            if args.pods_service
+            else None
         )
         if args.max_unavailable is not None:
             k8s.policy.v1.PodDisruptionBudget(

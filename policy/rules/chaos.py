@@ -91,7 +91,9 @@ def validate_duration_bounded(args: ResourceValidationArgs, report_violation: Re
         problems += [problem for problem in [_limit_problem(check, ceiling, ceiling_s)] if problem is not None]
     for path, template in templates(kind, spec):
         if must_end(kind, spec, template):
-            step = Fault(str(template.get("templateType")), path, template, f"{path}.deadline", template.get("deadline"))
+            step = Fault(
+                str(template.get("templateType")), path, template, f"{path}.deadline", template.get("deadline")
+            )
             problems += [problem for problem in [_limit_problem(step, ceiling, ceiling_s)] if problem is not None]
     # A chaos step's deadline is both its fault's limit and a template's: say it once.
     for problem in dict.fromkeys(problems):
@@ -132,7 +134,10 @@ def validate_selectors_fenced(args: ResourceValidationArgs, report_violation: Re
     fenced = fenced_namespaces(args.get_config())
     namespace = dig(args.props, "metadata", "namespace")
     if namespace not in fenced:
-        report_violation(f"metadata.namespace: got {namespace!r}; accepted one of the fenced namespaces ({', '.join(sorted(fenced))})", None)
+        report_violation(
+            f"metadata.namespace: got {namespace!r}; accepted one of the fenced namespaces ({', '.join(sorted(fenced))})",
+            None,
+        )
     for fault in faults(kind, args.props.get("spec")):
         if fault.spec is None:
             report_violation(_unreadable(fault), None)
@@ -140,7 +145,9 @@ def validate_selectors_fenced(args: ResourceValidationArgs, report_violation: Re
         problems = list(_selector_problems(f"{fault.path}.selector", fault.spec.get("selector"), fenced))
         # NetworkChaos's `target` is a selector; HTTPChaos's is the string Request or Response.
         if isinstance(fault.spec.get("target"), Mapping):
-            problems += _selector_problems(f"{fault.path}.target.selector", dig(fault.spec, "target", "selector"), fenced)
+            problems += _selector_problems(
+                f"{fault.path}.target.selector", dig(fault.spec, "target", "selector"), fenced
+            )
         for problem in problems:
             report_violation(problem, None)
 
@@ -163,14 +170,22 @@ def _kind_problems(kind: str, spec: Any) -> Iterator[str]:
         inner = mapping(spec).get("type")
         if inner not in SCHEDULE_TYPES:
             yield f"spec.type: got {inner!r}, outside the chaos lab allow-list; accepted {', '.join(SCHEDULE_TYPES)}"
-        yield from (f"spec.{key}: the spec of a kind outside the chaos lab allow-list" for key in REFUSED_EMBED_KEYS if key in mapping(spec))
+        yield from (
+            f"spec.{key}: the spec of a kind outside the chaos lab allow-list"
+            for key in REFUSED_EMBED_KEYS
+            if key in mapping(spec)
+        )
     for path, template in templates(kind, spec):
         template_type = template.get("templateType")
         if template_type == "Task" or "task" in template:
             yield f"{path}: a Task template makes the Chaos Mesh controller create any pod it describes; not accepted in the lab"
         elif template_type not in TEMPLATE_TYPES:
             yield f"{path}.templateType: got {template_type!r}, outside the chaos lab allow-list; accepted {', '.join(TEMPLATE_TYPES)}"
-        yield from (f"{path}.{key}: the spec of a kind outside the chaos lab allow-list" for key in REFUSED_TEMPLATE_KEYS if key in template)
+        yield from (
+            f"{path}.{key}: the spec of a kind outside the chaos lab allow-list"
+            for key in REFUSED_TEMPLATE_KEYS
+            if key in template
+        )
 
 
 def validate_kinds_allowed(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -203,7 +218,10 @@ def validate_schedules_bounded(args: ResourceValidationArgs, report_violation: R
             None,
         )
     if spec.get("concurrencyPolicy", "Forbid") != "Forbid":
-        report_violation(f"spec.concurrencyPolicy: got {spec.get('concurrencyPolicy')!r}; accepted Forbid: overlapping runs stack their faults", None)
+        report_violation(
+            f"spec.concurrencyPolicy: got {spec.get('concurrencyPolicy')!r}; accepted Forbid: overlapping runs stack their faults",
+            None,
+        )
 
 
 chaos_schedules_bounded = ResourceValidationPolicy(
@@ -226,7 +244,11 @@ def validate_status_checks_fenced(args: ResourceValidationArgs, report_violation
         return
     spec = args.props.get("spec")
     checks = [("spec", mapping(spec))] if kind == "StatusCheck" else []
-    checks += [(f"{path}.statusCheck", mapping(template.get("statusCheck"))) for path, template in templates(kind, spec) if "statusCheck" in template]
+    checks += [
+        (f"{path}.statusCheck", mapping(template.get("statusCheck")))
+        for path, template in templates(kind, spec)
+        if "statusCheck" in template
+    ]
     fenced = sorted(fenced_namespaces(args.get_config()))
     for path, check in checks:
         url = dig(check, "http", "url")
@@ -296,7 +318,7 @@ def validate_pod_kill_replicas(args: StackValidationArgs, report_violation: Repo
 
 pod_kill_needs_replicas = StackValidationPolicy(
     name="pod-kill-needs-replicas",
-    description=f"A pod-kill or pod-failure hits a Deployment with at least {MIN_REPLICAS_TO_KILL} replicas, unless the object is annotated {ALLOW_SINGLE_REPLICA_ANNOTATION}: \"true\".",
+    description=f'A pod-kill or pod-failure hits a Deployment with at least {MIN_REPLICAS_TO_KILL} replicas, unless the object is annotated {ALLOW_SINGLE_REPLICA_ANNOTATION}: "true".',
     validate=validate_pod_kill_replicas,
     enforcement_level=EnforcementLevel.MANDATORY,
 )

@@ -91,7 +91,13 @@ def faults(kind: str, spec: Any, path: str = "spec", deadline: tuple[str, Any] |
                 continue
             step_path = f"{path}.templates[{step.get('name')}]"
             step_deadline = (f"{step_path}.deadline", step.get("deadline"))
-            key = "schedule" if step_type == "Schedule" else EMBED_KEYS.get(step_type) if isinstance(step_type, str) else None
+            key = (
+                "schedule"
+                if step_type == "Schedule"
+                else EMBED_KEYS.get(step_type)
+                if isinstance(step_type, str)
+                else None
+            )
             if key is None:
                 yield Fault(str(step_type), f"{step_path}.templateType", None, *step_deadline)
                 continue

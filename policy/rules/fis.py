@@ -50,7 +50,9 @@ def validate_stop_conditions(args: ResourceValidationArgs, report_violation: Rep
         return
     conditions = items(args.props.get("stopConditions"))
     if not conditions:
-        report_violation("stopConditions: got none; accepted at least one CloudWatch alarm, so a breach stops the run", None)
+        report_violation(
+            "stopConditions: got none; accepted at least one CloudWatch alarm, so a breach stops the run", None
+        )
     for index, condition in enumerate(map(mapping, conditions)):
         if condition.get("source") != ALARM_SOURCE or not condition.get("value"):
             report_violation(
@@ -148,16 +150,23 @@ def validate_fis_trust(args: ResourceValidationArgs, report_violation: ReportVio
     except json.JSONDecodeError:
         return
     statements = policy.get("Statement")
-    for index, statement in enumerate(map(mapping, [statements] if isinstance(statements, Mapping) else items(statements))):
+    for index, statement in enumerate(
+        map(mapping, [statements] if isinstance(statements, Mapping) else items(statements))
+    ):
         if not _trusts_fis(statement):
             continue
         condition = mapping(statement.get("Condition"))
         if not mapping(condition.get("StringEquals")).get("aws:SourceAccount"):
-            report_violation(f"Statement[{index}].Condition.StringEquals.aws:SourceAccount: missing; accepted this account's ID", None)
-        source_arn = mapping(condition.get("ArnLike")).get("aws:SourceArn") or mapping(condition.get("ArnEquals")).get("aws:SourceArn")
+            report_violation(
+                f"Statement[{index}].Condition.StringEquals.aws:SourceAccount: missing; accepted this account's ID",
+                None,
+            )
+        source_arn = mapping(condition.get("ArnLike")).get("aws:SourceArn") or mapping(condition.get("ArnEquals")).get(
+            "aws:SourceArn"
+        )
         if not source_arn or not str(source_arn).startswith("arn:") or ":fis:" not in str(source_arn):
             report_violation(
-                "Statement[{0}].Condition.ArnLike.aws:SourceArn: missing; accepted arn:aws:fis:<region>:<account>:experiment/*".format(index),
+                f"Statement[{index}].Condition.ArnLike.aws:SourceArn: missing; accepted arn:aws:fis:<region>:<account>:experiment/*",
                 None,
             )
 

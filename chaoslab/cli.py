@@ -97,8 +97,7 @@ def _connect_cluster(access: KubeAccess) -> ClusterWatcher:
 class Environment:
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    stdout_isatty: bool = field(default_factory=lambda: sys.stdout.isatty())
-    stderr_isatty: bool = field(default_factory=lambda: sys.stderr.isatty())
+    stderr_isatty: bool = field(default_factory=sys.stderr.isatty)
     connect_stack: Callable[[str, Path], StackDriver] = AutomationStack.select
     connect_cluster: Callable[[KubeAccess], ClusterWatcher] = _connect_cluster
     # The CustomObjectsApi `halt`, `resume` and a probe's abort use.
@@ -265,7 +264,7 @@ def build_parser(env: Environment) -> argparse.ArgumentParser:
 
 
 def _command(commands: Any, env: Environment, name: str, summary: str, description: str) -> argparse.ArgumentParser:
-    command = commands.add_parser(
+    command: argparse.ArgumentParser = commands.add_parser(
         name, help=summary, description=f"{summary}\n\n{textwrap.dedent(description)}", stdout=env.stdout
     )
     # SUPPRESS, so that `--debug` before the command is not reset to False by the command's default.
@@ -1038,9 +1037,6 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
 def _target_url(url: str | None, access: KubeAccess, namespace: str, log_dir: Path, *, needed: bool) -> Iterator[str]:
     if url is not None or not needed:  # from CloudWatch, run probes nothing itself
         yield url or ""
-        return
-    if url is not None:
-        yield url
         return
     with forwarded_frontend(access, namespace, log_dir=log_dir) as forwarded:
         yield forwarded

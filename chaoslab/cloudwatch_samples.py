@@ -112,7 +112,7 @@ def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, en
             **({"NextToken": token} if token else {}),
         )
         for result in page["MetricDataResults"]:
-            series.setdefault(result["Id"], {}).update(zip(result["Timestamps"], result["Values"]))
+            series.setdefault(result["Id"], {}).update(zip(result["Timestamps"], result["Values"], strict=True))
         token = page.get("NextToken")
         if not token:
             break

@@ -137,7 +137,10 @@ def get_object(
     from kubernetes.client.exceptions import ApiException
 
     try:
-        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name, _request_timeout=timeout_s)
+        found: dict[str, Any] = api.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, plural, name, _request_timeout=timeout_s
+        )
+        return found
     except ApiException as error:
         if error.status == NOT_FOUND:
             return None

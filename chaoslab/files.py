@@ -6,6 +6,7 @@ internal hosts): every file is 0600 and its run directory 0700, readable by the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -104,7 +105,6 @@ class LineFile:
         self._temporary.unlink(missing_ok=True)
 
     def _stream_close_quietly(self) -> None:
-        try:
+        # The unflushed rest is being thrown away anyway.
+        with contextlib.suppress(OSError):
             self._stream.close()
-        except OSError:
-            pass  # the unflushed rest is being thrown away anyway

@@ -104,7 +104,8 @@ def start(client: Any, template_id: str, stack: str, entry: str) -> str:
     response = client.start_experiment(
         experimentTemplateId=template_id, tags={STACK_TAG: stack, "chaos-lab:experiment": entry}
     )
-    return response["experiment"]["id"]
+    experiment_id: str = response["experiment"]["id"]
+    return experiment_id
 
 
 def snapshot(client: Any, experiment_id: str) -> Snapshot:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Protocol
 
 from chaoslab.config.topology import Timeouts
@@ -43,7 +43,7 @@ RAMP_SLO_P95_MS = 1000.0
 DELAYED_REDIS_ROUND_TRIPS = 2
 
 
-class AppLimit(str, Enum):
+class AppLimit(StrEnum):
     """A timeout of the demo app, named by its `chaos-lab:app` config key."""
 
     REDIS_DEADLINE = "redisTimeout"

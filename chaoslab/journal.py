@@ -15,7 +15,7 @@ import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,20 @@ from .files import write_json
 JOURNAL_FILE = "journal.json"
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     COMPLETED = "completed"  # every phase ran; see `deviated` for the verdict
     FAILED = "failed"  # the steady state did not hold before the chaos, so the method was skipped
     ABORTED = "aborted"  # an error (Pulumi, Kubernetes, the probe) or an abort condition stopped the run
     INTERRUPTED = "interrupted"  # Ctrl-C
 
 
-class ActivityStatus(str, Enum):
+class ActivityStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
 
 
-class ActivityType(str, Enum):
+class ActivityType(StrEnum):
     PROBE = "probe"  # observes
     ACTION = "action"  # changes the system
 

@@ -10,7 +10,7 @@ import json
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def lab_config(stack_config: Mapping[str, Any], stack: str) -> LabConfig:
 
     Raises ConfigError with the same messages `up` prints.
     """
-    return parse_config(lab_keys(stack_config), stack=stack, today=date.today())
+    return parse_config(lab_keys(stack_config), stack=stack, today=datetime.now(UTC).date())
 
 
 @dataclass(frozen=True)
@@ -247,7 +247,7 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
     if name not in CATALOG and name not in FIS_CATALOG:
         raise UsageError(f"experiment: got {name!r}; accepted one of {', '.join([*CATALOG, *FIS_CATALOG])}")
     raw = lab_keys(config)
-    current = parse_config(raw, stack=stack, today=date.today())
+    current = parse_config(raw, stack=stack, today=datetime.now(UTC).date())
     configured = decode_value(raw.get("experiments")) or {}
     entry = configured.get(name, {})
     problems = []
@@ -255,7 +255,9 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
         problems.append(
             f"{HALTED_KEY}: the stack is halted, so it declares no chaos object; `chaoslab resume` clears it"
         )
-    enabled = [experiment.name for experiment in (*current.experiments, *current.fis_experiments)]
+    enabled = [experiment.name for experiment in current.experiments] + [
+        experiment.name for experiment in current.fis_experiments
+    ]
     if name in enabled:
         problems.append(
             f"{config_key('experiments.' + name + '.enabled')}: already true; `run` enables it itself after a "
@@ -285,7 +287,9 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
         )
     # The config exactly as `up` will see it once `run` has enabled the experiment.
     with_run = parse_config(
-        {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}}, stack=stack, today=date.today()
+        {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}},
+        stack=stack,
+        today=datetime.now(UTC).date(),
     )
     if with_run.fis_experiments:
         [fis_experiment] = with_run.fis_experiments

@@ -34,7 +34,8 @@ def free_port() -> int:
     """A port free on loopback now; kubectl binds it a moment later, a race a lab can live with."""
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def port_forward_argv(kubectl: str, access: KubeAccess, namespace: str, local_port: int) -> list[str]:
@@ -43,7 +44,8 @@ def port_forward_argv(kubectl: str, access: KubeAccess, namespace: str, local_po
         argv += ["--kubeconfig", str(access.kubeconfig)]
     if access.context is not None:
         argv += ["--context", access.context]
-    return argv + [
+    return [
+        *argv,
         "--namespace",
         namespace,
         "port-forward",

@@ -108,7 +108,7 @@ def url_problem(url: str) -> str | None:
     if port is not None and not 1 <= port <= HIGHEST_PORT:
         return f"URL: got {shown}: port {port} is out of range; {accepted}"
     try:
-        urllib3.util.parse_url(_prepared(url).url)
+        urllib3.util.parse_url(_url_of(_prepared(url)))
     except ValueError as error:  # requests' InvalidURL and urllib3's LocationParseError both are
         # Named by type only: the message may quote the URL with its credentials.
         return f"URL: got {shown}, which requests cannot prepare ({type(error).__name__}); {accepted}"
@@ -197,6 +197,12 @@ def _prepared(url: str) -> requests.PreparedRequest:
     return session.prepare_request(requests.Request("GET", url))
 
 
+def _url_of(prepared: requests.PreparedRequest) -> str:
+    # The stubs allow None for a PreparedRequest that was never prepared; prepare_request always sets it.
+    assert prepared.url is not None
+    return prepared.url
+
+
 @dataclass(frozen=True)
 class _Target:
     """One GET, prepared once and sent as often as the schedule says."""
@@ -217,9 +223,13 @@ def _target(url: str, pool_size: int) -> _Target:
     # One pool of exactly `concurrency` connections: every worker can keep its connection alive, and
     # none is ever opened and thrown away. TLS verified against requests' CA bundle, as requests does.
     manager = urllib3.PoolManager(
-        num_pools=1, maxsize=pool_size, block=False, cert_reqs="CERT_REQUIRED", ca_certs=requests.certs.where()
+        num_pools=1,
+        maxsize=pool_size,
+        block=False,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=requests.certs.where(),  # type: ignore[attr-defined]  # re-exported from certifi; the stubs omit it
     )
-    return _Target(manager.connection_from_url(prepared.url), prepared.path_url, dict(prepared.headers))
+    return _Target(manager.connection_from_url(_url_of(prepared)), prepared.path_url, dict(prepared.headers))
 
 
 class _Prober:
@@ -336,7 +346,7 @@ class _Prober:
             return self._not_sent_locked(now)
 
     def _not_sent_locked(self, now: float) -> list[Sample]:
-        not_sent = []
+        not_sent: list[Sample] = []
         if self._closed or len(self._in_flight) < self._settings.concurrency:
             return not_sent
         while self._next < self._limit and self._start + (due_s := self._next / self._settings.rate) < now:

@@ -51,7 +51,8 @@ class Phase:
 
     @property
     def summary(self) -> Mapping[str, Any] | None:
-        return self.record["output"].get("summary")
+        summary: Mapping[str, Any] | None = self.record["output"].get("summary")
+        return summary
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def _problem(value: Any, spec: Any) -> tuple[str, str] | None:
 def read_journal(path: Path) -> dict[str, Any]:
     """Raises MalformedFile naming the field that is missing or wrong."""
     try:
-        journal = json.loads(path.read_text())
+        journal: dict[str, Any] = json.loads(path.read_text())
     except ValueError as error:
         raise MalformedFile(path, "(the whole file)", f"not JSON: {error}") from None
     found = _problem(journal, _JOURNAL)
@@ -258,7 +259,7 @@ def summaries(journal: Mapping[str, Any], phases: Sequence[Phase]) -> dict[str, 
     }
 
 
-def in_cluster_intervals(run_dir: Path, phases: Sequence[Phase]) -> list[Mapping[str, Any]]:
+def in_cluster_intervals(run_dir: Path, phases: Sequence[Phase]) -> Sequence[Mapping[str, Any]]:
     """The in-cluster prober's intervals: the whole run's (`report --cloudwatch`), else the phases' own
     (`run --samples-from cloudwatch`); oldest first."""
     whole = read_series(run_dir / CLOUDWATCH_FILE)
@@ -360,7 +361,7 @@ def chart_figure(
         start = _parse_time(journal["start"])
         at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
         p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
-        shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95) if y is not None]
+        shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95, strict=True) if y is not None]
         if shown:
             axes.plot(
                 [x for x, _ in shown],

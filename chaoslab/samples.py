@@ -26,7 +26,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ FIRST_SERVER_ERROR_STATUS = 500
 MS_PER_S = 1000.0
 
 
-class ErrorKind(str, Enum):
+class ErrorKind(StrEnum):
     """Why a sent request failed."""
 
     TIMEOUT = "timeout"

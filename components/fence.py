@@ -17,6 +17,7 @@ namespace, the policy and its binding. Chaos Mesh's own values (chaos_mesh.py) a
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -54,21 +55,23 @@ VISIBLE_ONLY_CHAOS_RESOURCES = (
 READ_VERBS = ("get", "list", "watch")
 MANAGE_VERBS = (*READ_VERBS, "create", "delete", "patch", "update")
 # The dashboard's token-scoped "manager" rules, as Chaos Mesh generates them, with resources named.
+
+
+def policy_rule(api_group: str, resources: Sequence[str], verbs: Sequence[str]) -> k8s.rbac.v1.PolicyRuleArgs:
+    return k8s.rbac.v1.PolicyRuleArgs(api_groups=[api_group], resources=list(resources), verbs=list(verbs))
+
+
 MANAGER_RULES = (
-    {"apiGroups": [admission.CHAOS_GROUP], "resources": list(CHAOS_RESOURCES), "verbs": list(MANAGE_VERBS)},
-    {"apiGroups": [admission.CHAOS_GROUP], "resources": list(VISIBLE_ONLY_CHAOS_RESOURCES), "verbs": list(READ_VERBS)},
-    {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
+    policy_rule(admission.CHAOS_GROUP, CHAOS_RESOURCES, MANAGE_VERBS),
+    policy_rule(admission.CHAOS_GROUP, VISIBLE_ONLY_CHAOS_RESOURCES, READ_VERBS),
+    policy_rule("", ["pods", "namespaces"], READ_VERBS),
 )
 VIEWER_RULES = (
-    {
-        "apiGroups": [admission.CHAOS_GROUP],
-        "resources": [*CHAOS_RESOURCES, *VISIBLE_ONLY_CHAOS_RESOURCES],
-        "verbs": list(READ_VERBS),
-    },
-    {"apiGroups": [""], "resources": ["pods", "namespaces"], "verbs": list(READ_VERBS)},
+    policy_rule(admission.CHAOS_GROUP, [*CHAOS_RESOURCES, *VISIBLE_ONLY_CHAOS_RESOURCES], READ_VERBS),
+    policy_rule("", ["pods", "namespaces"], READ_VERBS),
 )
 # Listing namespaces is cluster-scoped; the dashboard needs it for its namespace picker and nothing more.
-DASHBOARD_CLUSTER_RULES = ({"apiGroups": [""], "resources": ["namespaces"], "verbs": list(READ_VERBS)},)
+DASHBOARD_CLUSTER_RULES = (policy_rule("", ["namespaces"], READ_VERBS),)
 TOKEN_DURATION = "2h"
 
 
@@ -190,7 +193,7 @@ class SandboxFence(pulumi.ComponentResource):
         self,
         name: str,
         account: str,
-        rules: tuple[dict[str, list[str]], ...],
+        rules: Sequence[k8s.rbac.v1.PolicyRuleArgs],
         namespace: pulumi.Output[str],
         cluster_reader: k8s.rbac.v1.ClusterRole,
     ) -> k8s.core.v1.ServiceAccount:

@@ -40,7 +40,7 @@ from chaoslab.experiments.fis import (
     ZoneOutageParameters,
 )
 from components.chaos_experiments import unless_halted
-from components.fence import plural
+from components.fence import plural, policy_rule
 
 # The Kubernetes user FIS acts as in the cluster (https://docs.aws.amazon.com/fis/latest/userguide/eks-pod-actions.html).
 FIS_KUBERNETES_USER = "fis-experiment"
@@ -157,7 +157,8 @@ class FisExperiments(pulumi.ComponentResource):
                 for experiment in declared
             }
         )
-        self.template_ids = pulumi.Output.from_input(templates)
+        # from_input unwraps the nested Outputs at run time; its stub types only the outer value.
+        self.template_ids = pulumi.Output.from_input(templates)  # type: ignore[arg-type]
         self.register_outputs(
             {
                 "summary": self.summary,
@@ -273,13 +274,9 @@ class FisExperiments(pulumi.ComponentResource):
         return [entry, role_k8s, binding]
 
 
-def fis_chaos_rule(kinds: Sequence[str]) -> dict[str, Any]:
+def fis_chaos_rule(kinds: Sequence[str]) -> k8s.rbac.v1.PolicyRuleArgs:
     """The sandbox Role's one rule: the chaos kinds FIS creates, by name, never `*`."""
-    return {
-        "apiGroups": [admission.CHAOS_GROUP],
-        "resources": [plural(kind) for kind in kinds],
-        "verbs": list(FIS_CHAOS_VERBS),
-    }
+    return policy_rule(admission.CHAOS_GROUP, [plural(kind) for kind in kinds], FIS_CHAOS_VERBS)
 
 
 @dataclass(frozen=True)

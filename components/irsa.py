@@ -63,7 +63,9 @@ class IrsaRole(pulumi.ComponentResource):
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=pulumi.Output.all(args.oidc_provider_arn, args.oidc_issuer).apply(
-                lambda arn_and_issuer: trust_policy(*arn_and_issuer, args.namespace, args.service_account)
+                lambda arn_and_issuer: trust_policy(
+                    arn_and_issuer[0], arn_and_issuer[1], args.namespace, args.service_account
+                )
             ),
             opts=child,
         )

@@ -29,7 +29,7 @@ ANYWHERE = "0.0.0.0/0"
 
 def subnet_cidr(zone: Zone, *, private: bool) -> str:
     """The zone's own /20: a subnet keeps its CIDR whichever other zones are chosen."""
-    half = list(ipaddress.ip_network(VPC_CIDR).subnets(prefixlen_diff=1))[int(private)]
+    half = list(ipaddress.IPv4Network(VPC_CIDR).subnets(prefixlen_diff=1))[int(private)]
     slots = list(half.subnets(new_prefix=SUBNET_PREFIX))
     assert len(slots) == ZONE_SLOTS, "each half of the VPC holds one /20 per zone slot"
     return str(slots[zone.slot])

@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -125,7 +126,7 @@ def prober_sources(root: Path = PROJECT_DIR, entry: str = PROBER_ENTRY) -> dict[
         if path in found:
             continue
         found.add(path)
-        names = list(_imported(path, root)) + [_module_name(path, root)]
+        names = [*list(_imported(path, root)), _module_name(path, root)]
         for name in names:
             parts = name.split(".")
             # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
@@ -288,7 +289,7 @@ class SteadyState(pulumi.ComponentResource):
             str(METRICS_PORT),
             METRICS_PATH,
         )
-        outputs: dict[str, pulumi.Output] = {"namespace": self.namespace, "metrics_url": self.metrics_url}
+        outputs: dict[str, pulumi.Output[Any]] = {"namespace": self.namespace, "metrics_url": self.metrics_url}
         if args.cloudwatch is not None:
             self.alarm_arns, self.dashboard_url = self._alarms(cloudwatch_namespace, args.cloudwatch.region, child)
             outputs |= {"alarm_arns": self.alarm_arns, "dashboard_url": self.dashboard_url}
@@ -472,7 +473,7 @@ def composite_rule(arns: Sequence[str]) -> str:
     return " OR ".join(f'ALARM("{arn}")' for arn in arns)
 
 
-def alarm_definitions(stack: str, target: str, settings: SteadyStateConfig) -> dict[str, dict[str, object]]:
+def alarm_definitions(stack: str, target: str, settings: SteadyStateConfig) -> dict[str, dict[str, Any]]:
     """The two metric alarms' arguments, by output key: what "broken" means, in CloudWatch's terms.
 
     Two probers publish into one period for a moment during a rollout, so each alarm takes the worse

@@ -356,9 +356,8 @@ class CatalogEntry:
 
         Raises ExperimentError if the parameters break a model rule `problems()` did not catch.
         """
-        chaos = parameters.build(fence)
-        if schedule is not None:
-            chaos = Schedule(cron=schedule, chaos=chaos, history_limit=history_limit)
+        built = parameters.build(fence)
+        chaos = built if schedule is None else Schedule(cron=schedule, chaos=built, history_limit=history_limit)
         return Experiment(
             name=self.name,
             namespace=fence.namespace,

@@ -53,7 +53,7 @@ def parse_experiments(raw: Mapping[str, Any], fence: Fence) -> tuple[list[Experi
     return parsed.chaos_mesh, parsed.problems
 
 
-def parse_all_experiments(raw: Mapping[str, Any], fence: Fence, fis_lab: FisLab | None) -> ParsedExperiments:
+def parse_all_experiments(raw: object, fence: Fence, fis_lab: FisLab | None) -> ParsedExperiments:
     """Chaos Mesh and FIS experiments alike; `fis_lab` is None on a stack with no AWS resources."""
     parsed = ParsedExperiments()
     if not isinstance(raw, Mapping):

@@ -49,7 +49,7 @@ def cron_problem(text: str) -> str | None:
     fields = text.split()
     if len(fields) != len(_FIELDS):
         return f"{len(fields)} fields instead of 5"
-    for spec, field in zip(_FIELDS, fields):
+    for spec, field in zip(_FIELDS, fields, strict=True):
         for item in field.split(","):
             problem = _range_problem(item, spec)
             if problem is not None:

@@ -256,8 +256,8 @@ def _parameter_problems(path: str, action: Action, parameters: Mapping[str, Any]
     found = []
     for key in parameters:
         if key not in action.parameters:
-            accepted = ", ".join(action.parameters) or "none"
-            found.append(f"{path}.parameters.{key}: unknown parameter; accepted {accepted}")
+            known = ", ".join(action.parameters) or "none"
+            found.append(f"{path}.parameters.{key}: unknown parameter; accepted {known}")
     for key, rule in action.parameters.items():
         value = parameters.get(key)
         if value is None:
@@ -286,7 +286,7 @@ def _action_problems(name: str, spec: Mapping[str, Any], targets: Mapping[str, A
         return [f"{path}.actionId: got {_got(action_id)}; accepted one of {', '.join(ACTIONS)}"]
     found = _parameter_problems(path, action, spec.get("parameters") or {})
     named = spec.get("targets") or {}
-    expected = {} if action.target_key is None else {action.target_key}
+    expected = set() if action.target_key is None else {action.target_key}
     for key in set(named) - expected:
         found.append(
             f"{path}.targets.{key}: unexpected target key; accepted {action.target_key or 'no target'} for {action_id}"

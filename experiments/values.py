@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from enum import Enum
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeGuard, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 from .cron import MIN_SCHEDULE_INTERVAL_S, cron_problem, interval_problem
 from .durations import format_duration, parse_duration, parse_one_unit_duration
@@ -70,7 +70,7 @@ def require(path: str, read: Callable[[Any], Any], value: Any) -> None:
         raise ExperimentError(f"{path}: got {show(value)}; write it as {show(canonical)}")
 
 
-def is_dns_label(raw: Any) -> bool:
+def is_dns_label(raw: object) -> TypeGuard[str]:
     """RFC 1123 label, as Kubernetes names namespaces: the one copy of this rule in the lab."""
     return isinstance(raw, str) and len(raw) <= DNS_LABEL_MAX and _DNS_LABEL.fullmatch(raw) is not None
 
@@ -122,10 +122,13 @@ def whole_number(low: int, high: int) -> Callable[[Any], int]:
 
 def duration(raw: Any) -> str:
     """A Chaos Mesh `duration`/`deadline`: Go syntax, above zero."""
+    accepted = "a duration like 30s, 2m, 500ms or 1h30m"
+    if not isinstance(raw, str):
+        raise Invalid(accepted)
     try:
         seconds = parse_duration(raw)
     except ValueError:
-        raise Invalid("a duration like 30s, 2m, 500ms or 1h30m") from None
+        raise Invalid(accepted) from None
     if seconds <= 0:
         raise Invalid("a duration above zero, like 30s, 2m, 500ms or 1h30m")
     return raw
@@ -133,10 +136,13 @@ def duration(raw: Any) -> str:
 
 def netem_time(raw: Any) -> str:
     """NetworkChaos `latency`/`jitter`: one number, one unit (the CRD pattern)."""
+    accepted = "a single number with one unit (ns, us, ms, s, m, h), e.g. 500ms"
+    if not isinstance(raw, str):
+        raise Invalid(accepted)
     try:
         parse_one_unit_duration(raw)
     except ValueError:
-        raise Invalid("a single number with one unit (ns, us, ms, s, m, h), e.g. 500ms") from None
+        raise Invalid(accepted) from None
     return raw
 
 
@@ -215,10 +221,13 @@ def schedule(raw: Any) -> str:
     return raw
 
 
+def _is_http_with_host(parts: SplitResult) -> bool:
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 def http_url(raw: Any) -> str:
     """An absolute http(s) URL with a host, as the StatusCheck webhook parses it."""
-    parts = urlsplit(raw) if isinstance(raw, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or " " in raw:
+    if not isinstance(raw, str) or " " in raw or not _is_http_with_host(urlsplit(raw)):
         raise Invalid(
             "an absolute http:// or https:// URL, e.g. http://frontend-service.chaos-sandbox.svc.cluster.local/api/"
         )

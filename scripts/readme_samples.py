@@ -84,7 +84,7 @@ def with_samples(readme: str, generated: dict[str, str]) -> str:
             raise SystemExit(
                 f"README.md has no '<!-- generated: {name} -->' ... '<!-- end generated: {name} -->' block"
             )
-        readme = pattern.sub(lambda match: match.group(1) + body + match.group(2), readme)
+        readme = pattern.sub(lambda match, body=body: match.group(1) + body + match.group(2), readme)
     return readme
 
 

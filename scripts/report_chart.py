@@ -20,13 +20,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHART = PROJECT_DIR / "docs" / "report-chart.png"
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from chaoslab_fakes import FakeStack, FakeWatcher  # noqa: E402
-from chaoslab_servers import Answer, app_server  # noqa: E402
-
 from chaoslab.display import NullDisplay  # noqa: E402
 from chaoslab.plan import RunOptions, make_plan  # noqa: E402
 from chaoslab.report import write_report  # noqa: E402
 from chaoslab.run import execute  # noqa: E402
+from chaoslab_fakes import FakeStack, FakeWatcher  # noqa: E402
+from chaoslab_servers import Answer, app_server  # noqa: E402
 
 EXPERIMENT = "api-high-latency"
 RATE = 20.0

@@ -166,7 +166,7 @@ def comparison_table(day: date = FACTS_AS_OF) -> str:
     write_up = estimate_hourly_cost(WRITE_UP_SETUP)
     rows = ["| item | chaos-lab dev (default) | write-up's eksctl setup |", "| --- | --- | --- |"]
     for (lab_item, lab_cost), (write_up_item, write_up_cost) in zip(
-        lab.breakdown_per_hour.items(), write_up.breakdown_per_hour.items()
+        lab.breakdown_per_hour.items(), write_up.breakdown_per_hour.items(), strict=True
     ):
         rows.append(
             f"| {lab_item.split(' ')[0]} | {lab_item.partition(' ')[2]} ${lab_cost:.4f} | {write_up_item.partition(' ')[2]} ${write_up_cost:.4f} |"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pulumi
@@ -54,7 +55,7 @@ def load_config(today: date | None = None) -> LabConfig:
     keys = _configured_keys() | set(TOP_LEVEL_KEYS)
     raw: dict[str, Any] = {key: value for key in keys if (value := stack_config.get(key)) is not None}
     try:
-        return parse_config(raw, stack=pulumi.get_stack(), today=today or date.today())
+        return parse_config(raw, stack=pulumi.get_stack(), today=today or datetime.now(UTC).date())
     except ConfigError as error:
         raise pulumi.RunError(str(error)) from error
 
@@ -96,7 +97,7 @@ def _zone_names_and_ids(network: Network) -> tuple[str, ...]:
 
 
 def _build_fis(
-    config: LabConfig, aws_lab: AwsLab, fence: SandboxFence, alarm_arns: list[pulumi.Input[str]]
+    config: LabConfig, aws_lab: AwsLab, fence: SandboxFence, alarm_arns: Sequence[pulumi.Input[str]]
 ) -> FisExperiments:
     cluster = aws_lab.cluster
     after_cluster = pulumi.InvokeOutputOptions(depends_on=[cluster])
@@ -196,7 +197,7 @@ def build_lab(config: LabConfig, today: date | None = None) -> Lab:
     )
     if problem is not None:
         raise pulumi.RunError(problem)
-    aws_lab = _build_eks(config, today or date.today()) if config.on_aws else None
+    aws_lab = _build_eks(config, today or datetime.now(UTC).date()) if config.on_aws else None
     provider = aws_lab.kubernetes_provider if aws_lab is not None else _build_existing(config)
     # Everything from here on is plain Kubernetes, the same on EKS and on an existing cluster.
     in_cluster = pulumi.ResourceOptions(providers=[provider])

@@ -33,9 +33,9 @@ def usable_zones(config: LabConfig, region: str, cluster_zone_ids: Sequence[str]
         ],
     )
     offered: dict[str, set[str]] = {}
-    for instance_type, zone_id in zip(offerings.instance_types, offerings.locations):
+    for instance_type, zone_id in zip(offerings.instance_types, offerings.locations, strict=True):
         offered.setdefault(zone_id, set()).add(instance_type)
-    zones = [Zone(name=name, zone_id=zone_id) for name, zone_id in zip(found.names, found.zone_ids)]
+    zones = [Zone(name=name, zone_id=zone_id) for name, zone_id in zip(found.names, found.zone_ids, strict=True)]
     return choose_zones(region, zones, offered, config.nodes.instance_types, cluster_zone_ids)
 
 

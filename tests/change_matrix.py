@@ -26,9 +26,8 @@ from unittest import mock
 if __name__ == "__main__":  # run as a script: import the project and the test helpers like pytest does
     sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from replacement_rules import rule_for
-
 from pulumi_harness import PROJECT_DIR, Deployment, FakeCluster, Registration, run_lab
+from replacement_rules import rule_for
 
 CONFIGURATION_DOC = PROJECT_DIR / "docs" / "configuration.md"
 DOC = PROJECT_DIR / "docs" / "changes.md"

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
+
 from chaoslab_fakes import FakeStack
 from chaoslab_servers import Answer, AppServer
 from moto_cloudwatch import REGION, aws_client

@@ -139,9 +139,12 @@ def check_registrations(registrations: Iterable[Any]) -> tuple[list[str], list[s
             manifest = to_manifest(registration.type, registration.inputs)
             checked.append(registration.type)
             errors += [f"{registration.name} ({registration.type}): {error}" for error in schema_errors(manifest)]
-        elif registration.type.startswith(("kubernetes:", "pulumi:providers:kubernetes")):
-            if registration.type not in SKIPPED_TYPES and not is_chaos_mesh_resource(registration.type):
-                raise LookupError(
-                    f"{registration.name}: {registration.type} is neither schema-checked nor knowingly skipped"
-                )
+        elif (
+            registration.type.startswith(("kubernetes:", "pulumi:providers:kubernetes"))
+            and registration.type not in SKIPPED_TYPES
+            and not is_chaos_mesh_resource(registration.type)
+        ):
+            raise LookupError(
+                f"{registration.name}: {registration.type} is neither schema-checked nor knowingly skipped"
+            )
     return checked, errors

@@ -13,8 +13,9 @@ from typing import Any
 
 import boto3
 import requests
-from demo_app_stack import LOOPBACK, free_port
 from moto.server import ThreadedMotoServer
+
+from demo_app_stack import LOOPBACK, free_port
 
 REGION = "us-east-1"
 # moto accepts any credentials; these keep botocore from looking for real ones.
@@ -88,4 +89,4 @@ def series(
         ScanBy="TimestampAscending",
     )
     (result,) = answer["MetricDataResults"]
-    return sorted(zip(result["Timestamps"], result["Values"]))
+    return sorted(zip(result["Timestamps"], result["Values"], strict=True))

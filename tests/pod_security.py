@@ -43,20 +43,19 @@ def _containers(spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any
 
 def restricted_violations(spec: Mapping[str, Any]) -> list[str]:
     """Every way `spec` breaks the restricted profile; [] when it is admitted."""
-    found: list[str] = []
+    found = [f"{key}: true" for key in ("hostNetwork", "hostPID", "hostIPC") if spec.get(key)]
     pod = spec.get("securityContext") or {}
-    for key in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(key):
-            found.append(f"{key}: true")
     if (pod.get("windowsOptions") or {}).get("hostProcess"):
         found.append("securityContext.windowsOptions.hostProcess: true")
     for volume in spec.get("volumes") or []:
         kinds = set(volume) - NON_VOLUME_SOURCE_KEYS
         if not kinds <= RESTRICTED_VOLUME_TYPES:
             found.append(f"volumes[{volume.get('name')}]: type {sorted(kinds - RESTRICTED_VOLUME_TYPES)}")
-    for sysctl in pod.get("sysctls") or []:
-        if sysctl.get("name") not in SAFE_SYSCTLS:
-            found.append(f"securityContext.sysctls: {sysctl.get('name')}")
+    found += [
+        f"securityContext.sysctls: {sysctl.get('name')}"
+        for sysctl in pod.get("sysctls") or []
+        if sysctl.get("name") not in SAFE_SYSCTLS
+    ]
     found += _identity_problems("securityContext", pod)
     pod_seccomp = (pod.get("seccompProfile") or {}).get("type")
     if pod_seccomp is not None and pod_seccomp not in ALLOWED_SECCOMP:

@@ -20,16 +20,16 @@ from collections.abc import Mapping
 from typing import Any
 
 import celpy
-import k8s_schema
 import pytest
 from celpy import celtypes
-from chaos_corpus import LABS, Bad, Lab, Request, bad_requests, good_requests
-from policy_support import chaos_type, resource_args, violations
 
+import k8s_schema
+from chaos_corpus import LABS, Bad, Lab, Request, bad_requests, good_requests
 from chaoslab.experiments import admission
 from chaoslab.experiments.cron import CRON_ONE_MINUTE, DESCRIPTORS, EVERY_AT_LEAST_THE_FLOOR
 from policy.rules import chaos as pack_chaos
 from policy.rules import chaos_objects
+from policy_support import chaos_type, resource_args, violations
 
 POLICY_NAME = "chaos-lab-rules"
 # The pack's resource policies for chaos objects; the stack policy (replicas) needs a whole stack.

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from change_matrix import CHANGES, CONFIGURATION_DOC, DOC, Row, diff, documented_keys, matrix, render
-from replacement_rules import RULES, rule_for
 
+from change_matrix import CHANGES, CONFIGURATION_DOC, DOC, Row, diff, documented_keys, matrix, render
 from pulumi_harness import Deployment, Registration
+from replacement_rules import RULES, rule_for
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import k8s_schema
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
+import k8s_schema
 import stacks.lab
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import (

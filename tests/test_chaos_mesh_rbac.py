@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 import yaml
-from test_chaos_mesh_values import default_chart_values
 
 from components.chaos_mesh import CONTROL_PLANE_NAMESPACE, CONTROLLER_SERVICE_ACCOUNT, RELEASE_NAME
+from test_chaos_mesh_values import default_chart_values
 
 CHART = Path(__file__).parent / "data" / "chaos-mesh-chart"
 RBAC_TEMPLATE = CHART / "templates" / "controller-manager-rbac.yaml"

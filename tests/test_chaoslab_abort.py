@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import INJECTED, Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
 from kubernetes import client
 
 from chaoslab.abort import MIN_WINDOW_REQUESTS, Abort, AbortWatch, Breach, Halted, parse_condition
@@ -34,6 +32,8 @@ from chaoslab.journal import JOURNAL_FILE
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.report import REPORT_FILE, SUMMARIES_FILE
 from chaoslab.samples import ErrorKind, Sample
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import INJECTED, Answer, AppServer, KubeApiServer, Reset, app_server, chaos_object
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The goal for the time from the breach (the completion of the request that made the condition hold)
@@ -94,7 +94,7 @@ def test_conditions_parse(text: str, rank: int | None, threshold: float, window_
     ],
 )
 def test_bad_conditions_say_what_is_accepted(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match="^got ") as raised:
+    with pytest.raises(ValueError, match=r"^got ") as raised:
         parse_condition(text)
     assert message in str(raised.value)
 
@@ -109,7 +109,6 @@ def _cli(*argv: str, stack: FakeStack | None = None, kube: KubeApiServer | None 
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_kube=connect_kube,
@@ -289,7 +288,6 @@ def _run_aborting(kube: KubeApiServer, tmp_path: Path, *extra: str) -> tuple[int
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: KubernetesWatcher(api, poll_interval_s=0.01),

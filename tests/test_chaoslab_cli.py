@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from chaoslab_fakes import CtrlCDisplay
-from chaoslab_servers import Answer, app_server
 
 from chaoslab import __version__
 from chaoslab.cli import Environment, main
 from chaoslab.exit_codes import ExitCode
+from chaoslab_fakes import CtrlCDisplay
+from chaoslab_servers import Answer, app_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 COMMANDS = ("probe", "run", "halt", "resume", "report", "hypotheses")
@@ -34,12 +34,12 @@ PROBE_KEYS = {"sent", "ok", "failed", "success_rate", "achieved_rate", "latency_
 
 def _main(*argv: str, tty: bool = False, env: Environment | None = None) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    env = env or Environment(stdout_isatty=tty, stderr_isatty=tty)
+    env = env or Environment(stderr_isatty=tty)
     env.stdout, env.stderr = stdout, stderr
     return main(list(argv), env), stdout.getvalue(), stderr.getvalue()
 
 
-@pytest.mark.parametrize("command", ("", *COMMANDS))
+@pytest.mark.parametrize("command", ["", *COMMANDS])
 def test_every_help_has_an_example_and_the_exit_codes(command: str) -> None:
     code, stdout, stderr = _main(*([command] if command else []), "--help")
 

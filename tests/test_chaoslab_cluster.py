@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
 from kubernetes import client
 
 from chaoslab.cluster import ChaosTarget, KubernetesWatcher
 from chaoslab.experiments.errors import ActionFailed, ExperimentError
+from chaoslab_servers import INJECTED, NOT_YET, RECOVERED, KubeApiServer, chaos_object
 
 NAMESPACE = "chaos-sandbox"
 POLL_S = 0.01

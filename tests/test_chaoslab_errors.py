@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from chaoslab_fakes import FakeStack, FakeWatcher
 
 import chaoslab
 from chaoslab import experiments
@@ -26,6 +25,7 @@ from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ERROR_EXIT_CODES, EXIT_CODE_HELP, ExitCode, exit_code_for
 from chaoslab.experiments.catalog import CATALOG
 from chaoslab.experiments.errors import ChaosLabError, MissingTool
+from chaoslab_fakes import FakeStack, FakeWatcher
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 GUIDE = (PROJECT_DIR / "docs" / "operator.md").read_text()
@@ -119,7 +119,6 @@ def test_run_without_kubectl_on_path_is_one_line_and_the_missing_tool_code_befor
     env = Environment(
         stdout=io.StringIO(),
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: FakeWatcher(),

@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 
 from chaoslab import fis as fis_ops
 from chaoslab.experiments.fis import STACK_TAG
+from fis_servers import ACCOUNT, REGION, aws_client, fis_template, hold_experiments_running, lever_server
+from moto_cloudwatch import moto_server
 
 
 @pytest.fixture(scope="module")

@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import KubeApiServer
-from fis_servers import REGION, aws_client, fis_template, hold_experiments_running, lever_server, moto_server
 from kubernetes import client as kubernetes_client
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
 from chaoslab.exit_codes import ExitCode
 from chaoslab.run import AwsTiming
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import KubeApiServer
+from fis_servers import REGION, aws_client, fis_template, hold_experiments_running, lever_server
+from moto_cloudwatch import moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 OUR_LEVER_REASON = "chaos-lab stack test (chaoslab halt --fis-safety-lever)"
@@ -49,7 +50,6 @@ def _cli(kube: KubeApiServer, stack: FakeStack, fis_url: str, *argv: str) -> tup
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_kube=lambda access: kubernetes_client.CustomObjectsApi(
@@ -115,7 +115,7 @@ def test_a_failed_lever_call_is_named_and_the_runs_are_still_stopped(kube: KubeA
     stack = AwsStack({"region": REGION, "fisTemplateIds": {"spot-interruption": template}})
     hold_experiments_running(moto, polls=1)
     # Straight to moto, which has no lever route: GetSafetyLever fails as an unknown operation would.
-    code, stdout, stderr = _cli(kube, stack, moto, "halt", "--stack", "test", "--fis-safety-lever")
+    code, stdout, _stderr = _cli(kube, stack, moto, "halt", "--stack", "test", "--fis-safety-lever")
 
     assert code == ExitCode.ROLLBACK_FAILED
     assert "halt FAILED:" in stdout and "FIS: could not engage the safety lever: " in stdout

@@ -19,18 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_fakes import FakeStack
-from chaoslab_png import assert_real_png
-from chaoslab_servers import Answer, AppServer, app_server
-from fis_servers import (
-    ALARMS,
-    REGION,
-    FisStack,
-    aws_client,
-    hold_experiments_running,
-    moto_server,
-    put_steady_state_alarms,
-)
 
 from chaoslab.cli import Environment, main
 from chaoslab.cloudwatch_samples import CLOUDWATCH_FILE
@@ -43,6 +31,18 @@ from chaoslab.prober.figures import PUBLISH_INTERVAL_S, IntervalFigures, cloudwa
 from chaoslab.report import CHART_FILE, REPORT_FILE
 from chaoslab.run import AwsTiming
 from chaoslab.samples import ErrorKind
+from chaoslab_fakes import FakeStack
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, AppServer, app_server
+from fis_servers import (
+    ALARMS,
+    REGION,
+    FisStack,
+    aws_client,
+    hold_experiments_running,
+    put_steady_state_alarms,
+)
+from moto_cloudwatch import moto_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 ENTRY = "node-group-loss"
@@ -107,7 +107,6 @@ def _run(
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: pytest.fail("no watcher"),
@@ -345,7 +344,6 @@ def test_abort_on_alarm_for_a_chaos_mesh_entry_is_refused_naming_the_option(endp
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
     )
@@ -397,7 +395,6 @@ def test_run_judges_the_phases_on_the_in_cluster_figures_from_cloudwatch(endpoin
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: pytest.fail("no watcher"),
@@ -463,7 +460,6 @@ def test_report_reads_the_in_cluster_series_over_the_run_and_overlays_it(endpoin
     env = Environment(
         stdout=stdout,
         stderr=stderr_io,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_aws=lambda service, region: aws_client(service, endpoint),
     )
@@ -494,7 +490,6 @@ def test_samples_from_cloudwatch_with_abort_if_is_refused_naming_both(tmp_path: 
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
     )
@@ -526,7 +521,6 @@ def test_dry_run_of_a_fis_entry_prints_the_fis_steps_and_changes_nothing(tmp_pat
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_aws=lambda service, region: pytest.fail("no AWS call"),

@@ -24,13 +24,10 @@ import re
 import time
 from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
-from chaoslab_fakes import FakeStack
-from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
-from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object
 from kubernetes import client
 
 from chaoslab.cli import Environment, main
@@ -40,6 +37,9 @@ from chaoslab.exit_codes import ExitCode
 from chaoslab.halt import PAUSABLE, SPAWNERS
 from chaoslab.kinds import EXPERIMENT_RESOURCES as EXPERIMENT_KINDS
 from chaoslab.kinds import SCHEDULES, WORKFLOWS
+from chaoslab_fakes import FakeStack
+from chaoslab_servers import INJECTED as INJECTED_NOT_PAUSED
+from chaoslab_servers import RECOVERY_DELAY_S, KubeApiServer, chaos_object
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 CRDS = Path(__file__).resolve().parent / "data" / "chaos-mesh-crds"
@@ -116,7 +116,6 @@ class Cli:
         env = Environment(
             stdout=stdout,
             stderr=stderr,
-            stdout_isatty=False,
             stderr_isatty=False,
             connect_stack=lambda name, project_dir: _given(stack),
             connect_kube=self.connect_kube,
@@ -223,7 +222,7 @@ def test_the_stack_decides_the_fence_and_the_kubeconfig_and_halted_is_set(kube: 
 class EksStack(FakeStack):
     """A stack that exports its kubeconfig, as the EKS stack does."""
 
-    KUBECONFIG = {"apiVersion": "v1", "kind": "Config", "current-context": "lab"}
+    KUBECONFIG: ClassVar[dict[str, str]] = {"apiVersion": "v1", "kind": "Config", "current-context": "lab"}
 
     def outputs(self) -> dict[str, Any]:
         return {"kubeconfig": self.KUBECONFIG}

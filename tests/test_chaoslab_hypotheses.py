@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
-from demo_app_stack import DemoLab
 
 from chaoslab.config import topology
 from chaoslab.config.model import AppConfig
@@ -32,6 +31,7 @@ from chaoslab.hypotheses import (
 from chaoslab.plan import experiment_parameters
 from chaoslab.probe import ProbeSettings, probe
 from chaoslab.samples import Sample, Summary, status_error, summarize
+from demo_app_stack import DemoLab
 
 RATE = 10.0
 MS_PER_S = 1000.0
@@ -225,7 +225,7 @@ def test_a_killed_pod_whose_ip_went_silent_meets_the_pod_kill_hypothesis(lab: De
     result = probe(ProbeSettings(f"http://{frontend.address}/api/", POD_KILL_RATE, POD_KILL_DURATION_S))
     verdict = _judge("basic-pod-kill", result.samples, summary=result.summary)
 
-    no_loss, slowest = verdict.checks
+    _no_loss, slowest = verdict.checks
     assert verdict.met, verdict.to_dict()
     # Some requests did meet the silent pod and waited out the connect timeout.
     assert slowest.observed >= Timeouts().proxy_connect_ms

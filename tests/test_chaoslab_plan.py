@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import pytest
-from chaoslab_fakes import FakeStack, FakeWatcher
 
 from chaoslab.cli import Environment, main
 from chaoslab.errors import UsageError
@@ -20,6 +19,7 @@ from chaoslab.exit_codes import ExitCode
 from chaoslab.experiments import CATALOG
 from chaoslab.experiments.errors import ConfigError
 from chaoslab.plan import RunOptions, RunPlan, make_plan
+from chaoslab_fakes import FakeStack, FakeWatcher
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 URL = "http://127.0.0.1:8080/api/"
@@ -110,7 +110,6 @@ def test_a_refused_run_is_one_config_error_line_and_exit_2_with_nothing_changed(
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: FakeWatcher(),

@@ -7,6 +7,7 @@ Not covered: the real kubectl, a cluster, or a Service with pods behind it.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import textwrap
@@ -98,17 +99,21 @@ def test_the_arguments_name_the_kubeconfig_context_namespace_and_service() -> No
 def test_a_failing_kubectl_is_an_error_with_its_message(tmp_path: Path) -> None:
     kubectl = _kubectl(tmp_path, fail=True)
 
-    with pytest.raises(ActionFailed, match='exited with 1: error: services "frontend-service" not found'):
-        with forwarded_frontend(
-            ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S
-        ):
-            pytest.fail("the body must not run without a port-forward")
+    with (
+        pytest.raises(ActionFailed, match='exited with 1: error: services "frontend-service" not found'),
+        forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(kubectl), log_dir=tmp_path, ready_timeout_s=READY_TIMEOUT_S),
+    ):
+        pytest.fail("the body must not run without a port-forward")
 
 
 def test_a_missing_kubectl_says_what_to_do(tmp_path: Path) -> None:
-    with pytest.raises(
-        MissingTool,
-        match="no-kubectl is not on PATH; port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url",
+    with (
+        pytest.raises(
+            MissingTool,
+            match=re.escape(
+                "no-kubectl is not on PATH; port-forward needs it: install it from https://kubernetes.io/docs/tasks/tools/, or pass --url"
+            ),
+        ),
+        forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(tmp_path / "no-kubectl"), log_dir=tmp_path),
     ):
-        with forwarded_frontend(ACCESS, NAMESPACE, kubectl=str(tmp_path / "no-kubectl"), log_dir=tmp_path):
-            pytest.fail("the body must not run without a port-forward")
+        pytest.fail("the body must not run without a port-forward")

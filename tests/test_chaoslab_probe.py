@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_servers import LOOPBACK, Answer, Reset, app_server, closed_port_url
-from demo_app_stack import DemoLab
 
 from chaoslab.config.topology import Timeouts
 from chaoslab.errors import UsageError
 from chaoslab.probe import USER_AGENT, ProbeSettings, probe
 from chaoslab.samples import RELATIVE_ERROR, SMALLEST_MS, ErrorKind, LogHistogram, Sample, percentile, summarize
+from chaoslab_servers import LOOPBACK, Answer, Reset, app_server, closed_port_url
+from demo_app_stack import DemoLab
 
 DELAY_S = 0.2
 # The issue's bound: the median within 5 % of a fixed server delay.
@@ -135,17 +135,21 @@ def test_a_server_that_resets_is_connection_reset() -> None:
     assert summary.errors == {ErrorKind.CONNECTION_RESET.value: QUICK_REQUESTS}
 
 
+def _connect_until_one_times_out(address: tuple[str, int], queued: list[socket.socket]) -> None:
+    while True:
+        queued.append(socket.create_connection(address, timeout=TIMEOUT_S))
+
+
 def test_a_target_that_never_accepts_the_connection_is_a_timeout() -> None:
     """A listening socket whose accept queue is full: the kernel drops further SYNs, so connecting hangs."""
     with socket.socket() as listener:
         listener.bind((LOOPBACK, 0))
         listener.listen(0)
         address = listener.getsockname()
-        queued = []
+        queued: list[socket.socket] = []
         try:
             with pytest.raises(TimeoutError):  # the queue is full once connecting no longer succeeds
-                while True:
-                    queued.append(socket.create_connection(address, timeout=TIMEOUT_S))
+                _connect_until_one_times_out(address, queued)
             result = _probe(f"http://{LOOPBACK}:{address[1]}/api/", timeout_s=TIMEOUT_S)
         finally:
             for connection in queued:
@@ -256,7 +260,7 @@ def unresolvable_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         return resolve(name, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", failing)
-    yield host
+    return host
 
 
 def test_a_name_that_does_not_resolve_is_dns(unresolvable_host: str) -> None:

@@ -16,9 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_fakes import FakeStack, FakeWatcher
-from chaoslab_png import assert_real_png
-from chaoslab_servers import Answer, app_server
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
@@ -28,6 +25,9 @@ from chaoslab.plan import RunOptions, make_plan
 from chaoslab.report import CHART_FILE, NOTES_MARKER, REPORT_FILE, SUMMARIES_FILE, Phase, chart_figure, write_report
 from chaoslab.run import execute
 from chaoslab.samples import Sample
+from chaoslab_fakes import FakeStack, FakeWatcher
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, app_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXPERIMENT = "api-high-latency"
@@ -51,7 +51,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         )
         plan = make_plan(EXPERIMENT, stack.name, PROJECT_DIR, {}, options)
         execute(plan, stack, FakeWatcher(), server.url, NullDisplay())
-    yield directory
+    return directory
 
 
 def test_report_writes_the_log_the_summaries_and_the_chart(run_dir: Path) -> None:
@@ -123,7 +123,7 @@ def test_the_report_command_prints_one_json_object(run_dir: Path) -> None:
 
     code = main(
         ["report", str(run_dir), "--json"],
-        Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False),
+        Environment(stdout=stdout, stderr=stderr, stderr_isatty=False),
     )
 
     assert code == ExitCode.OK and stderr.getvalue() == ""
@@ -133,9 +133,7 @@ def test_the_report_command_prints_one_json_object(run_dir: Path) -> None:
 def test_a_directory_without_a_journal_is_a_usage_error(tmp_path: Path) -> None:
     stdout, stderr = io.StringIO(), io.StringIO()
 
-    code = main(
-        ["report", str(tmp_path)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False)
-    )
+    code = main(["report", str(tmp_path)], Environment(stdout=stdout, stderr=stderr, stderr_isatty=False))
 
     assert code == ExitCode.USAGE
     assert stderr.getvalue() == f"UsageError: {tmp_path} is not a run directory: it has no journal.json\n"
@@ -153,9 +151,7 @@ def _broken_copy(run_dir: Path, tmp_path: Path, change: Any) -> Path:
 
 def _report_cli(run_dir: Path) -> tuple[int, str, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
-    code = main(
-        ["report", str(run_dir)], Environment(stdout=stdout, stderr=stderr, stdout_isatty=False, stderr_isatty=False)
-    )
+    code = main(["report", str(run_dir)], Environment(stdout=stdout, stderr=stderr, stderr_isatty=False))
     return code, stdout.getvalue(), stderr.getvalue()
 
 

@@ -19,9 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from chaoslab_fakes import CtrlCDisplay, FakeStack, FakeWatcher, press_ctrl_c
-from chaoslab_png import assert_real_png
-from chaoslab_servers import Answer, AppServer, app_server
 
 from chaoslab.cli import Environment, main
 from chaoslab.display import NullDisplay
@@ -31,6 +28,9 @@ from chaoslab.journal import JOURNAL_FILE
 from chaoslab.plan import RunOptions, make_plan
 from chaoslab.report import CHART_FILE, REPORT_FILE, SUMMARIES_FILE
 from chaoslab.run import execute
+from chaoslab_fakes import CtrlCDisplay, FakeStack, FakeWatcher, press_ctrl_c
+from chaoslab_png import assert_real_png
+from chaoslab_servers import Answer, AppServer, app_server
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 EXPERIMENT = "database-partition"
@@ -194,7 +194,6 @@ def _cli_run(
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: watcher,

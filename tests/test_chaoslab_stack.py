@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 import pytest
-from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
 
 from chaoslab.errors import UsageError
 from chaoslab.experiments.errors import MissingTool
 from chaoslab.stack import AutomationStack
+from pulumi_cli import MISSING_PULUMI_CLI, REQUIRE_PULUMI_CLI, require_pulumi_cli
 
 STACK = "chaoslab-test"
 ENTRY_KEY = "chaos-lab:experiments.basic-pod-kill"
@@ -72,7 +72,7 @@ def test_without_the_pulumi_cli_the_error_says_to_install_it(tmp_path: Path, mon
 
     with pytest.raises(
         MissingTool,
-        match="pulumi is not on PATH; the Automation API drives it: install it from https://www.pulumi.com/docs/install/",
+        match=r"pulumi is not on PATH; the Automation API drives it: install it from https://www\.pulumi\.com/docs/install/",
     ):
         AutomationStack.select(STACK, tmp_path)
 
@@ -87,7 +87,7 @@ def test_a_missing_cli_skips_even_under_ci(tmp_path: Path, monkeypatch: pytest.M
     else:
         monkeypatch.setenv("CI", ci)
 
-    with pytest.raises(pytest.skip.Exception, match="tests/test_chaoslab_stack.py"):
+    with pytest.raises(pytest.skip.Exception, match=r"tests/test_chaoslab_stack\.py"):
         require_pulumi_cli()
 
 

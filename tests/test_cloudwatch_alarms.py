@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.validate import validate_parameters
-from cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, evaluate
-from moto_cloudwatch import client, moto_server
 
 from chaoslab.config.model import SteadyStateConfig
 from chaoslab.prober import figures
+from cloudwatch_alarms import ALARM, INSUFFICIENT_DATA, OK, AlarmRule, evaluate
 from components import steady_state
+from moto_cloudwatch import client, moto_server
 
 PERIOD = figures.PUBLISH_INTERVAL_S
 END = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)

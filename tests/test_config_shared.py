@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
-from chaoslab_fakes import FakeStack, FakeWatcher
 
 from chaoslab.cli import Environment, main
 from chaoslab.exit_codes import ExitCode
+from chaoslab_fakes import FakeStack, FakeWatcher
 from pulumi_harness import PROJECT_DIR, ProgramFailed, cli_config, run_lab
 
 PROBLEM_PREFIX = "  - "
@@ -49,7 +49,6 @@ def _cli_refusal(argv: list[str], config: dict[str, str]) -> tuple[int, str, Fak
     env = Environment(
         stdout=stdout,
         stderr=stderr,
-        stdout_isatty=False,
         stderr_isatty=False,
         connect_stack=lambda name, project_dir: stack,
         connect_cluster=lambda access: FakeWatcher(),
@@ -58,7 +57,7 @@ def _cli_refusal(argv: list[str], config: dict[str, str]) -> tuple[int, str, Fak
     return code, stderr.getvalue(), stack
 
 
-@pytest.mark.parametrize("overrides", BAD_CONFIGS, ids=lambda overrides: ",".join(overrides))
+@pytest.mark.parametrize("overrides", BAD_CONFIGS, ids=",".join)
 @pytest.mark.parametrize(
     "command",
     [["halt", "--dry-run"], ["resume", "--dry-run"], ["run", "basic-pod-kill", "--dry-run"]],

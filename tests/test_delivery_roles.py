@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 import yaml
 from parliament import iam_definition
+
+from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
+from policy.rules.iam import ROLE_TYPE, web_identity_trust_exact, web_identity_trust_pinned
 from policy_support import resource_args, violations
+from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 from workflow_oidc import (
     ANY_BRANCH,
     ENVIRONMENT_SECRETS,
@@ -27,10 +31,6 @@ from workflow_oidc import (
     job_access,
     trusted_subjects,
 )
-
-from delivery.iam import GITHUB_ISSUER, STS_AUDIENCE, RenderError, Target, main, render, template, template_names
-from policy.rules.iam import ROLE_TYPE, web_identity_trust_exact, web_identity_trust_pinned
-from pulumi_harness import FAKE_ACCOUNT, PROJECT_DIR
 
 WORKFLOWS_DIR = PROJECT_DIR / ".github" / "workflows"
 TARGET = Target(account_id=FAKE_ACCOUNT, repository="example-org/chaos-lab", state_bucket="example-org-pulumi-state")

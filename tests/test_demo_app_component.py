@@ -16,9 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import k8s_schema
 import pytest
 
+import k8s_schema
 from chaoslab.config import topology
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import DEFAULT_SANDBOX_NAMESPACE, LabConfig, parse_config

@@ -9,16 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from demo_app_stack import (
-    BACKEND_PODS_HOST,
-    CLIENT_TIMEOUT_S,
-    LOOPBACK,
-    DemoLab,
-    free_port,
-    missing,
-    redis_command,
-    require_binary,
-)
 
 from chaoslab.config.topology import REDIS_TIMEOUT_MS, Timeouts
 from components.demo_app.render import (
@@ -29,6 +19,16 @@ from components.demo_app.render import (
     render_httpd,
     render_nginx,
     render_redis,
+)
+from demo_app_stack import (
+    BACKEND_PODS_HOST,
+    CLIENT_TIMEOUT_S,
+    LOOPBACK,
+    DemoLab,
+    free_port,
+    missing,
+    redis_command,
+    require_binary,
 )
 
 

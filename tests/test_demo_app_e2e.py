@@ -15,6 +15,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
+
+from chaoslab.config import topology
+from chaoslab.config.model import AppConfig
+from components.demo_app.render import BACKEND_DNS_VALID_S, RESOLVER_TIMEOUT_MS, Timeouts
 from demo_app_stack import (
     BACKEND_PODS_HOST,
     LOOPBACK,
@@ -26,10 +30,6 @@ from demo_app_stack import (
     node_with_a_dead_pod,
     wait_until,
 )
-
-from chaoslab.config import topology
-from chaoslab.config.model import AppConfig
-from components.demo_app.render import BACKEND_DNS_VALID_S, RESOLVER_TIMEOUT_MS, Timeouts
 
 TIMEOUTS = Timeouts()  # the shipped defaults, not test-only values
 REDIS_DEADLINE_S = TIMEOUTS.redis_ms / 1000

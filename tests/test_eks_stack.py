@@ -123,7 +123,7 @@ def test_more_cluster_admins_get_access_entries_keyed_by_principal():
     admins = ["arn:aws:iam::123456789012:role/ops", "arn:aws:iam::123456789012:user/alice"]
     entries = run_lab("dev", {"clusterAdminArns": admins}).one("eks:index:Cluster").inputs["accessEntries"]
     assert sorted(entries) == ["role-ops", "user-alice"]
-    for entry, arn in zip((entries["role-ops"], entries["user-alice"]), admins):
+    for entry, arn in zip((entries["role-ops"], entries["user-alice"]), admins, strict=True):
         assert entry["principalArn"] == arn
         assert entry["accessPolicies"] == {
             "cluster-admin": {"policyArn": CLUSTER_ADMIN_POLICY_ARN, "accessScope": {"type": "cluster"}}

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from crd_schema import schema_errors
 
 from chaoslab.experiments import CATALOG
 from components.chaos_experiments import DELETE_TIMEOUT, REPLACE_ON_CHANGES
+from crd_schema import schema_errors
 from experiments_support import all_enabled
 from pulumi_harness import Deployment, ProgramFailed, run_lab
 
@@ -120,7 +120,7 @@ def test_preview_resolves_workloads_against_the_declared_app():
 
 
 def test_bad_experiment_config_declares_nothing():
-    with pytest.raises(ProgramFailed, match="experiments.api-high-latency.latency") as raised:
+    with pytest.raises(ProgramFailed, match=r"experiments\.api-high-latency\.latency") as raised:
         with_experiments({"api-high-latency": {"enabled": True, "latency": "1m30s"}})
     assert raised.value.deployment.registrations == []
 

@@ -21,7 +21,7 @@ def _one(name: str, **overrides: Any) -> dict[str, Any]:
 
 
 def _problems(raw: dict[str, Any], fence=FENCE) -> list[str]:
-    experiments, problems = parse_experiments(raw, fence)
+    _experiments, problems = parse_experiments(raw, fence)
     return problems
 
 
@@ -355,7 +355,9 @@ def test_the_accepted_shapes_never_fire_closer_than_the_floor(cron: str) -> None
         assert not accepted or gap_s >= MIN_SCHEDULE_INTERVAL_S, (cron, gap_s)
     else:
         minutes = _firings_per_day(cron)
-        gap_s = 60 * min(later - earlier for earlier, later in zip(minutes, [*minutes[1:], minutes[0] + 24 * 60]))
+        gap_s = 60 * min(
+            later - earlier for earlier, later in zip(minutes, [*minutes[1:], minutes[0] + 24 * 60], strict=True)
+        )
         assert accepted == (gap_s >= MIN_SCHEDULE_INTERVAL_S), (cron, gap_s)
 
 

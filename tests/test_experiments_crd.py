@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-from crd_schema import chaos_mesh_validator, schema_errors, to_json_schema
 
 from chaoslab.experiments import (
     CATALOG,
@@ -31,6 +30,7 @@ from chaoslab.experiments import (
     Workflow,
     parse_experiments,
 )
+from crd_schema import chaos_mesh_validator, schema_errors, to_json_schema
 from experiments_support import FENCE, PROBE_URL, SANDBOX, all_enabled
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 
 from chaoslab.experiments import (
     ChaosStep,
@@ -30,6 +29,7 @@ from chaoslab.experiments import (
 )
 from chaoslab.experiments.catalog import CATALOG
 from chaoslab.experiments.durations import ONE_UNIT, parse_duration, parse_one_unit_duration
+from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 from experiments_support import FENCE, PROBE_URL, SANDBOX
 
 
@@ -75,14 +75,14 @@ def test_every_catalog_name_could_be_a_workflow_schedule() -> None:
 
 
 def test_object_names_are_dns_labels() -> None:
-    with pytest.raises(ExperimentError, match="^name: got 'Pod_Kill'; accepted a DNS-1123 label"):
+    with pytest.raises(ExperimentError, match=r"^name: got 'Pod_Kill'; accepted a DNS-1123 label"):
         _experiment("Pod_Kill", _kill())
 
 
 def test_schedule_needs_a_valid_cron_and_history() -> None:
     with pytest.raises(ExperimentError, match=r"^schedule: got '0 3 \* \*' \(4 fields instead of 5\)"):
         Schedule(cron="0 3 * *", chaos=_kill())
-    with pytest.raises(ExperimentError, match="^historyLimit: got 0"):
+    with pytest.raises(ExperimentError, match=r"^historyLimit: got 0"):
         Schedule(cron="@daily", chaos=_kill(), history_limit=0)
 
 
@@ -99,7 +99,7 @@ def test_schedules_fire_at_most_hourly_and_never_overlap() -> None:
 
 
 def test_a_selector_outside_the_experiments_namespace_is_refused() -> None:
-    with pytest.raises(ExperimentError, match="^namespace: a selector names 'kube-system'; accepted only"):
+    with pytest.raises(ExperimentError, match=r"^namespace: a selector names 'kube-system'; accepted only"):
         _experiment("kill", _kill(namespace="kube-system"))
     target_elsewhere = NetworkChaos(
         selection=_selection(),
@@ -112,9 +112,9 @@ def test_a_selector_outside_the_experiments_namespace_is_refused() -> None:
 
 
 def test_an_experiment_must_end_by_itself() -> None:
-    with pytest.raises(ExperimentError, match="^duration: missing; every experiment must end by itself"):
+    with pytest.raises(ExperimentError, match=r"^duration: missing; every experiment must end by itself"):
         _experiment("kill", _kill(duration=None))
-    with pytest.raises(ExperimentError, match="^duration: missing"):
+    with pytest.raises(ExperimentError, match=r"^duration: missing"):
         _experiment("kill", Schedule(cron="@daily", chaos=_kill(duration=None)))
 
 
@@ -139,23 +139,23 @@ def test_value_renders_as_a_string() -> None:
 
 
 def test_netem_numbers_must_be_written_as_the_crd_wants() -> None:
-    with pytest.raises(ExperimentError, match="^latency: got '1m30s'; accepted a single number with one unit"):
+    with pytest.raises(ExperimentError, match=r"^latency: got '1m30s'; accepted a single number with one unit"):
         Delay(latency="1m30s")
-    with pytest.raises(ExperimentError, match="^correlation: got '090'; write it as '90'"):
+    with pytest.raises(ExperimentError, match=r"^correlation: got '090'; write it as '90'"):
         Delay(latency="5ms", correlation="090")
-    with pytest.raises(ExperimentError, match="^loss: got '150'; accepted a number from 0 to 100"):
+    with pytest.raises(ExperimentError, match=r"^loss: got '150'; accepted a number from 0 to 100"):
         Loss(percent="150")
 
 
 def test_container_names_belong_to_container_kill_only() -> None:
-    with pytest.raises(ExperimentError, match="^containerNames: container-kill needs the containers to kill"):
+    with pytest.raises(ExperimentError, match=r"^containerNames: container-kill needs the containers to kill"):
         PodChaos(selection=_selection(), duration="30s", action=PodAction.CONTAINER_KILL)
     with pytest.raises(ExperimentError, match=r"^containerNames: got \['httpd'\]; accepted none with action pod-kill"):
         PodChaos(selection=_selection(), duration="30s", action=PodAction.POD_KILL, container_names=("httpd",))
 
 
 def test_a_partition_needs_a_target_and_renders_no_parameter_block() -> None:
-    with pytest.raises(ExperimentError, match="^target: a partition needs"):
+    with pytest.raises(ExperimentError, match=r"^target: a partition needs"):
         NetworkChaos(selection=_selection(), duration="30s", fault=Partition())
     spec = NetworkChaos(
         selection=_selection(),
@@ -167,7 +167,7 @@ def test_a_partition_needs_a_target_and_renders_no_parameter_block() -> None:
 
 
 def test_stress_needs_a_stressor() -> None:
-    with pytest.raises(ExperimentError, match="^stressors: a StressChaos needs a cpu or a memory stressor"):
+    with pytest.raises(ExperimentError, match=r"^stressors: a StressChaos needs a cpu or a memory stressor"):
         StressChaos(selection=_selection(), duration="30s")
 
 
@@ -175,9 +175,9 @@ def test_stress_needs_a_stressor() -> None:
 
 
 def test_a_chaos_step_has_a_deadline_and_no_duration() -> None:
-    with pytest.raises(ExperimentError, match="^kill.duration: a chaos step has none inside a workflow"):
+    with pytest.raises(ExperimentError, match=r"^kill\.duration: a chaos step has none inside a workflow"):
         ChaosStep(name="kill", deadline="30s", chaos=_kill(duration="30s"))
-    with pytest.raises(ExperimentError, match="^kill.deadline: got '0s'"):
+    with pytest.raises(ExperimentError, match=r"^kill\.deadline: got '0s'"):
         _step("kill", deadline="0s")
     assert _step("kill").templates()[0] == {
         "name": "kill",
@@ -188,11 +188,11 @@ def test_a_chaos_step_has_a_deadline_and_no_duration() -> None:
 
 
 def test_template_names_are_unique_dns_labels() -> None:
-    with pytest.raises(ExperimentError, match="^templates: names must be unique in a workflow, repeated: kill"):
+    with pytest.raises(ExperimentError, match=r"^templates: names must be unique in a workflow, repeated: kill"):
         Workflow(entry=Serial(name="main", children=(_step("kill"), _step("kill"))))
-    with pytest.raises(ExperimentError, match="^name: got 'Step_1'"):
+    with pytest.raises(ExperimentError, match=r"^name: got 'Step_1'"):
         _step("Step_1")
-    with pytest.raises(ExperimentError, match="^main.children: a Serial template needs at least one child"):
+    with pytest.raises(ExperimentError, match=r"^main\.children: a Serial template needs at least one child"):
         Serial(name="main", children=())
 
 
@@ -217,7 +217,7 @@ def test_a_workflow_is_bounded_by_its_deadlines() -> None:
 
 
 def test_status_check_needs_an_http_url() -> None:
-    with pytest.raises(ExperimentError, match="^probe.url: got 'frontend-service/api/'"):
+    with pytest.raises(ExperimentError, match=r"^probe\.url: got 'frontend-service/api/'"):
         StatusCheck(name="probe", url="frontend-service/api/", deadline="30s")
 
 
@@ -228,7 +228,7 @@ def test_one_unit_pattern_is_the_crds() -> None:
     crd_text = (CHAOS_MESH_CRDS / CHAOS_MESH_CRD_FILES["NetworkChaos"]).read_text()
     assert f"pattern: {ONE_UNIT.pattern}" in crd_text
     assert parse_one_unit_duration("1.5s") == 1.5
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="is not a single number with one unit"):
         parse_one_unit_duration("1m30s")
 
 

@@ -194,7 +194,7 @@ def test_progressive_delay_is_one_workflow_running_the_write_up_ramp(manifests: 
     # Each step is the write-up's spec with the ramp's latency and no duration (its deadline bounds it).
     write_up_spec = {key: value for key, value in expected["spec"].items() if key != "duration"}
     assert [delay["networkChaos"]["delay"]["latency"] for delay in delays] == WRITE_UP_RAMP
-    for delay, latency in zip(delays, WRITE_UP_RAMP):
+    for delay, latency in zip(delays, WRITE_UP_RAMP, strict=True):
         assert delay["networkChaos"] == {**write_up_spec, "delay": {**write_up_spec["delay"], "latency": latency}}
     # The write-up's 300s split evenly over the 5 steps.
     assert [delay["deadline"] for delay in delays] == ["60s"] * 5

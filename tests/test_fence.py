@@ -13,13 +13,13 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-import k8s_schema
 import pytest
 import yaml
-from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 
+import k8s_schema
 from chaoslab.config.model import DEFAULT_KUBERNETES_VERSION, DEFAULT_SANDBOX_NAMESPACE
 from components import fence
+from crd_schema import CHAOS_MESH_CRD_FILES, CHAOS_MESH_CRDS
 from experiments_support import all_enabled
 from pulumi_harness import Deployment, Registration, run_lab
 
@@ -293,12 +293,15 @@ def test_chaos_viewer_role_is_read_only_over_what_the_manager_sees(sandboxed):
         assert set(rule["verbs"]) <= READ, (
             f"{viewer.name}: writes {sorted(set(rule['verbs']) - READ)} on {rule['resources']}"
         )
-    seen = lambda role: {
-        (group, resource)
-        for rule in role.inputs["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-    }  # noqa: E731
+
+    def seen(role):
+        return {
+            (group, resource)
+            for rule in role.inputs["rules"]
+            for group in rule["apiGroups"]
+            for resource in rule["resources"]
+        }
+
     assert seen(viewer) == seen(manager), f"{viewer.name}: sees {sorted(seen(viewer) ^ seen(manager))} differently"
 
 

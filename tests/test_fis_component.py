@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import pytest
-from policy_support import registration_args, violations
 
 from components.fis import FIS_KUBERNETES_USER, LOG_RETENTION_DAYS
 from policy.rules.fis import (
@@ -20,6 +19,7 @@ from policy.rules.fis import (
     fis_targets_scoped,
 )
 from policy.rules.rbac import RBAC_TYPE_PREFIX, rbac_least_privilege, rbac_no_broad_bindings, rbac_no_escalation_paths
+from policy_support import registration_args, violations
 from pulumi_harness import FAKE_ACCOUNT, FAKE_ZONES, Deployment, ProgramFailed, run_lab
 
 # A zone the lab's network uses in the fake account: it takes the two lowest usable zone IDs, use1-az2 and
@@ -200,7 +200,8 @@ def test_without_steady_state_alarms_nothing_is_declared() -> None:
 
 def test_a_zone_outside_the_lab_is_refused_naming_the_key() -> None:
     with pytest.raises(
-        ProgramFailed, match="chaos-lab:experiments.zone-outage.zone: got 'us-west-2a'; accepted one of the lab's zones"
+        ProgramFailed,
+        match=r"chaos-lab:experiments\.zone-outage\.zone: got 'us-west-2a'; accepted one of the lab's zones",
     ):
         with_alarms({"zone-outage": {"enabled": True, "zone": "us-west-2a"}})
 
@@ -213,6 +214,6 @@ def test_halted_declares_no_template() -> None:
 def test_the_kind_stack_rejects_fis_entries_with_a_clear_message() -> None:
     with pytest.raises(
         ProgramFailed,
-        match="chaos-lab:experiments.node-group-loss: FIS acts on AWS resources and this stack declares none",
+        match=r"chaos-lab:experiments\.node-group-loss: FIS acts on AWS resources and this stack declares none",
     ):
         run_lab("kind", {"experiments": {"node-group-loss": {"enabled": True}}})

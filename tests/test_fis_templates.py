@@ -71,7 +71,7 @@ def every_fis_shape() -> list[tuple[str, dict[str, Any]]]:
     return shapes
 
 
-@pytest.mark.parametrize(("name", "overrides"), every_fis_shape(), ids=lambda value: str(value))
+@pytest.mark.parametrize(("name", "overrides"), every_fis_shape(), ids=str)
 def test_every_template_the_catalog_renders_passes_the_table(name: str, overrides: dict[str, Any]) -> None:
     assert one(name, **overrides).problems(REFS, [ALARM]) == []
 
@@ -353,3 +353,14 @@ def test_the_fis_doc_quotes_the_computed_prices() -> None:
         assert f"`{name}` {minutes} min (${minutes * PRICES.fis_per_action_minute:.2f})" in fis_doc, name
     minutes = one("basic-pod-kill", engine="fis").action_minutes()
     assert f"(`basic-pod-kill`: {minutes} min, ${minutes * PRICES.fis_per_action_minute:.2f})" in fis_doc
+
+
+def test_a_wait_action_needs_no_target_and_a_target_on_it_is_refused() -> None:
+    """aws:fis:wait is the table's one action without a target key (FIS's action reference lists no target)."""
+    template = _template()
+    template["actions"]["pause"] = {"actionId": "aws:fis:wait", "parameters": {"duration": "PT5M"}}
+    assert template_problems(template) == []
+    template["actions"]["pause"]["targets"] = {"Instances": next(iter(template["targets"]))}
+    assert template_problems(template) == [
+        "actions.pause.targets.Instances: unexpected target key; accepted no target for aws:fis:wait"
+    ]

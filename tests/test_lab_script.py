@@ -63,7 +63,12 @@ def run_script(
         **env,
     }
     result = subprocess.run(
-        [str(project / "scripts" / "lab"), *args], env=environment, capture_output=True, text=True, timeout=30
+        [str(project / "scripts" / "lab"), *args],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
     return result, calls.read_text().splitlines() if calls.exists() else []
 

@@ -81,7 +81,9 @@ def node(tmp_path: Path):
             **({"FAKE_KERNEL_PACKAGE": kernel.package} if kernel.package else {}),
             **({"FAKE_DNF_FAILS": "1"} if dnf_fails else {}),
         }
-        return subprocess.run([BASH, "-c", f'source "{script}"\n{snippet}'], env=env, capture_output=True, text=True)
+        return subprocess.run(
+            [BASH, "-c", f'source "{script}"\n{snippet}'], env=env, capture_output=True, text=True, check=False
+        )
 
     run.dnf_log = tmp_path / "dnf.log"  # type: ignore[attr-defined]
     return run
@@ -91,7 +93,7 @@ def test_the_user_data_is_one_mime_shell_part_that_bash_parses(tmp_path: Path) -
     script = tmp_path / "netem.sh"
     script.write_text(script_part())
     assert script_part() == NETEM_SCRIPT
-    result = subprocess.run([BASH, "-n", str(script)], capture_output=True, text=True)
+    result = subprocess.run([BASH, "-n", str(script)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
 
 
@@ -135,7 +137,7 @@ MODULES_LOAD_DIR = "/etc/modules-load.d"
 def _can_mount_privately() -> bool:
     unshare = shutil.which("unshare")
     probe = [unshare or "unshare", "--mount", "--fork", "mount", "-t", "tmpfs", "none", MODULES_LOAD_DIR]
-    return unshare is not None and subprocess.run(probe, capture_output=True).returncode == 0
+    return unshare is not None and subprocess.run(probe, capture_output=True, check=False).returncode == 0
 
 
 @pytest.mark.skipif(not _can_mount_privately(), reason=f"needs a private tmpfs on {MODULES_LOAD_DIR} (root, unshare)")

@@ -9,12 +9,12 @@ admission plugin does with a version newer than the server's.
 from __future__ import annotations
 
 import pytest
-from pod_security import restricted_violations
 
 from chaoslab.config.model import DEFAULT_KUBERNETES_VERSION, DEFAULT_SANDBOX_NAMESPACE
 from components.chaos_mesh import CONTROL_PLANE_NAMESPACE
 from components.fence import pod_security_labels
 from components.steady_state import NAMESPACE as STEADY_STATE_NAMESPACE
+from pod_security import restricted_violations
 from pulumi_harness import Deployment, run_lab
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"

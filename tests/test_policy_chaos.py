@@ -5,15 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from policy_support import (
-    chaos_args,
-    chaos_manifest,
-    chaos_type,
-    policy_resource,
-    resource_args,
-    stack_violations,
-    violations,
-)
 from pulumi_policy import StackValidationArgs
 
 from chaoslab.experiments import CATALOG, PodAction
@@ -23,6 +14,15 @@ from policy.rules.chaos import (
     chaos_duration_bounded,
     chaos_selectors_fenced,
     pod_kill_needs_replicas,
+)
+from policy_support import (
+    chaos_args,
+    chaos_manifest,
+    chaos_type,
+    policy_resource,
+    resource_args,
+    stack_violations,
+    violations,
 )
 
 SCHEDULES = (None, "@every 2h")

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from policy_support import resource_args, violations
 
 from policy.rules.fis import (
     ROLE_TYPE,
@@ -16,6 +15,7 @@ from policy.rules.fis import (
     fis_stop_conditions_required,
     fis_targets_scoped,
 )
+from policy_support import resource_args, violations
 
 ALARM = "arn:aws:cloudwatch:us-east-1:123456789012:alarm:dev-frontend-errors"
 NODE_GROUP = "arn:aws:eks:us-east-1:123456789012:nodegroup/chaos-lab-dev/chaos-workers/0cc7b2c1"

@@ -13,15 +13,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-from policy_support import (
-    AnyPolicy,
-    from_registration,
-    policy_config,
-    policy_config_files,
-    registration_args,
-    stack_violations,
-    violations,
-)
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
 from experiments_support import all_enabled
@@ -31,6 +22,15 @@ from policy.rules.chaos_mesh_release import RELEASE_TYPE
 from policy.rules.chaos_objects import chaos_kind
 from policy.rules.pack_config import MAX_DURATION_KEY, parse_duration_s
 from policy.rules.rbac import RBAC_TYPE_PREFIX
+from policy_support import (
+    AnyPolicy,
+    from_registration,
+    policy_config,
+    policy_config_files,
+    registration_args,
+    stack_violations,
+    violations,
+)
 from pulumi_harness import PROJECT_DIR, Deployment, cli_config, run_lab
 
 KEBAB_CASE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from policy_support import chaos_args, chaos_manifest, resource_args, violations
 
 from policy.rules.production import is_production_stack, production_no_scheduled_chaos, production_on_demand_nodes
+from policy_support import chaos_args, chaos_manifest, resource_args, violations
 
 MANAGED_NODE_GROUP = "eks:index:ManagedNodeGroup"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from policy_support import AnyPolicy, registration_args, resource_args, violations
 
 from components.irsa import trust_policy
 from policy.rules.iam import ROLE_TYPE, WEB_IDENTITY_ACTION, web_identity_trust_exact, web_identity_trust_pinned
@@ -20,6 +19,7 @@ from policy.rules.rbac import (
     rbac_no_broad_bindings,
     rbac_no_escalation_paths,
 )
+from policy_support import AnyPolicy, registration_args, resource_args, violations
 from pulumi_harness import FAKE_ACCOUNT, FAKE_OIDC_ISSUER, Deployment, run_lab
 
 ROLE = f"{RBAC_TYPE_PREFIX}Role"

@@ -6,9 +6,9 @@ import copy
 from typing import Any
 
 import pytest
-from policy_support import resource_args, violations
 
 from policy.rules.chaos_mesh_release import RELEASE_TYPE, chaos_mesh_release_fenced
+from policy_support import resource_args, violations
 
 # The lab's release, as the program declares it (pulumi-kubernetes names the props in camelCase).
 LAB_RELEASE: dict[str, Any] = {

@@ -6,12 +6,11 @@ The whole prober, installed from the lock and run against real nginx, is in test
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from chaoslab_servers import Answer, app_server
-from moto_cloudwatch import client, moto_server, series
 from prometheus_client.parser import text_string_to_metric_families
 
 from chaoslab.errors import UsageError
@@ -26,6 +25,8 @@ from chaoslab.prober.service import (
     SteadyStateProber,
 )
 from chaoslab.samples import ErrorKind, Sample, summarize
+from chaoslab_servers import Answer, app_server
+from moto_cloudwatch import client, moto_server, series
 
 STACK = "test"
 TARGET = "http://frontend-service.chaos-sandbox.svc.cluster.local/api/"
@@ -190,7 +191,7 @@ def test_intervals_start_on_wall_clock_boundaries_one_after_another():
         published = run_intervals(settings, 3)
     starts = [result.started_at for result in published[:3]]
     assert all(start == int(start) for start in starts)
-    assert [later - earlier for earlier, later in zip(starts, starts[1:])] == [1.0, 1.0]
+    assert [later - earlier for earlier, later in itertools.pairwise(starts)] == [1.0, 1.0]
     assert all(result.requests == 20 and result.ok == 20 for result in published)
 
 
@@ -200,7 +201,7 @@ def test_a_hanging_target_does_not_delay_the_next_interval():
         settings = ProberSettings(url=server.url, rate=4.0, timeout_s=1.0, stack=STACK, interval_s=1.0)
         published = run_intervals(settings, 3)
     starts = sorted(result.started_at for result in published)
-    assert [later - earlier for earlier, later in zip(starts, starts[1:])][:2] == [1.0, 1.0]
+    assert [later - earlier for earlier, later in itertools.pairwise(starts)][:2] == [1.0, 1.0]
     assert all(result.errors[ErrorKind.TIMEOUT] == result.requests for result in published)
 
 

@@ -12,6 +12,7 @@ rules in tests/cloudwatch_alarms.py, go from OK to ALARM; with the prober gone, 
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import subprocess
 import sys
@@ -20,14 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cloudwatch_alarms import ALARM, OK, AlarmRule, evaluate
-from demo_app_stack import LOOPBACK, DemoLab, free_port, wait_until
-from moto_cloudwatch import CREDENTIALS, REGION, client, moto_server, series
 
 from chaoslab.config.model import SteadyStateConfig
 from chaoslab.prober import figures
 from chaoslab.samples import ErrorKind
+from cloudwatch_alarms import ALARM, OK, AlarmRule, evaluate
 from components import steady_state
+from demo_app_stack import LOOPBACK, DemoLab, free_port, wait_until
+from moto_cloudwatch import CREDENTIALS, REGION, client, moto_server, series
 from pulumi_harness import PROJECT_DIR
 
 STACK = "e2e"
@@ -156,7 +157,7 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
     assert server_errors[last_broken] == requests[last_broken] == SETTINGS.rate * INTERVAL_S
     # One datapoint per period, each on a period boundary: the prober's intervals are CloudWatch's periods.
     assert all(timestamp.timestamp() % INTERVAL_S == 0 for timestamp, _ in success)
-    assert [later - earlier for (earlier, _), (later, _) in zip(success, success[1:])] == [
+    assert [later - earlier for (earlier, _), (later, _) in itertools.pairwise(success)] == [
         timedelta(seconds=INTERVAL_S)
     ] * (len(success) - 1)
 

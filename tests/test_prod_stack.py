@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from policy_support import registration_args, violations
 
 from components.network import INTERNAL_ELB_TAG
 from policy.rules.chaos_objects import chaos_kind
 from policy.rules.production import production_on_demand_nodes
+from policy_support import registration_args, violations
 from pulumi_harness import Deployment, run_lab
 
 NODE_GROUP = "eks:index:ManagedNodeGroup"

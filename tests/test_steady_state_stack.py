@@ -15,11 +15,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import k8s_schema
 import pytest
-from pod_security import restricted_violations
-from policy_support import registration_args, violations
 
+import k8s_schema
 from chaoslab.config.aws_facts import FACTS_AS_OF
 from chaoslab.config.model import RESERVED_NAMESPACES, SteadyStateConfig, parse_config
 from chaoslab.config.topology import frontend_url
@@ -27,7 +25,9 @@ from chaoslab.prober import figures
 from chaoslab.samples import ErrorKind
 from components import steady_state
 from components.irsa import ROLE_ARN_ANNOTATION
+from pod_security import restricted_violations
 from policy.rules.iam import ROLE_TYPE, web_identity_trust_pinned
+from policy_support import registration_args, violations
 from pulumi_harness import PROJECT_DIR, Deployment, ProgramFailed, run_lab
 
 COMPONENT = "chaos-lab:steady_state:SteadyState"
@@ -269,10 +269,11 @@ def test_the_prober_probes_the_frontend_service_by_its_cluster_dns_name_at_the_c
     deployment = run_lab("dev", {"steadyState.rate": 20, "steadyState.timeout": "2s", "steadyState.path": "/"})
     command = prober_container(deployment)["command"]
     assert command[:3] == ["python", "-m", "chaoslab.prober"]
-    options = dict(zip(command[3::2], command[4::2]))
+    *valued, flag = command[3:]
+    assert flag == "--cloudwatch"
+    options = dict(zip(valued[::2], valued[1::2], strict=True))
     assert options["--url"] == frontend_url("chaos-sandbox", "/")
     assert (options["--rate"], options["--timeout"], options["--stack"]) == ("20", "2", "dev")
-    assert "--cloudwatch" in command
 
 
 def test_the_prober_finds_its_region_where_botocore_looks_and_its_packages_and_code_on_its_path(dev, kind):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 
 FACTS_AS_OF = date(2026, 11, 27)
 
 
-class SupportTier(str, Enum):
+class SupportTier(StrEnum):
     STANDARD = "standard"
     EXTENDED = "extended"
     ENDED = "ended"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, TypeVar
 
 from chaoslab.config.aws_facts import (
@@ -40,22 +40,22 @@ from chaoslab.experiments.values import is_dns_label
 NAMESPACE = "chaos-lab"
 
 
-class ClusterProvider(str, Enum):
+class ClusterProvider(StrEnum):
     EKS = "eks"
     EXISTING = "existing"
 
 
-class CapacityType(str, Enum):
+class CapacityType(StrEnum):
     SPOT = "SPOT"
     ON_DEMAND = "ON_DEMAND"
 
 
-class NatGateways(str, Enum):
+class NatGateways(StrEnum):
     NONE = "none"
     SINGLE = "single"
 
 
-class ContainerRuntime(str, Enum):
+class ContainerRuntime(StrEnum):
     CONTAINERD = "containerd"
     DOCKER = "docker"
     CRIO = "crio"

@@ -80,7 +80,7 @@ def faults(kind: str, spec: Any, path: str = "spec", deadline: tuple[str, Any] |
     if kind == "Schedule":
         inner = mapping(spec).get("type")
         key = EMBED_KEYS.get(inner) if isinstance(inner, str) else None
-        if key is None:
+        if key is None or not isinstance(inner, str):
             yield Fault(str(inner), f"{path}.type", None, f"{path}.type", None)
             return
         yield from faults(inner, mapping(spec).get(key), f"{path}.{key}", deadline)
@@ -98,7 +98,7 @@ def faults(kind: str, spec: Any, path: str = "spec", deadline: tuple[str, Any] |
                 if isinstance(step_type, str)
                 else None
             )
-            if key is None:
+            if key is None or not isinstance(step_type, str):
                 yield Fault(str(step_type), f"{step_path}.templateType", None, *step_deadline)
                 continue
             yield from faults(step_type, step.get(key), f"{step_path}.{key}", step_deadline)

@@ -8,6 +8,7 @@ into one that passes everything.
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import tomllib
@@ -18,6 +19,10 @@ from pulumi_harness import PROJECT_DIR
 PYPROJECT = PROJECT_DIR / "pyproject.toml"
 # Folders of Python code that are not packages of the lab: mypy leaves them to ruff.
 NOT_TYPE_CHECKED = {"tests", "benchmarks", "scripts"}
+# Formatted lines, docstring included; a longer function is split or starts with the marker below.
+MAX_FUNCTION_LINES = 50
+LONG_ON_PURPOSE = "# Long on purpose:"
+TYPE_CHECKED_FOLDERS = ("chaoslab", "experiments", "stacks", "components", "delivery", "policy")
 # experiments/ is checked as chaoslab.experiments, through the symlink that gives it that name.
 CHECKED_THROUGH_CHAOSLAB = "experiments"
 
@@ -83,3 +88,23 @@ def test_a_planted_type_error_fails_the_strict_gate(tmp_path: Path) -> None:
     result = _run("mypy", "--config-file", str(PYPROJECT), "--no-incremental", str(planted), cwd=tmp_path)
     assert result.returncode == 1
     assert "Function is missing a type annotation" in result.stdout
+
+
+def _long_functions_without_a_reason() -> list[str]:
+    found = []
+    for folder in TYPE_CHECKED_FOLDERS:
+        for path in sorted((PROJECT_DIR / folder).rglob("*.py")):
+            lines = path.read_text().splitlines()
+            for node in ast.walk(ast.parse("\n".join(lines), filename=str(path))):
+                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                length = node.end_lineno - node.lineno + 1 if node.end_lineno else 0
+                first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+                if length > MAX_FUNCTION_LINES and not lines[first - 2].strip().startswith(LONG_ON_PURPOSE):
+                    found.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_is_long_without_a_reason() -> None:
+    """Past about 50 lines a function is split into named steps, or says on the line above why it reads better whole."""
+    assert _long_functions_without_a_reason() == []

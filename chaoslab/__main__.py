@@ -1,5 +1,3 @@
-import sys
+from chaoslab.cli import run
 
-from chaoslab.cli import main
-
-sys.exit(main())
+run()

@@ -13,6 +13,7 @@ import contextlib
 import json
 import math
 import re
+import signal
 import sys
 import textwrap
 import traceback
@@ -130,8 +131,15 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
 
 
 def run() -> NoReturn:
-    """The console-script entry point."""
-    sys.exit(main())
+    """The process's entry point (console script and `python -m chaoslab`)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a second Ctrl-C after main had already reported the first
+        code = ExitCode.INTERRUPTED
+    # Everything is written and every thread left is a daemon: a Ctrl-C landing during the exit itself
+    # would otherwise end the process by SIGINT (-2) instead of with the interrupted exit code.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _error_line(error: BaseException) -> str:

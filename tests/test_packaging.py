@@ -266,8 +266,13 @@ def test_the_program_imports_with_requirements_txt_alone():
     assert {"requests", "urllib3"} <= blocked_for_project
     result = run_blocked(
         """
+        import json
         import stacks.lab
-        print(sorted(name for name in sys.modules if name.startswith("components.")))
+
+        project = ("stacks", "components", "chaoslab")
+        print(json.dumps({
+            name: module.__file__ for name, module in sys.modules.items() if name.partition(".")[0] in project
+        }))
         """,
         cwd=PROJECT_DIR,
         blocked=blocked,
@@ -275,7 +280,11 @@ def test_the_program_imports_with_requirements_txt_alone():
         pythonpath=str(PROJECT_DIR),
     )
     assert result.returncode == 0, result.stderr
-    assert "components.cluster" in result.stdout
+    loaded = json.loads(result.stdout)
+    assert {"components.cluster", "components.steady_state", "chaoslab.experiments.catalog"} <= loaded.keys()
+    # Nor later, from inside a function of a module the program loads.
+    deferred = {name: imported_roots(Path(file)) & (blocked | blocked_for_project) for name, file in loaded.items()}
+    assert {name: roots for name, roots in deferred.items() if roots} == {}
 
 
 def test_the_config_model_and_the_cli_import_without_pulumi():

@@ -413,6 +413,11 @@ def _add_probe(commands: Any, env: Environment) -> None:
     abort = command.add_argument_group("abort")
     _add_abort_if(abort, "while probing")
     _add_fence(abort, prefix="halt-", required=False, verb="When a condition holds, halt")
+    _add_probe_output(command)
+    command.set_defaults(handler=_probe)
+
+
+def _add_probe_output(command: argparse.ArgumentParser) -> None:
     output = command.add_argument_group("output")
     output.add_argument(
         "--out",
@@ -434,7 +439,6 @@ def _add_probe(commands: Any, env: Environment) -> None:
             "e.g. ... --json | jq .latency_ms.p95",
         ),
     )
-    command.set_defaults(handler=_probe)
 
 
 def _add_run(commands: Any, env: Environment) -> None:
@@ -470,6 +474,16 @@ def _add_run(commands: Any, env: Environment) -> None:
           python -m chaoslab run basic-pod-kill --stack dev --abort-if 'success<90%/10s'
           python -m chaoslab run basic-pod-kill --stack dev --dry-run""",
     )
+    _add_run_target(command)
+    _add_run_phases(command)
+    _add_load_options(command)
+    _add_run_samples(command)
+    _add_run_output(command)
+    command.set_defaults(handler=_run)
+
+
+def _add_run_target(command: argparse.ArgumentParser) -> None:
+    """What to run, on which stack, probing which URL."""
     command.add_argument(
         "experiment",
         metavar="EXPERIMENT",
@@ -502,6 +516,10 @@ def _add_run(commands: Any, env: Environment) -> None:
             "e.g. --url http://a1b2.elb.amazonaws.com/api/.",
         ),
     )
+
+
+def _add_run_phases(command: argparse.ArgumentParser) -> None:
+    """How long each phase is probed, and what cuts the chaos short."""
     phases = command.add_argument_group("phases")
     phases.add_argument(
         "--baseline",
@@ -544,7 +562,9 @@ def _add_run(commands: Any, env: Environment) -> None:
             "condition watches the same alarms; this does not wait for it, e.g. --abort-on-alarm.",
         ),
     )
-    _add_load_options(command)
+
+
+def _add_run_samples(command: argparse.ArgumentParser) -> None:
     command.add_argument_group("samples").add_argument(
         "--samples-from",
         choices=SAMPLE_SOURCES,
@@ -559,6 +579,9 @@ def _add_run(commands: Any, env: Environment) -> None:
             "--abort-on-alarm, e.g. --samples-from cloudwatch.",
         ),
     )
+
+
+def _add_run_output(command: argparse.ArgumentParser) -> None:
     output = command.add_argument_group("output")
     output.add_argument(
         "--out",
@@ -584,7 +607,6 @@ def _add_run(commands: Any, env: Environment) -> None:
             "The same object as the run's summaries.json, plus run_dir.",
         ),
     )
-    command.set_defaults(handler=_run)
 
 
 def _add_halt(commands: Any, env: Environment) -> None:
@@ -619,6 +641,12 @@ def _add_halt(commands: Any, env: Environment) -> None:
     )
     target = command.add_argument_group("target")
     _add_fence(target, prefix="", required=True, verb="Halt")
+    _add_halt_behaviour(command)
+    _add_change_outputs(command, "halt")
+    command.set_defaults(handler=_halt)
+
+
+def _add_halt_behaviour(command: argparse.ArgumentParser) -> None:
     behaviour = command.add_argument_group("halt")
     behaviour.add_argument(
         "--up",
@@ -652,8 +680,6 @@ def _add_halt(commands: Any, env: Environment) -> None:
             "e.g. --wait 2m.",
         ),
     )
-    _add_change_outputs(command, "halt")
-    command.set_defaults(handler=_halt)
 
 
 def _add_resume(commands: Any, env: Environment) -> None:
@@ -676,6 +702,12 @@ def _add_resume(commands: Any, env: Environment) -> None:
     )
     target = command.add_argument_group("target")
     _add_fence(target, prefix="", required=True, verb="Resume")
+    _add_resume_behaviour(command)
+    _add_change_outputs(command, "resume")
+    command.set_defaults(handler=_resume)
+
+
+def _add_resume_behaviour(command: argparse.ArgumentParser) -> None:
     behaviour = command.add_argument_group("resume")
     behaviour.add_argument(
         "--up",
@@ -714,8 +746,6 @@ def _add_resume(commands: Any, env: Environment) -> None:
         ),
     )
     _add_deadline(behaviour, "resume")
-    _add_change_outputs(command, "resume")
-    command.set_defaults(handler=_resume)
 
 
 def _add_deadline(group: argparse._ArgumentGroup, name: str) -> None:
@@ -990,21 +1020,8 @@ def _summary_text(url: str, summary: Summary) -> str:
 
 def _run(args: argparse.Namespace, env: Environment) -> int:
     project_dir = _project_dir(args.project_dir)
-    options = RunOptions(
-        url=args.url,
-        baseline_s=args.baseline,
-        during_s=args.during,
-        after_s=args.after,
-        rate=args.rate,
-        timeout_s=args.timeout,
-        concurrency=args.concurrency,
-        out_dir=args.out,
-        abort_conditions=tuple(args.abort_if),
-        abort_on_alarm=args.abort_on_alarm,
-        samples_from=args.samples_from,
-    )
     stack = env.connect_stack(args.stack, project_dir)
-    plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), options)
+    plan = make_plan(args.experiment, stack.name, project_dir, stack.get_all_config(), _run_options(args))
     if args.dry_run:
         _emit(env, args, plan.to_dict(), "\n".join(plan.describe()) + "\n")
         return ExitCode.OK
@@ -1033,10 +1050,30 @@ def _run(args: argparse.Namespace, env: Environment) -> int:
                 display.note(f"partial report in {plan.out_dir}")
                 raise
     _print_run(args, env, plan.out_dir)
-    if journal.data["status"] == RunStatus.ABORTED.value:  # returned, not raised: an abort condition held
-        fast_stop_failed = (journal.data["abort"] or {}).get("halt_error") is not None
+    return _run_exit_code(journal.data)
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    return RunOptions(
+        url=args.url,
+        baseline_s=args.baseline,
+        during_s=args.during,
+        after_s=args.after,
+        rate=args.rate,
+        timeout_s=args.timeout,
+        concurrency=args.concurrency,
+        out_dir=args.out,
+        abort_conditions=tuple(args.abort_if),
+        abort_on_alarm=args.abort_on_alarm,
+        samples_from=args.samples_from,
+    )
+
+
+def _run_exit_code(journal: Mapping[str, Any]) -> ExitCode:
+    if journal["status"] == RunStatus.ABORTED.value:  # returned, not raised: an abort condition held
+        fast_stop_failed = (journal["abort"] or {}).get("halt_error") is not None
         return ExitCode.ABORTED_HALT_FAILED if fast_stop_failed else ExitCode.ABORTED
-    if journal.data["status"] == RunStatus.FAILED.value or journal.data["deviated"]:
+    if journal["status"] == RunStatus.FAILED.value or journal["deviated"]:
         return ExitCode.HYPOTHESIS_NOT_MET
     return ExitCode.OK
 

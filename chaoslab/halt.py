@@ -350,7 +350,6 @@ def issue_halt(
     halt_id = halt_id or new_halt_id()
     deadline = Deadline(deadline_s)
     rows: dict[tuple[str, str], Row] = {}
-    not_listed: list[Row] = []
     issued_at: float | None = None
     rng = random.Random()
     passes = 0
@@ -358,53 +357,95 @@ def issue_halt(
     with ThreadPoolExecutor(PARALLEL_REQUESTS, thread_name_prefix="chaoslab-halt") as pool:
         while True:
             passes += 1
-            not_listed, acted, failed, worth_another_pass = [], False, False, False
-            for kinds in (SPAWNERS, EXPERIMENT_RESOURCES) if passes == 1 else (ALL_KINDS,):
-                found, unlisted = _list(api, namespace, kinds, pool, deadline)
-                not_listed += unlisted
-                _forget_gone(rows, found, {kind for kind in kinds if kind not in {row.resource for row in unlisted}})
-                requests: list[_Request] = []
-                for item in found:
-                    if not item.active:
-                        # Idempotent: a second halt finds it paused, and leaves someone else's pause unmarked.
-                        rows.setdefault(
-                            (item.resource, item.name),
-                            Row(
-                                item.resource,
-                                item.name,
-                                "already deleting" if item.resource == WORKFLOWS else "already paused",
-                            ),
-                        )
-                    elif dry_run:
-                        verb = "would delete" if item.resource == WORKFLOWS else "would pause"
-                        rows[(item.resource, item.name)] = Row(item.resource, item.name, verb)
-                    else:
-                        requests.append(_stop_request(api, namespace, item, halt_id))
-                sent = _send_all(pool, requests, deadline)
-                for row in sent.rows:
-                    rows[row.key] = row
-                acted = acted or bool(requests)
-                failed = failed or any(not row.ok for row in sent.rows)
-                worth_another_pass = worth_another_pass or sent.retryable_failure
-                if sent.issued_at is not None:
-                    issued_at = sent.issued_at if issued_at is None else max(issued_at, sent.issued_at)
-            verified = not not_listed and not acted
-            if verified or dry_run:
+            this = _halt_pass(api, namespace, pool, deadline, rows, first=passes == 1, dry_run=dry_run, halt_id=halt_id)
+            issued_at = _latest(issued_at, this.issued_at)
+            if this.verified or dry_run:
                 break
-            if failed and not worth_another_pass and not not_listed:
+            if this.failed and not this.worth_another_pass and not this.not_listed:
                 break  # refused for good (403, 422, ...): asking again until the deadline changes nothing
             if deadline.passed:
                 # One pass more after the deadline, when the last one stopped all it found: it may
                 # confirm the namespace clear. Never more: something that keeps spawning must not keep us here.
                 past_deadline_passes += 1
-                if failed or not_listed or past_deadline_passes > 1:
+                if this.failed or this.not_listed or past_deadline_passes > 1:
                     break
-            elif failed or not_listed:
+            elif this.failed or this.not_listed:
                 wait_s = BACKOFF.wait_s(passes, rng)
                 if wait_s >= deadline.remaining_s():
                     break
                 time.sleep(wait_s)
-    return Issued(started, tuple(not_listed + list(rows.values())), issued_at, halt_id, deadline_s, verified or dry_run)
+    return Issued(
+        started, tuple(this.not_listed + list(rows.values())), issued_at, halt_id, deadline_s, this.verified or dry_run
+    )
+
+
+@dataclass
+class _Pass:
+    """One pass of a halt over the namespace: what it could not list, and what its requests did."""
+
+    not_listed: list[Row] = field(default_factory=list)
+    acted: bool = False  # it sent a request: something was active
+    failed: bool = False  # a request failed
+    worth_another_pass: bool = False  # a request failed only for want of time
+    issued_at: float | None = None
+
+    @property
+    def verified(self) -> bool:
+        """It listed every kind and found nothing active."""
+        return not self.not_listed and not self.acted
+
+
+def _halt_pass(
+    api: Any,
+    namespace: str,
+    pool: ThreadPoolExecutor,
+    deadline: Deadline,
+    rows: dict[tuple[str, str], Row],
+    *,
+    first: bool,
+    dry_run: bool,
+    halt_id: str,
+) -> _Pass:
+    """List and stop: the first pass stops the spawners before it lists the experiments, a later one takes every
+    kind at once. `rows` keeps each object's latest row across passes."""
+    this = _Pass()
+    for kinds in (SPAWNERS, EXPERIMENT_RESOURCES) if first else (ALL_KINDS,):
+        found, unlisted = _list(api, namespace, kinds, pool, deadline)
+        this.not_listed += unlisted
+        _forget_gone(rows, found, {kind for kind in kinds if kind not in {row.resource for row in unlisted}})
+        requests = _stop_requests(api, namespace, found, rows, dry_run=dry_run, halt_id=halt_id)
+        sent = _send_all(pool, requests, deadline)
+        for row in sent.rows:
+            rows[row.key] = row
+        this.acted = this.acted or bool(requests)
+        this.failed = this.failed or any(not row.ok for row in sent.rows)
+        this.worth_another_pass = this.worth_another_pass or sent.retryable_failure
+        this.issued_at = _latest(this.issued_at, sent.issued_at)
+    return this
+
+
+def _stop_requests(
+    api: Any, namespace: str, found: Sequence[_Found], rows: dict[tuple[str, str], Row], *, dry_run: bool, halt_id: str
+) -> list[_Request]:
+    """A request for each active object; an object already stopped, or only listed by a dry run, gets its row now."""
+    requests: list[_Request] = []
+    for item in found:
+        if not item.active:
+            # Idempotent: a second halt finds it paused, and leaves someone else's pause unmarked.
+            rows.setdefault(
+                (item.resource, item.name),
+                Row(item.resource, item.name, "already deleting" if item.resource == WORKFLOWS else "already paused"),
+            )
+        elif dry_run:
+            verb = "would delete" if item.resource == WORKFLOWS else "would pause"
+            rows[(item.resource, item.name)] = Row(item.resource, item.name, verb)
+        else:
+            requests.append(_stop_request(api, namespace, item, halt_id))
+    return requests
+
+
+def _latest(first: float | None, second: float | None) -> float | None:
+    return max((moment for moment in (first, second) if moment is not None), default=None)
 
 
 def _forget_gone(rows: dict[tuple[str, str], Row], found: Sequence[_Found], listed: set[str]) -> None:
@@ -565,29 +606,12 @@ def resume(
             halt_id = max((item.halt_id for item in ours if item.halt_id is not None), default=None)
         report.halt_id = None if every_halt else halt_id
         chosen = [item for item in ours if every_halt or item.halt_id == halt_id]
-        rows = [
-            Row(item.resource, item.name, "left paused (not paused by chaoslab)")
-            for item in found
-            if item.paused and not item.paused_by_chaoslab
-        ]
         others = [item for item in ours if item not in chosen]
-        rows += [
-            Row(item.resource, item.name, f"left paused (halt {item.halt_id or 'without an ID'})") for item in others
-        ]
+        rows = _left_paused(found, others)
         if dry_run:
             rows += [Row(item.resource, item.name, "would unpause") for item in chosen]
         else:
-            unpaused = _send_all(
-                pool,
-                [
-                    (
-                        Row(item.resource, item.name, "unpause"),
-                        partial(_pause, api, namespace, item.resource, item.name, None),
-                    )
-                    for item in chosen
-                ],
-                deadline,
-            )
+            unpaused = _send_all(pool, [_unpause_request(api, namespace, item) for item in chosen], deadline)
             rows += unpaused.rows
             report.issued_s = None if unpaused.issued_at is None else unpaused.issued_at - started
     report.rows = failed + rows
@@ -601,6 +625,19 @@ def resume(
     if stack is not None and up and not dry_run:
         report.update = _up(stack, "chaoslab resume: declare the enabled chaos again")
     return report
+
+
+def _left_paused(found: Sequence[_Found], other_halts: Sequence[_Found]) -> list[Row]:
+    """The rows of what resume leaves paused: someone else's pauses, then those of other halts."""
+    return [
+        Row(item.resource, item.name, "left paused (not paused by chaoslab)")
+        for item in found
+        if item.paused and not item.paused_by_chaoslab
+    ] + [Row(item.resource, item.name, f"left paused (halt {item.halt_id or 'without an ID'})") for item in other_halts]
+
+
+def _unpause_request(api: Any, namespace: str, item: _Found) -> _Request:
+    return Row(item.resource, item.name, "unpause"), partial(_pause, api, namespace, item.resource, item.name, None)
 
 
 def _change_config(change: Callable[[], None], done: str) -> dict[str, Any]:

@@ -151,21 +151,55 @@ def _fis_experiment(
     return (experiment if is_enabled else None), []
 
 
+@dataclass
+class _EntryKeys:
+    """What a Chaos Mesh entry's keys say, before the catalog's rules judge its parameters."""
+
+    is_enabled: bool = False
+    schedule: Any = None
+    history_limit: int = DEFAULT_HISTORY_LIMIT
+    engine: Engine = Engine.CHAOS_MESH
+    overrides: dict[str, Any] = field(default_factory=dict)  # parameter overrides, by field name
+
+
 def _read_entry(
     entry: CatalogEntry, raw: Any, fence: Fence, fis_lab: FisLab | None
 ) -> tuple[Experiment | FisExperiment | None, list[Problem]]:
     """The experiment when enabled (None otherwise) and the entry's problems, keyed by config key."""
     if not isinstance(raw, Mapping):
         return None, [("", f'got {show(raw)}; accepted an object such as {{"enabled": true}}')]
-    readers = entry.defaults.readers()
     reader = _Reader(raw)
+    keys = _read_keys(reader, entry.defaults.readers(), fence)
+    if reader.problems:
+        return None, reader.problems
+    if keys.engine is Engine.FIS and fis_lab is None:
+        return None, [("engine", f"got 'fis'; {NOT_ON_AWS}")]
 
+    parameters = replace(entry.defaults, **keys.overrides)
+    problems = parameters.problems(fence)
+    if problems:
+        return None, problems
+    try:
+        experiment = entry.experiment(parameters, fence, keys.schedule, keys.history_limit)
+    except ExperimentError as error:
+        # The model re-checks every rule it renders; one that `problems()` missed still comes back
+        # as a problem, not as an exception.
+        return None, [("", str(error))]
+    if keys.engine is Engine.FIS:
+        assert fis_lab is not None
+        plan = ChaosMeshThroughFis(experiment=experiment, workloads=fence.workloads)
+        return _fis_experiment(entry.name, entry.simulates, plan, fence, fis_lab, keys.is_enabled)
+    return (experiment if keys.is_enabled else None), []
+
+
+def _read_keys(reader: _Reader, readers: Mapping[str, tuple[str, Callable[[Any], Any]]], fence: Fence) -> _EntryKeys:
+    """Every key of the entry, its problems left in `reader`."""
+    raw = reader.raw
+    keys = _EntryKeys()
     # Keys are read in the order the user wrote them, so the problems come back in that order too.
-    is_enabled, schedule, history_limit, engine = False, None, DEFAULT_HISTORY_LIMIT, Engine.CHAOS_MESH
-    overrides: dict[str, Any] = {}
     for key in raw:
         if key == "enabled":
-            is_enabled = reader.read(key, values.boolean)
+            keys.is_enabled = reader.read(key, values.boolean)
         elif key == "namespace":
             if raw[key] != fence.namespace:
                 reader.problems.append(
@@ -176,32 +210,13 @@ def _read_entry(
                     )
                 )
         elif key == "schedule":
-            schedule = reader.read(key, values.schedule)
+            keys.schedule = reader.read(key, values.schedule)
         elif key == "historyLimit":
             if "schedule" not in raw:
                 reader.problems.append((key, "applies only with a schedule; add schedule or drop historyLimit"))
-            history_limit = reader.read(key, values.whole_number(1, MAX_HISTORY_LIMIT))
+            keys.history_limit = reader.read(key, values.whole_number(1, MAX_HISTORY_LIMIT))
         elif key == "engine":
-            engine = reader.read(key, values.one_of(Engine))
+            keys.engine = reader.read(key, values.one_of(Engine))
         else:
-            reader.override(key, readers, COMMON_KEYS, overrides)
-    if reader.problems:
-        return None, reader.problems
-    if engine is Engine.FIS and fis_lab is None:
-        return None, [("engine", f"got 'fis'; {NOT_ON_AWS}")]
-
-    parameters = replace(entry.defaults, **overrides)
-    problems = parameters.problems(fence)
-    if problems:
-        return None, problems
-    try:
-        experiment = entry.experiment(parameters, fence, schedule, history_limit)
-    except ExperimentError as error:
-        # The model re-checks every rule it renders; one that `problems()` missed still comes back
-        # as a problem, not as an exception.
-        return None, [("", str(error))]
-    if engine is Engine.FIS:
-        assert fis_lab is not None
-        plan = ChaosMeshThroughFis(experiment=experiment, workloads=fence.workloads)
-        return _fis_experiment(entry.name, entry.simulates, plan, fence, fis_lab, is_enabled)
-    return (experiment if is_enabled else None), []
+            reader.override(key, readers, COMMON_KEYS, keys.overrides)
+    return keys

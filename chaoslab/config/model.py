@@ -13,7 +13,7 @@ import json
 import posixpath
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import Enum, StrEnum
 from typing import Any, TypeVar
@@ -619,52 +619,23 @@ def _check_url_path(raw: str) -> str | None:
     return None if _URL_PATH.fullmatch(raw) else "an absolute URL path without spaces, query or fragment, such as /api/"
 
 
+_STEADY_STATE_FIELDS = (
+    "enabled",
+    "rate",
+    "timeout",
+    "path",
+    "minSuccessRate",
+    "maxP95Latency",
+    "evaluationPeriods",
+    "datapointsToAlarm",
+)
+
+
 def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> SteadyStateConfig:
     defaults = SteadyStateConfig()
-    fields = (
-        "enabled",
-        "rate",
-        "timeout",
-        "path",
-        "minSuccessRate",
-        "maxP95Latency",
-        "evaluationPeriods",
-        "datapointsToAlarm",
-    )
-    values = _object(problems, "steadyState", raw, fields)
-    timeout_s = _seconds(
-        problems,
-        "steadyState.timeout",
-        values.get("timeout"),
-        defaults.timeout_s,
-        MIN_STEADY_STATE_TIMEOUT_S,
-        MAX_STEADY_STATE_TIMEOUT_S,
-    )
-    max_p95_s = _seconds(
-        problems, "steadyState.maxP95Latency", values.get("maxP95Latency"), defaults.max_p95_ms / 1000, 0.001, 60.0
-    )
-    if max_p95_s >= timeout_s:
-        problems.add(
-            "steadyState.maxP95Latency",
-            values.get("maxP95Latency", format_duration(max_p95_s)),
-            f"shorter than steadyState.timeout ({format_duration(timeout_s)}): no request's latency exceeds its timeout, so the alarm could never fire",
-        )
-    periods = _int(
-        problems,
-        "steadyState.evaluationPeriods",
-        values.get("evaluationPeriods"),
-        defaults.evaluation_periods,
-        1,
-        MAX_ALARM_EVALUATION_PERIODS,
-    )
-    datapoints = _int(
-        problems,
-        "steadyState.datapointsToAlarm",
-        values.get("datapointsToAlarm"),
-        min(defaults.datapoints_to_alarm, periods),
-        1,
-        periods,
-    )
+    values = _object(problems, "steadyState", raw, _STEADY_STATE_FIELDS)
+    timeout_s, max_p95_s = _steady_state_latency(problems, values, defaults)
+    periods, datapoints = _alarm_evaluation(problems, values, defaults)
     return SteadyStateConfig(
         enabled=_bool(problems, "steadyState.enabled", values.get("enabled"), cluster_provider is ClusterProvider.EKS),
         rate=_number(
@@ -685,6 +656,51 @@ def _parse_steady_state(problems: _Problems, raw: Any, cluster_provider: Cluster
         evaluation_periods=periods,
         datapoints_to_alarm=datapoints,
     )
+
+
+def _steady_state_latency(
+    problems: _Problems, values: Mapping[str, Any], defaults: SteadyStateConfig
+) -> tuple[float, float]:
+    """The prober's request timeout and the p95 alarm's threshold, in seconds: the threshold below the timeout."""
+    timeout_s = _seconds(
+        problems,
+        "steadyState.timeout",
+        values.get("timeout"),
+        defaults.timeout_s,
+        MIN_STEADY_STATE_TIMEOUT_S,
+        MAX_STEADY_STATE_TIMEOUT_S,
+    )
+    max_p95_s = _seconds(
+        problems, "steadyState.maxP95Latency", values.get("maxP95Latency"), defaults.max_p95_ms / 1000, 0.001, 60.0
+    )
+    if max_p95_s >= timeout_s:
+        problems.add(
+            "steadyState.maxP95Latency",
+            values.get("maxP95Latency", format_duration(max_p95_s)),
+            f"shorter than steadyState.timeout ({format_duration(timeout_s)}): no request's latency exceeds its timeout, so the alarm could never fire",
+        )
+    return timeout_s, max_p95_s
+
+
+def _alarm_evaluation(problems: _Problems, values: Mapping[str, Any], defaults: SteadyStateConfig) -> tuple[int, int]:
+    """The alarms' evaluation periods, and the datapoints among them that must breach: at most that many."""
+    periods = _int(
+        problems,
+        "steadyState.evaluationPeriods",
+        values.get("evaluationPeriods"),
+        defaults.evaluation_periods,
+        1,
+        MAX_ALARM_EVALUATION_PERIODS,
+    )
+    datapoints = _int(
+        problems,
+        "steadyState.datapointsToAlarm",
+        values.get("datapointsToAlarm"),
+        min(defaults.datapoints_to_alarm, periods),
+        1,
+        periods,
+    )
+    return periods, datapoints
 
 
 def _parse_experiments(
@@ -765,6 +781,14 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
     problems = _Problems()
     for unknown in sorted(set(raw) - set(TOP_LEVEL_KEYS)):
         problems.unknown(unknown, TOP_LEVEL_KEYS)
+    config = _parse_lab(problems, raw, _parse_cluster_choice(problems, raw, stack), today)
+    if problems.items:
+        raise ConfigError(problems.items)
+    return config
+
+
+def _parse_cluster_choice(problems: _Problems, raw: Mapping[str, Any], stack: str) -> LabConfig:
+    """Which cluster the lab runs on, its Kubernetes version, and who reaches its API: what the rest depends on."""
     defaults = LabConfig(stack=stack)
     cluster_provider = _enum(
         problems, "clusterProvider", raw.get("clusterProvider"), ClusterProvider, defaults.cluster_provider
@@ -776,19 +800,35 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         defaults.kubernetes_version,
         _check_kubernetes_version,
     )
+    return LabConfig(
+        stack=stack,
+        cluster_provider=cluster_provider,
+        kubernetes_version=kubernetes_version,
+        kubeconfig_context=_parse_kubeconfig_context(problems, raw.get("kubeconfigContext"), cluster_provider),
+        cluster_admin_arns=_parse_cluster_admins(problems, raw.get("clusterAdminArns"), cluster_provider),
+        cluster=_parse_cluster_access(problems, raw.get("cluster"), cluster_provider),
+    )
+
+
+def _parse_kubeconfig_context(problems: _Problems, raw: Any, cluster_provider: ClusterProvider) -> str | None:
     # An empty context (the Pulumi.yaml default) means the kubeconfig's current context.
-    kubeconfig_context = raw.get("kubeconfigContext") or None
+    kubeconfig_context = raw or None
     if kubeconfig_context is not None and not isinstance(kubeconfig_context, str):
         problems.add("kubeconfigContext", kubeconfig_context, "a kubeconfig context name")
-        kubeconfig_context = None
+        return None
     if kubeconfig_context is not None and cluster_provider is not ClusterProvider.EXISTING:
         problems.add(
             "kubeconfigContext",
             kubeconfig_context,
             "only with clusterProvider: existing (an EKS stack builds its own kubeconfig)",
         )
-    cluster_admin_arns = _parse_cluster_admins(problems, raw.get("clusterAdminArns"), cluster_provider)
-    cluster_access = _parse_cluster_access(problems, raw.get("cluster"), cluster_provider)
+    return kubeconfig_context
+
+
+def _parse_lab(problems: _Problems, raw: Mapping[str, Any], cluster: LabConfig, today: date) -> LabConfig:
+    """What the lab declares in and around that cluster: nodes, network, namespaces, Chaos Mesh, the app,
+    the experiments and the steady-state prober."""
+    defaults = LabConfig(stack=cluster.stack)
     sandbox_namespace = _string(
         problems, "sandboxNamespace", raw.get("sandboxNamespace"), defaults.sandbox_namespace, _check_sandbox_namespace
     )
@@ -801,15 +841,10 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         sandbox_namespace=sandbox_namespace,
         max_duration_s=max_experiment_duration_s,
         app=app,
-        fis_lab=fis_lab(nodes) if cluster_provider is ClusterProvider.EKS else None,
+        fis_lab=fis_lab(nodes) if cluster.on_aws else None,
     )
-    config = LabConfig(
-        stack=stack,
-        cluster_provider=cluster_provider,
-        kubernetes_version=kubernetes_version,
-        kubeconfig_context=kubeconfig_context,
-        cluster_admin_arns=cluster_admin_arns,
-        cluster=cluster_access,
+    return replace(
+        cluster,
         nodes=nodes,
         network=_parse_network(problems, raw.get("network")),
         sandbox_namespace=sandbox_namespace,
@@ -819,11 +854,6 @@ def parse_config(raw: Mapping[str, Any], *, stack: str, today: date) -> LabConfi
         fis_experiments=fis_experiments,
         halted=_bool(problems, "halted", raw.get("halted"), defaults.halted),
         max_experiment_duration_s=max_experiment_duration_s,
-        steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster_provider),
-        warnings=_eks_warnings(kubernetes_version, cluster_access, today)
-        if cluster_provider is ClusterProvider.EKS
-        else (),
+        steady_state=_parse_steady_state(problems, raw.get("steadyState"), cluster.cluster_provider),
+        warnings=_eks_warnings(cluster.kubernetes_version, cluster.cluster, today) if cluster.on_aws else (),
     )
-    if problems.items:
-        raise ConfigError(problems.items)
-    return config

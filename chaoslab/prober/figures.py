@@ -124,6 +124,10 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + ",".join(f'{key}="{_label_value(value)}"' for key, value in labels.items()) + "}"
 
 
+# A metric family: its name after PROMETHEUS_PREFIX, its type, its HELP text, and its samples (labels, value).
+_Family = tuple[str, str, str, list[tuple[dict[str, str], float]]]
+
+
 def prometheus_text(
     figures: IntervalFigures | None, stack: str, target: str, last_publish_at: float, publish_failures: int
 ) -> str:
@@ -133,51 +137,57 @@ def prometheus_text(
     instead of milliseconds. Before the first interval only the health series are served.
     """
     common = {"stack": stack, "target": target}
-    families: list[tuple[str, str, str, list[tuple[dict[str, str], float]]]] = []
-    if figures is not None:
-        families += [
-            (
-                "success_ratio",
-                "gauge",
-                "Share of the interval's scheduled requests that succeeded.",
-                [(common, figures.success_percent / PERCENT)],
-            ),
-            (
-                "requests",
-                "gauge",
-                "Requests the interval's constant-rate schedule called for.",
-                [(common, figures.requests)],
-            ),
-            (
-                "not_sent",
-                "gauge",
-                "Scheduled requests not sent because every worker was busy.",
-                [(common, figures.not_sent)],
-            ),
-            (
-                "latency_seconds",
-                "gauge",
-                "Latency percentiles of the interval's sent requests.",
-                [
-                    ({**common, "quantile": f"{rank / PERCENT:g}"}, value / MS_PER_S)
-                    for rank, value in figures.latency_ms.items()
-                    if value is not None
-                ],
-            ),
-            (
-                "errors",
-                "gauge",
-                "Failed requests in the interval, by error kind.",
-                [({**common, "kind": kind.value}, count) for kind, count in figures.errors.items()],
-            ),
-            (
-                "interval_start_timestamp_seconds",
-                "gauge",
-                "When the published interval started.",
-                [(common, figures.started_at)],
-            ),
-        ]
-    families += [
+    interval = [] if figures is None else _interval_families(figures, common)
+    return _exposition([*interval, *_health_families(common, last_publish_at, publish_failures)])
+
+
+def _interval_families(figures: IntervalFigures, common: dict[str, str]) -> list[_Family]:
+    return [
+        (
+            "success_ratio",
+            "gauge",
+            "Share of the interval's scheduled requests that succeeded.",
+            [(common, figures.success_percent / PERCENT)],
+        ),
+        (
+            "requests",
+            "gauge",
+            "Requests the interval's constant-rate schedule called for.",
+            [(common, figures.requests)],
+        ),
+        (
+            "not_sent",
+            "gauge",
+            "Scheduled requests not sent because every worker was busy.",
+            [(common, figures.not_sent)],
+        ),
+        (
+            "latency_seconds",
+            "gauge",
+            "Latency percentiles of the interval's sent requests.",
+            [
+                ({**common, "quantile": f"{rank / PERCENT:g}"}, value / MS_PER_S)
+                for rank, value in figures.latency_ms.items()
+                if value is not None
+            ],
+        ),
+        (
+            "errors",
+            "gauge",
+            "Failed requests in the interval, by error kind.",
+            [({**common, "kind": kind.value}, count) for kind, count in figures.errors.items()],
+        ),
+        (
+            "interval_start_timestamp_seconds",
+            "gauge",
+            "When the published interval started.",
+            [(common, figures.started_at)],
+        ),
+    ]
+
+
+def _health_families(common: dict[str, str], last_publish_at: float, publish_failures: int) -> list[_Family]:
+    return [
         (
             "last_publish_timestamp_seconds",
             "gauge",
@@ -191,6 +201,9 @@ def prometheus_text(
             [(common, publish_failures)],
         ),
     ]
+
+
+def _exposition(families: list[_Family]) -> str:
     lines: list[str] = []
     for name, kind, help_text, samples in families:
         full = f"{PROMETHEUS_PREFIX}_{name}"

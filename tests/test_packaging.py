@@ -25,11 +25,11 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from cli_wheel import PROJECT_DIR, build_wheel, checkout_files
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from chaoslab.cli import PROG, main
+from cli_wheel import PROJECT_DIR, build_wheel, checkout_files
 
 PROJECT = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())
 

@@ -160,8 +160,11 @@ def _embedded_durations() -> str:
 
 # Long on purpose: the policy's variables read as one ordered table, each built on those above it.
 def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
-    """The policy's `variables`, by name, in order: each may use only those before it (kubernetes/api
-    admissionregistration/v1 types.go, ValidatingAdmissionPolicySpec.Variables)."""
+    """The policy's `variables`, by name, in order.
+
+    Each may use only those before it (kubernetes/api admissionregistration/v1/types.go,
+    ValidatingAdmissionPolicySpec.Variables), so the order is part of the meaning.
+    """
     ceiling = f"duration({_quote(f'{int(fence.max_duration_s)}s')})"
     return [
         ("spec", "has(object.spec) ? object.spec : {}"),

@@ -109,51 +109,15 @@ class SandboxFence(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: SandboxFenceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("chaos-lab:fence:SandboxFence", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        sandbox = k8s.core.v1.Namespace(
-            f"{name}-sandbox",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=args.namespace,
-                labels={**SANDBOX_LABELS, **pod_security_labels(args.pod_security_version)},
-                annotations={INJECT_ANNOTATION: "enabled"},
-            ),
-            opts=child,
-        )
+        sandbox = self._sandbox(name, args)
         namespace = sandbox.metadata.name
         self.admission = [sandbox, *self._admission_policy(name, args)]
-        cluster_reader = k8s.rbac.v1.ClusterRole(
-            f"{name}-dashboard-cluster-reader",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"chaos-lab-{args.namespace}-dashboard-reader"),
-            rules=list(DASHBOARD_CLUSTER_RULES),
-            opts=child,
-        )
+        cluster_reader = self._dashboard_cluster_reader(name, args)
         manager = self._account(name, MANAGER_ACCOUNT, MANAGER_RULES, namespace, cluster_reader)
         self._account(name, VIEWER_ACCOUNT, VIEWER_RULES, namespace, cluster_reader)
-
-        self.long_lived_token = None
-        if args.long_lived_manager_token:
-            pulumi.log.warn(
-                f"chaosMesh.longLivedDashboardToken is on: a {MANAGER_ACCOUNT} token that never expires is stored "
-                "in the cluster and in the stack's outputs; prefer the short-lived token from tokenCommand",
-                resource=self,
-            )
-            secret = k8s.core.v1.Secret(
-                f"{name}-{MANAGER_ACCOUNT}-token",
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=f"{MANAGER_ACCOUNT}-token",
-                    namespace=namespace,
-                    # Naming the account through its resource orders the Secret after it: Kubernetes deletes a
-                    # token Secret whose service account does not exist yet.
-                    annotations={"kubernetes.io/service-account.name": manager.metadata.name},
-                ),
-                type="kubernetes.io/service-account-token",
-                opts=child,
-            )
-            # The token controller fills `data.token` after creation; it is base64 like all Secret data.
-            self.long_lived_token = pulumi.Output.secret(
-                secret.data.apply(lambda data: base64.b64decode((data or {}).get("token", "")).decode())
-            )
-
+        self.long_lived_token = (
+            self._long_lived_token(name, namespace, manager) if args.long_lived_manager_token else None
+        )
         self.namespace = namespace
         self.token_command = self._token_command(namespace, MANAGER_ACCOUNT)
         self.viewer_token_command = self._token_command(namespace, VIEWER_ACCOUNT)
@@ -164,6 +128,17 @@ class SandboxFence(pulumi.ComponentResource):
                 "viewer_token_command": self.viewer_token_command,
                 "long_lived_token": self.long_lived_token,
             }
+        )
+
+    def _sandbox(self, name: str, args: SandboxFenceArgs) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{name}-sandbox",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=args.namespace,
+                labels={**SANDBOX_LABELS, **pod_security_labels(args.pod_security_version)},
+                annotations={INJECT_ANNOTATION: "enabled"},
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _admission_policy(self, name: str, args: SandboxFenceArgs) -> list[pulumi.Resource]:
@@ -188,6 +163,15 @@ class SandboxFence(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         return [policy, binding]
+
+    def _dashboard_cluster_reader(self, name: str, args: SandboxFenceArgs) -> k8s.rbac.v1.ClusterRole:
+        """The one cluster-wide read, bound to both accounts; cluster-wide, so named after the sandbox."""
+        return k8s.rbac.v1.ClusterRole(
+            f"{name}-dashboard-cluster-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"chaos-lab-{args.namespace}-dashboard-reader"),
+            rules=list(DASHBOARD_CLUSTER_RULES),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _account(
         self,
@@ -231,6 +215,32 @@ class SandboxFence(pulumi.ComponentResource):
             opts=child,
         )
         return service_account
+
+    def _long_lived_token(
+        self, name: str, namespace: pulumi.Output[str], manager: k8s.core.v1.ServiceAccount
+    ) -> pulumi.Output[str]:
+        """A `chaos-manager` token Secret, which never expires, and its token as a secret output."""
+        pulumi.log.warn(
+            f"chaosMesh.longLivedDashboardToken is on: a {MANAGER_ACCOUNT} token that never expires is stored "
+            "in the cluster and in the stack's outputs; prefer the short-lived token from tokenCommand",
+            resource=self,
+        )
+        secret = k8s.core.v1.Secret(
+            f"{name}-{MANAGER_ACCOUNT}-token",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=f"{MANAGER_ACCOUNT}-token",
+                namespace=namespace,
+                # Naming the account through its resource orders the Secret after it: Kubernetes deletes a
+                # token Secret whose service account does not exist yet.
+                annotations={"kubernetes.io/service-account.name": manager.metadata.name},
+            ),
+            type="kubernetes.io/service-account-token",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The token controller fills `data.token` after creation; it is base64 like all Secret data.
+        return pulumi.Output.secret(
+            secret.data.apply(lambda data: base64.b64decode((data or {}).get("token", "")).decode())
+        )
 
     @staticmethod
     def _token_command(namespace: pulumi.Output[str], account: str) -> pulumi.Output[str]:

@@ -19,7 +19,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -103,6 +103,15 @@ def _pulumi_action(name: str, action: Mapping[str, Any]) -> aws.fis.ExperimentTe
     )
 
 
+def _log_configuration(log_group: aws.cloudwatch.LogGroup) -> aws.fis.ExperimentTemplateLogConfigurationArgs:
+    return aws.fis.ExperimentTemplateLogConfigurationArgs(
+        log_schema_version=LOG_SCHEMA_VERSION,
+        cloudwatch_logs_configuration=aws.fis.ExperimentTemplateLogConfigurationCloudwatchLogsConfigurationArgs(
+            log_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
+        ),
+    )
+
+
 def stop_conditions_problem(
     experiments: Sequence[FisExperiment], alarm_arns: Sequence[pulumi.Input[str]]
 ) -> str | None:
@@ -171,35 +180,10 @@ class FisExperiments(pulumi.ComponentResource):
     def _declare(
         self, name: str, args: FisExperimentsArgs, declared: Sequence[FisExperiment]
     ) -> dict[str, pulumi.Output[str]]:
-        child = pulumi.ResourceOptions(parent=self)
-        tags = {STACK_TAG: args.stack}
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=f"/chaos-lab/{args.stack}/fis",
-            retention_in_days=LOG_RETENTION_DAYS,
-            tags=tags,
-            opts=child,
-        )
-        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
-        region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self))
-        partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self))
-        scope = AwsScope(partition.partition, region.region, identity.account_id)
-        role = aws.iam.Role(
-            f"{name}-role",
-            assume_role_policy=pulumi.Output.json_dumps(trust_policy(scope)),
-            tags=tags,
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-permissions",
-            role=role.id,
-            policy=pulumi.Output.json_dumps(permissions_policy(declared, scope, args)),
-            opts=child,
-        )
+        log_group = self._log_group(name, args.stack)
+        role = self._role(name, args, declared)
         in_cluster = [experiment for experiment in declared if isinstance(experiment.plan, ChaosMeshThroughFis)]
-        access: list[pulumi.Resource] = []
-        if in_cluster:
-            access = self._kubernetes_access(name, args, role, in_cluster)
+        access = self._kubernetes_access(name, args, role, in_cluster) if in_cluster else []
         refs = LabRefs(
             stack=args.stack,
             cluster_name=args.cluster_name,
@@ -218,22 +202,48 @@ class FisExperiments(pulumi.ComponentResource):
                 ],
                 actions=[_pulumi_action(key, action) for key, action in template["actions"].items()],
                 targets=[_pulumi_target(key, target) for key, target in template["targets"].items()],
-                log_configuration=aws.fis.ExperimentTemplateLogConfigurationArgs(
-                    log_schema_version=LOG_SCHEMA_VERSION,
-                    cloudwatch_logs_configuration=aws.fis.ExperimentTemplateLogConfigurationCloudwatchLogsConfigurationArgs(
-                        log_group_arn=log_group.arn.apply(lambda arn: f"{arn}:*"),
-                    ),
-                ),
+                log_configuration=_log_configuration(log_group),
                 experiment_options=aws.fis.ExperimentTemplateExperimentOptionsArgs(
                     account_targeting="single-account", empty_target_resolution_mode="fail"
                 ),
-                tags={**tags, ENTRY_TAG: experiment.name},
+                tags={STACK_TAG: args.stack, ENTRY_TAG: experiment.name},
                 opts=pulumi.ResourceOptions(parent=self, depends_on=access),
             )
             templates[experiment.name] = resource.id
         self.role_arn = role.arn
         self.log_group_name = log_group.name
         return templates
+
+    def _log_group(self, name: str, stack: str) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/chaos-lab/{stack}/fis",
+            retention_in_days=LOG_RETENTION_DAYS,
+            tags={STACK_TAG: stack},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _role(self, name: str, args: FisExperimentsArgs, declared: Sequence[FisExperiment]) -> aws.iam.Role:
+        """The role FIS acts as, trusted by this account's experiments, allowed what `declared` needs."""
+        invoke = pulumi.InvokeOptions(parent=self)
+        scope = AwsScope(
+            aws.get_partition_output(opts=invoke).partition,
+            aws.get_region_output(opts=invoke).region,
+            aws.get_caller_identity_output(opts=invoke).account_id,
+        )
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=pulumi.Output.json_dumps(trust_policy(scope)),
+            tags={STACK_TAG: args.stack},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-permissions",
+            role=role.id,
+            policy=pulumi.Output.json_dumps(permissions_policy(declared, scope, args)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
 
     def _kubernetes_access(
         self, name: str, args: FisExperimentsArgs, role: aws.iam.Role, in_cluster: Sequence[FisExperiment]
@@ -311,6 +321,121 @@ def trust_policy(scope: AwsScope) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class LabTargets:
+    """What the experiment role may change: the lab's instances, node group and VPC, as ARNs and conditions."""
+
+    scope: AwsScope
+    cluster_name: str
+    vpc_id: pulumi.Input[str]
+
+    def instances(self) -> pulumi.Output[str]:
+        return self.scope.arn("ec2", "instance/*")
+
+    def vpc(self) -> pulumi.Output[str]:
+        return self.scope.arn("ec2", pulumi.Output.concat("vpc/", self.vpc_id))
+
+    def network_acls(self) -> pulumi.Output[str]:
+        return self.scope.arn("ec2", "network-acl/*")
+
+    def only_lab_instances(self) -> dict[str, Any]:
+        """EKS tags every node it launches with its cluster's name."""
+        return {"StringEquals": {"aws:ResourceTag/eks:cluster-name": self.cluster_name}}
+
+    def only_in_lab_vpc(self) -> dict[str, Any]:
+        return {"StringEquals": {"ec2:Vpc": self.vpc()}}
+
+
+LOGS_STATEMENT = {
+    "Sid": "Logs",
+    "Effect": "Allow",
+    "Action": [
+        "logs:CreateLogDelivery",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    ],
+    "Resource": "*",
+}
+
+
+def spot_interruption_statements(lab: LabTargets) -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "SpotInterruptions",
+            "Effect": "Allow",
+            "Action": ["ec2:SendSpotInstanceInterruptions"],
+            "Resource": lab.instances(),
+            "Condition": lab.only_lab_instances(),
+        }
+    ]
+
+
+def node_group_loss_statements(lab: LabTargets) -> list[dict[str, Any]]:
+    return [
+        {
+            "Sid": "NodeGroup",
+            "Effect": "Allow",
+            "Action": ["eks:DescribeNodegroup"],
+            "Resource": lab.scope.arn("eks", pulumi.Output.concat("nodegroup/", lab.cluster_name, "/*")),
+        },
+        {
+            "Sid": "NodeGroupInstances",
+            "Effect": "Allow",
+            "Action": ["ec2:TerminateInstances"],
+            "Resource": lab.instances(),
+            "Condition": lab.only_lab_instances(),
+        },
+    ]
+
+
+def zone_outage_statements(lab: LabTargets) -> list[dict[str, Any]]:
+    """FIS clones the subnets' network ACL in the VPC, adds deny entries, swaps the clone in and back at the end."""
+    return [
+        {
+            "Sid": "CloneNetworkAcl",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkAcl"],
+            "Resource": [lab.vpc(), lab.network_acls()],
+        },
+        {
+            "Sid": "LabNetworkAcls",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl", "ec2:CreateTags"],
+            "Resource": lab.network_acls(),
+            "Condition": lab.only_in_lab_vpc(),
+        },
+        {
+            "Sid": "LabSubnets",
+            "Effect": "Allow",
+            "Action": ["ec2:ReplaceNetworkAclAssociation"],
+            "Resource": [lab.network_acls(), lab.scope.arn("ec2", "subnet/*")],
+            "Condition": lab.only_in_lab_vpc(),
+        },
+    ]
+
+
+# Per kind of template: the reads its action needs, which go on "*", and its statements that change something.
+# A Chaos Mesh entry run through FIS needs neither: it acts in the cluster, through the access entry.
+GRANTS_BY_PLAN: tuple[tuple[type, frozenset[str], Callable[[LabTargets], list[dict[str, Any]]]], ...] = (
+    (SpotInterruptionParameters, frozenset({"ec2:DescribeInstances"}), spot_interruption_statements),
+    (NodeGroupLossParameters, frozenset({"ec2:DescribeInstances", "tag:GetResources"}), node_group_loss_statements),
+    (
+        ZoneOutageParameters,
+        frozenset(
+            {
+                "ec2:DescribeNetworkAcls",
+                "ec2:DescribeSubnets",
+                "ec2:DescribeVpcs",
+                "ec2:DescribeManagedPrefixLists",
+                "tag:GetResources",
+            }
+        ),
+        zone_outage_statements,
+    ),
+)
+
+
 def permissions_policy(declared: Sequence[FisExperiment], scope: AwsScope, args: FisExperimentsArgs) -> dict[str, Any]:
     """Only what the declared templates' actions need (fis-actions-reference.html), on the lab's resources.
 
@@ -318,89 +443,14 @@ def permissions_policy(declared: Sequence[FisExperiment], scope: AwsScope, args:
     that changes something is limited to the lab's instances (by the cluster tag EKS puts on them), its
     node group, or its VPC.
     """
-    lab_instances = {"StringEquals": {"aws:ResourceTag/eks:cluster-name": args.cluster_name}}
-    in_lab_vpc = {"StringEquals": {"ec2:Vpc": scope.arn("ec2", pulumi.Output.concat("vpc/", args.vpc_id))}}
-    instances = scope.arn("ec2", "instance/*")
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "Logs",
-            "Effect": "Allow",
-            "Action": [
-                "logs:CreateLogDelivery",
-                "logs:PutResourcePolicy",
-                "logs:DescribeResourcePolicies",
-                "logs:DescribeLogGroups",
-            ],
-            "Resource": "*",
-        }
-    ]
+    lab = LabTargets(scope, args.cluster_name, args.vpc_id)
     plans = [experiment.plan for experiment in declared]
+    statements: list[dict[str, Any]] = [LOGS_STATEMENT]
     reads: set[str] = set()
-    if any(isinstance(plan, SpotInterruptionParameters) for plan in plans):
-        reads.add("ec2:DescribeInstances")
-        statements.append(
-            {
-                "Sid": "SpotInterruptions",
-                "Effect": "Allow",
-                "Action": ["ec2:SendSpotInstanceInterruptions"],
-                "Resource": instances,
-                "Condition": lab_instances,
-            }
-        )
-    if any(isinstance(plan, NodeGroupLossParameters) for plan in plans):
-        reads |= {"ec2:DescribeInstances", "tag:GetResources"}
-        statements.append(
-            {
-                "Sid": "NodeGroup",
-                "Effect": "Allow",
-                "Action": ["eks:DescribeNodegroup"],
-                "Resource": scope.arn("eks", pulumi.Output.concat("nodegroup/", args.cluster_name, "/*")),
-            }
-        )
-        statements.append(
-            {
-                "Sid": "NodeGroupInstances",
-                "Effect": "Allow",
-                "Action": ["ec2:TerminateInstances"],
-                "Resource": instances,
-                "Condition": lab_instances,
-            }
-        )
-    if any(isinstance(plan, ZoneOutageParameters) for plan in plans):
-        reads |= {
-            "ec2:DescribeNetworkAcls",
-            "ec2:DescribeSubnets",
-            "ec2:DescribeVpcs",
-            "ec2:DescribeManagedPrefixLists",
-            "tag:GetResources",
-        }
-        network_acls = scope.arn("ec2", "network-acl/*")
-        statements.append(
-            {
-                "Sid": "CloneNetworkAcl",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateNetworkAcl"],
-                "Resource": [scope.arn("ec2", pulumi.Output.concat("vpc/", args.vpc_id)), network_acls],
-            }
-        )
-        statements.append(
-            {
-                "Sid": "LabNetworkAcls",
-                "Effect": "Allow",
-                "Action": ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl", "ec2:CreateTags"],
-                "Resource": network_acls,
-                "Condition": in_lab_vpc,
-            }
-        )
-        statements.append(
-            {
-                "Sid": "LabSubnets",
-                "Effect": "Allow",
-                "Action": ["ec2:ReplaceNetworkAclAssociation"],
-                "Resource": [network_acls, scope.arn("ec2", "subnet/*")],
-                "Condition": in_lab_vpc,
-            }
-        )
+    for plan_type, plan_reads, plan_statements in GRANTS_BY_PLAN:
+        if any(isinstance(plan, plan_type) for plan in plans):
+            reads |= plan_reads
+            statements += plan_statements(lab)
     if reads:
         statements.append({"Sid": "Reads", "Effect": "Allow", "Action": sorted(reads), "Resource": "*"})
     return {"Version": "2012-10-17", "Statement": statements}

@@ -194,6 +194,97 @@ def put_metric_data_statement(namespace: str) -> dict[str, object]:
     }
 
 
+# What the restricted Pod Security profile demands of the pod (a user other than the image's root) and of
+# both its containers, plus a read-only root filesystem: the containers write only to their emptyDirs.
+RESTRICTED_POD = k8s.core.v1.PodSecurityContextArgs(
+    run_as_non_root=True,
+    run_as_user=PROBER_UID,
+    run_as_group=PROBER_UID,
+    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+)
+RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
+    allow_privilege_escalation=False,
+    read_only_root_filesystem=True,
+    run_as_non_root=True,
+    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+)
+TMP_MOUNT = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR)
+
+
+def install_container() -> k8s.core.v1.ContainerArgs:
+    """The init container: pip installs the locked wheels into the `deps` emptyDir."""
+    return k8s.core.v1.ContainerArgs(
+        name="install-deps",
+        image=PYTHON_IMAGE,
+        command=install_command(f"{LOCK_DIR}/{LOCK_FILE}"),
+        # pip writes its own temp and config files under HOME.
+        env=[k8s.core.v1.EnvVarArgs(name="HOME", value=TMP_DIR)],
+        security_context=RESTRICTED_CONTAINER,
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="deps", mount_path=DEPS_DIR),
+            k8s.core.v1.VolumeMountArgs(name="lock", mount_path=LOCK_DIR, read_only=True),
+            TMP_MOUNT,
+        ],
+    )
+
+
+def health_check(path: str) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="metrics"),
+        period_seconds=HEALTH_PERIOD_S,
+        failure_threshold=1,
+    )
+
+
+def prober_container(command: Sequence[str], region: str | None) -> k8s.core.v1.ContainerArgs:
+    """The prober, from the shipped code and the installed wheels; `region` is None without CloudWatch."""
+    return k8s.core.v1.ContainerArgs(
+        name="prober",
+        image=PYTHON_IMAGE,
+        command=list(command),
+        env=[
+            k8s.core.v1.EnvVarArgs(name="PYTHONPATH", value=f"{CODE_DIR}:{DEPS_DIR}"),
+            # The code directory is read-only: no .pyc files to write.
+            k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
+            k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
+            *([k8s.core.v1.EnvVarArgs(name=REGION_VARIABLE, value=region)] if region is not None else []),
+        ],
+        ports=[k8s.core.v1.ContainerPortArgs(container_port=METRICS_PORT, name="metrics")],
+        liveness_probe=health_check(LIVENESS_PATH),
+        readiness_probe=health_check(READINESS_PATH),
+        resources=k8s.core.v1.ResourceRequirementsArgs(
+            requests=dict(PROBER_RESOURCES["requests"]), limits=dict(PROBER_RESOURCES["limits"])
+        ),
+        security_context=RESTRICTED_CONTAINER,
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(name="code", mount_path=CODE_DIR, read_only=True),
+            k8s.core.v1.VolumeMountArgs(name="deps", mount_path=DEPS_DIR, read_only=True),
+            TMP_MOUNT,
+        ],
+    )
+
+
+def prober_volumes(code_config_map: pulumi.Input[str], sources: Mapping[str, str]) -> list[k8s.core.v1.VolumeArgs]:
+    """The code and the lock file from the ConfigMap at their paths, the wheels' emptyDir, and a memory /tmp."""
+    return [
+        k8s.core.v1.VolumeArgs(
+            name="code",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                name=code_config_map,
+                items=[k8s.core.v1.KeyToPathArgs(key=config_map_key(path), path=path) for path in sources],
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="lock",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                name=code_config_map, items=[k8s.core.v1.KeyToPathArgs(key=LOCK_FILE, path=LOCK_FILE)]
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(name="deps", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DEPS_SIZE_LIMIT)),
+        k8s.core.v1.VolumeArgs(name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")),
+    ]
+
+
 def dashboard_url(region: str, dashboard_name: str) -> str:
     return (
         f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards/dashboard/{dashboard_name}"
@@ -210,94 +301,76 @@ class SteadyState(pulumi.ComponentResource):
         super().__init__("chaos-lab:steady_state:SteadyState", name, None, opts)
         self._name = name
         self._args = args
-        child = pulumi.ResourceOptions(parent=self)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=NAMESPACE,
-                # The sandbox's own Pod Security labels: restricted in every mode, pinned to the cluster's minor.
-                labels={"app.kubernetes.io/part-of": "chaos-lab", **pod_security_labels(args.kubernetes_version)},
-            ),
-            opts=child,
-        )
-        namespace_name = namespace.metadata.name
+        namespace = self._namespace().metadata.name
         cloudwatch_namespace = figures.cloudwatch_namespace(args.stack)
-        role = (
-            IrsaRole(
-                f"{name}-prober",
-                IrsaRoleArgs(
-                    oidc_provider_arn=args.cloudwatch.oidc_provider_arn,
-                    oidc_issuer=args.cloudwatch.oidc_issuer,
-                    namespace=NAMESPACE,
-                    service_account=SERVICE_ACCOUNT,
-                    policy_statements=(put_metric_data_statement(cloudwatch_namespace),),
-                ),
-                opts=child,
-            )
-            if args.cloudwatch is not None
-            else None
-        )
-        service_account = k8s.core.v1.ServiceAccount(
-            f"{name}-prober",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT,
-                namespace=namespace_name,
-                annotations=role.service_account_annotations if role is not None else None,
-            ),
-            automount_service_account_token=False,
-            opts=child,
-        )
+        role = self._cloudwatch_role(args.cloudwatch, cloudwatch_namespace) if args.cloudwatch is not None else None
+        service_account = self._service_account(namespace, role)
         sources = prober_sources()
         lock = (PROJECT_DIR / LOCK_FILE).read_text()
-        code = k8s.core.v1.ConfigMap(
-            f"{name}-prober-code",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-code", namespace=namespace_name, labels={"app": APP}),
-            data=code_config_map_data(sources, lock),
-            opts=child,
-        )
-        self._deployment(namespace_name, service_account, code, sources, code_checksum({**sources, LOCK_FILE: lock}))
-        service = k8s.core.v1.Service(
-            f"{name}-prober-metrics",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=APP,
-                namespace=namespace_name,
-                labels={"app": APP},
-                # The annotations the common Prometheus kubernetes_sd scrape configs look for.
-                annotations={
-                    "prometheus.io/scrape": "true",
-                    "prometheus.io/port": str(METRICS_PORT),
-                    "prometheus.io/path": METRICS_PATH,
-                },
-            ),
-            spec=k8s.core.v1.ServiceSpecArgs(
-                selector={"app": APP},
-                ports=[
-                    k8s.core.v1.ServicePortArgs(
-                        name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"
-                    )
-                ],
-            ),
-            opts=child,
-        )
-        self.namespace = namespace_name
+        code = self._code(namespace, code_config_map_data(sources, lock))
+        self._deployment(namespace, service_account, code, sources, code_checksum({**sources, LOCK_FILE: lock}))
+        service = self._metrics_service(namespace)
+        self.namespace = namespace
         self.metrics_url = pulumi.Output.concat(
-            "http://",
-            service.metadata.name,
-            ".",
-            namespace_name,
-            ".svc.cluster.local:",
-            str(METRICS_PORT),
-            METRICS_PATH,
+            "http://", service.metadata.name, ".", namespace, ".svc.cluster.local:", str(METRICS_PORT), METRICS_PATH
         )
         outputs: dict[str, pulumi.Output[Any]] = {"namespace": self.namespace, "metrics_url": self.metrics_url}
         if args.cloudwatch is not None:
-            self.alarm_arns, self.dashboard_url = self._alarms(cloudwatch_namespace, args.cloudwatch.region, child)
+            self.alarm_arns, self.dashboard_url = self._alarms(cloudwatch_namespace, args.cloudwatch.region)
             outputs |= {"alarm_arns": self.alarm_arns, "dashboard_url": self.dashboard_url}
         self.register_outputs(outputs)
 
     @property
     def target_url(self) -> str:
         return topology.frontend_url(self._args.sandbox_namespace, self._args.settings.path)
+
+    def _namespace(self) -> k8s.core.v1.Namespace:
+        return k8s.core.v1.Namespace(
+            f"{self._name}-namespace",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE,
+                # The sandbox's own Pod Security labels: restricted in every mode, pinned to the cluster's minor.
+                labels={
+                    "app.kubernetes.io/part-of": "chaos-lab",
+                    **pod_security_labels(self._args.kubernetes_version),
+                },
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _cloudwatch_role(self, cloudwatch: CloudWatchArgs, cloudwatch_namespace: str) -> IrsaRole:
+        """The IAM role the prober's service account assumes to publish its figures, and nothing else."""
+        return IrsaRole(
+            f"{self._name}-prober",
+            IrsaRoleArgs(
+                oidc_provider_arn=cloudwatch.oidc_provider_arn,
+                oidc_issuer=cloudwatch.oidc_issuer,
+                namespace=NAMESPACE,
+                service_account=SERVICE_ACCOUNT,
+                policy_statements=(put_metric_data_statement(cloudwatch_namespace),),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _service_account(self, namespace: pulumi.Output[str], role: IrsaRole | None) -> k8s.core.v1.ServiceAccount:
+        return k8s.core.v1.ServiceAccount(
+            f"{self._name}-prober",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE_ACCOUNT,
+                namespace=namespace,
+                annotations=role.service_account_annotations if role is not None else None,
+            ),
+            automount_service_account_token=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _code(self, namespace: pulumi.Output[str], data: Mapping[str, str]) -> k8s.core.v1.ConfigMap:
+        return k8s.core.v1.ConfigMap(
+            f"{self._name}-prober-code",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{APP}-code", namespace=namespace, labels={"app": APP}),
+            data=dict(data),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _deployment(
         self,
@@ -307,22 +380,6 @@ class SteadyState(pulumi.ComponentResource):
         sources: Mapping[str, str],
         checksum: str,
     ) -> k8s.apps.v1.Deployment:
-        args = self._args
-        restricted = k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-        )
-        writable = k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR)
-        health = {
-            path: k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="metrics"),
-                period_seconds=HEALTH_PERIOD_S,
-                failure_threshold=1,
-            )
-            for path in (LIVENESS_PATH, READINESS_PATH)
-        }
         labels = {"app": APP}
         return k8s.apps.v1.Deployment(
             f"{self._name}-prober",
@@ -343,99 +400,62 @@ class SteadyState(pulumi.ComponentResource):
                         # A changed file changes this, which rolls the pod onto it.
                         annotations={CHECKSUM_ANNOTATION: checksum},
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        service_account_name=service_account.metadata.name,
-                        # IRSA's web-identity token is mounted by EKS's pod identity webhook only with the
-                        # token automount left on (aws/amazon-eks-pod-identity-webhook issue #67); without
-                        # AWS the prober has no use for any token.
-                        automount_service_account_token=args.cloudwatch is not None,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=PROBER_UID,
-                            run_as_group=PROBER_UID,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        init_containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="install-deps",
-                                image=PYTHON_IMAGE,
-                                command=install_command(f"{LOCK_DIR}/{LOCK_FILE}"),
-                                # pip writes its own temp and config files under HOME.
-                                env=[k8s.core.v1.EnvVarArgs(name="HOME", value=TMP_DIR)],
-                                security_context=restricted,
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="deps", mount_path=DEPS_DIR),
-                                    k8s.core.v1.VolumeMountArgs(name="lock", mount_path=LOCK_DIR, read_only=True),
-                                    writable,
-                                ],
-                            )
-                        ],
-                        containers=[
-                            k8s.core.v1.ContainerArgs(
-                                name="prober",
-                                image=PYTHON_IMAGE,
-                                command=prober_command(
-                                    self.target_url, args.settings, args.stack, args.cloudwatch is not None
-                                ),
-                                env=[
-                                    k8s.core.v1.EnvVarArgs(name="PYTHONPATH", value=f"{CODE_DIR}:{DEPS_DIR}"),
-                                    # The code directory is read-only: no .pyc files to write.
-                                    k8s.core.v1.EnvVarArgs(name="PYTHONDONTWRITEBYTECODE", value="1"),
-                                    k8s.core.v1.EnvVarArgs(name="PYTHONUNBUFFERED", value="1"),
-                                    *(
-                                        [k8s.core.v1.EnvVarArgs(name=REGION_VARIABLE, value=args.cloudwatch.region)]
-                                        if args.cloudwatch
-                                        else []
-                                    ),
-                                ],
-                                ports=[k8s.core.v1.ContainerPortArgs(container_port=METRICS_PORT, name="metrics")],
-                                liveness_probe=health[LIVENESS_PATH],
-                                readiness_probe=health[READINESS_PATH],
-                                resources=k8s.core.v1.ResourceRequirementsArgs(
-                                    requests=dict(PROBER_RESOURCES["requests"]), limits=dict(PROBER_RESOURCES["limits"])
-                                ),
-                                security_context=restricted,
-                                volume_mounts=[
-                                    k8s.core.v1.VolumeMountArgs(name="code", mount_path=CODE_DIR, read_only=True),
-                                    k8s.core.v1.VolumeMountArgs(name="deps", mount_path=DEPS_DIR, read_only=True),
-                                    writable,
-                                ],
-                            )
-                        ],
-                        volumes=[
-                            k8s.core.v1.VolumeArgs(
-                                name="code",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=code.metadata.name,
-                                    items=[
-                                        k8s.core.v1.KeyToPathArgs(key=config_map_key(path), path=path)
-                                        for path in sources
-                                    ],
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="lock",
-                                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                                    name=code.metadata.name,
-                                    items=[k8s.core.v1.KeyToPathArgs(key=LOCK_FILE, path=LOCK_FILE)],
-                                ),
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="deps", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=DEPS_SIZE_LIMIT)
-                            ),
-                            k8s.core.v1.VolumeArgs(
-                                name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(medium="Memory")
-                            ),
-                        ],
-                    ),
+                    spec=self._pod_spec(service_account, code, sources),
                 ),
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[service_account, code]),
         )
 
+    def _pod_spec(
+        self, service_account: k8s.core.v1.ServiceAccount, code: k8s.core.v1.ConfigMap, sources: Mapping[str, str]
+    ) -> k8s.core.v1.PodSpecArgs:
+        cloudwatch = self._args.cloudwatch
+        return k8s.core.v1.PodSpecArgs(
+            service_account_name=service_account.metadata.name,
+            # IRSA's web-identity token is mounted by EKS's pod identity webhook only with the token
+            # automount left on (aws/amazon-eks-pod-identity-webhook issue #67); without AWS the prober
+            # has no use for any token.
+            automount_service_account_token=cloudwatch is not None,
+            security_context=RESTRICTED_POD,
+            init_containers=[install_container()],
+            containers=[
+                prober_container(
+                    prober_command(self.target_url, self._args.settings, self._args.stack, cloudwatch is not None),
+                    cloudwatch.region if cloudwatch is not None else None,
+                )
+            ],
+            volumes=prober_volumes(code.metadata.name, sources),
+        )
+
+    def _metrics_service(self, namespace: pulumi.Output[str]) -> k8s.core.v1.Service:
+        return k8s.core.v1.Service(
+            f"{self._name}-prober-metrics",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=APP,
+                namespace=namespace,
+                labels={"app": APP},
+                # The annotations the common Prometheus kubernetes_sd scrape configs look for.
+                annotations={
+                    "prometheus.io/scrape": "true",
+                    "prometheus.io/port": str(METRICS_PORT),
+                    "prometheus.io/path": METRICS_PATH,
+                },
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                selector={"app": APP},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(
+                        name="metrics", port=METRICS_PORT, target_port="metrics", protocol="TCP"
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
     def _alarms(
-        self, cloudwatch_namespace: str, region: str, child: pulumi.ResourceOptions
+        self, cloudwatch_namespace: str, region: str
     ) -> tuple[pulumi.Output[dict[str, str]], pulumi.Output[str]]:
+        child = pulumi.ResourceOptions(parent=self)
         definitions = alarm_definitions(self._args.stack, self.target_url, self._args.settings)
         alarms = {
             key: aws.cloudwatch.MetricAlarm(f"{self._name}-{key}", **definition, opts=child)
@@ -510,23 +530,22 @@ def alarm_definitions(stack: str, target: str, settings: SteadyStateConfig) -> d
     }
 
 
-def dashboard_body(
-    cloudwatch_namespace: str,
-    region: str,
-    stack: str,
-    target: str,
-    settings: SteadyStateConfig,
-    alarm_arns: Mapping[str, str],
-) -> dict[str, object]:
-    """Steady state, alarm state and thresholds on one screen (CloudWatch dashboard body structure)."""
-    dims = [part for pair in figures.dimensions(stack, target).items() for part in pair]
-    period = figures.PUBLISH_INTERVAL_S
+@dataclass(frozen=True)
+class MetricGraphs:
+    """Graphs of the prober's figures for one stack and target, in the dashboard's region."""
 
-    def metric(name: str, stat: str, label: str, extra: Sequence[str] = ()) -> list[object]:
-        return [cloudwatch_namespace, name, *dims, *extra, {"stat": stat, "period": period, "label": label}]
+    cloudwatch_namespace: str
+    region: str
+    stack: str
+    target: str
+
+    def metric(self, name: str, stat: str, label: str, extra: Sequence[str] = ()) -> list[object]:
+        dims = [part for pair in figures.dimensions(self.stack, self.target).items() for part in pair]
+        options = {"stat": stat, "period": figures.PUBLISH_INTERVAL_S, "label": label}
+        return [self.cloudwatch_namespace, name, *dims, *extra, options]
 
     def graph(
-        title: str, metrics: list[list[object]], x: int, y: int, width: int = 12, **properties: object
+        self, title: str, metrics: list[list[object]], x: int, y: int, width: int = 12, **properties: object
     ) -> dict[str, object]:
         return {
             "type": "metric",
@@ -536,62 +555,98 @@ def dashboard_body(
             "height": 6,
             "properties": {
                 "title": title,
-                "region": region,
+                "region": self.region,
                 "view": "timeSeries",
-                "period": period,
+                "period": figures.PUBLISH_INTERVAL_S,
                 "metrics": metrics,
                 **properties,
             },
         }
 
+
+def status_widgets(
+    stack: str, target: str, settings: SteadyStateConfig, alarm_arns: Mapping[str, str]
+) -> list[dict[str, object]]:
+    """The top rows: what "broken" means, in words, and the alarms' state."""
     breaking = (
         f"**Broken** when the success rate is below {settings.min_success_percent:g} % or the p95 latency above "
-        f"{settings.max_p95_ms:g} ms in {settings.datapoints_to_alarm} of {settings.evaluation_periods} {period}-second periods; "
-        f"a period without figures counts as broken. Probing `{target}` at {settings.rate:g}/s, timeout {settings.timeout_s:g} s."
+        f"{settings.max_p95_ms:g} ms in {settings.datapoints_to_alarm} of {settings.evaluation_periods} "
+        f"{figures.PUBLISH_INTERVAL_S}-second periods; a period without figures counts as broken. "
+        f"Probing `{target}` at {settings.rate:g}/s, timeout {settings.timeout_s:g} s."
     )
+    return [
+        {
+            "type": "text",
+            "x": 0,
+            "y": 0,
+            "width": 24,
+            "height": 2,
+            "properties": {"markdown": f"# Steady state of chaos-lab `{stack}`\n{breaking}"},
+        },
+        {
+            "type": "alarm",
+            "x": 0,
+            "y": 2,
+            "width": 24,
+            "height": 2,
+            "properties": {"title": "Alarm state", "alarms": list(alarm_arns.values())},
+        },
+    ]
+
+
+def threshold_graphs(graphs: MetricGraphs, settings: SteadyStateConfig) -> list[dict[str, object]]:
+    """The row the alarms judge: success rate and latency, each with its threshold drawn across."""
+    return [
+        graphs.graph(
+            "Success rate (%)",
+            [graphs.metric(figures.SUCCESS_RATE, "Minimum", "success rate")],
+            0,
+            4,
+            yAxis={"left": {"min": 0, "max": 100}},
+            annotations={"horizontal": [{"label": "minSuccessRate", "value": settings.min_success_percent}]},
+        ),
+        graphs.graph(
+            "Latency (ms)",
+            [
+                graphs.metric(figures.latency_metric(rank), "Maximum", f"p{rank}")
+                for rank in figures.LATENCY_PERCENTILES
+            ],
+            12,
+            4,
+            annotations={"horizontal": [{"label": "maxP95Latency", "value": settings.max_p95_ms}]},
+        ),
+    ]
+
+
+def traffic_graph(graphs: MetricGraphs) -> dict[str, object]:
+    """The bottom row: what was sent, what could not be, and the errors by kind."""
+    return graphs.graph(
+        "Requests, not sent and errors by kind (per 10 s)",
+        [graphs.metric(figures.REQUESTS, "Sum", "requests"), graphs.metric(figures.NOT_SENT, "Sum", "not sent")]
+        + [
+            graphs.metric(figures.ERRORS, "Sum", kind.value, (figures.ERROR_KIND_DIMENSION, kind.value))
+            for kind in ErrorKind
+        ],
+        0,
+        10,
+        width=24,
+    )
+
+
+def dashboard_body(
+    cloudwatch_namespace: str,
+    region: str,
+    stack: str,
+    target: str,
+    settings: SteadyStateConfig,
+    alarm_arns: Mapping[str, str],
+) -> dict[str, object]:
+    """Steady state, alarm state and thresholds on one screen (CloudWatch dashboard body structure)."""
+    graphs = MetricGraphs(cloudwatch_namespace, region, stack, target)
     return {
         "widgets": [
-            {
-                "type": "text",
-                "x": 0,
-                "y": 0,
-                "width": 24,
-                "height": 2,
-                "properties": {"markdown": f"# Steady state of chaos-lab `{stack}`\n{breaking}"},
-            },
-            {
-                "type": "alarm",
-                "x": 0,
-                "y": 2,
-                "width": 24,
-                "height": 2,
-                "properties": {"title": "Alarm state", "alarms": list(alarm_arns.values())},
-            },
-            graph(
-                "Success rate (%)",
-                [metric(figures.SUCCESS_RATE, "Minimum", "success rate")],
-                0,
-                4,
-                yAxis={"left": {"min": 0, "max": 100}},
-                annotations={"horizontal": [{"label": "minSuccessRate", "value": settings.min_success_percent}]},
-            ),
-            graph(
-                "Latency (ms)",
-                [metric(figures.latency_metric(rank), "Maximum", f"p{rank}") for rank in figures.LATENCY_PERCENTILES],
-                12,
-                4,
-                annotations={"horizontal": [{"label": "maxP95Latency", "value": settings.max_p95_ms}]},
-            ),
-            graph(
-                "Requests, not sent and errors by kind (per 10 s)",
-                [metric(figures.REQUESTS, "Sum", "requests"), metric(figures.NOT_SENT, "Sum", "not sent")]
-                + [
-                    metric(figures.ERRORS, "Sum", kind.value, (figures.ERROR_KIND_DIMENSION, kind.value))
-                    for kind in ErrorKind
-                ],
-                0,
-                10,
-                width=24,
-            ),
+            *status_widgets(stack, target, settings, alarm_arns),
+            *threshold_graphs(graphs, settings),
+            traffic_graph(graphs),
         ]
     }

@@ -131,24 +131,40 @@ def _selector_fenced(holder: str, sandbox: str) -> str:
     )
 
 
-def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
-    sandbox = fence.sandbox
-    # A Schedule embeds its spec under the kind's key; so does a WorkflowNode, inline in its spec
-    # (api/v1alpha1/workflownode_types.go: `*EmbedChaos json:",inline"`).
-    own_embedded = " + ".join(
+def _own_embedded_faults() -> str:
+    """The allowed faults a Schedule or a WorkflowNode embeds, each under its kind's key."""
+    # A WorkflowNode's is inline in its spec (api/v1alpha1/workflownode_types.go: `*EmbedChaos json:",inline"`).
+    return " + ".join(
         f"(object.kind in ['Schedule', 'WorkflowNode'] && {_quote(key)} in variables.spec"
         f" ? [{{'path': 'spec.{key}', 'spec': variables.spec.{key}}}] : [])"
         for key in ALLOWED_EMBED_KEYS
     )
-    in_templates = " + ".join(
+
+
+def _faults_in_templates() -> str:
+    """The allowed faults in the workflow's templates, each under its kind's key."""
+    return " + ".join(
         f"variables.templates.filter(t, {_quote(key)} in t).map(t, {{'path': {_TEMPLATE_PATH} + '.{key}', 'spec': t.{key}}})"
         for key in ALLOWED_EMBED_KEYS
     )
-    embedded_durations = " + ".join(
+
+
+def _embedded_durations() -> str:
+    """The duration of each allowed fault a Schedule embeds, '' where it has none."""
+    return " + ".join(
         f"(object.kind == 'Schedule' && {_quote(key)} in variables.spec"
         f" ? [{{'path': 'spec.{key}.duration', 'value': {_field_or(f'variables.spec.{key}', 'duration', _quote(''))}}}] : [])"
         for key in ALLOWED_EMBED_KEYS
     )
+
+
+# Long on purpose: the policy's variables read as one ordered table, each built on those above it.
+def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
+    """The policy's `variables`, by name, in order.
+
+    Each may use only those before it (kubernetes/api admissionregistration/v1/types.go,
+    ValidatingAdmissionPolicySpec.Variables), so the order is part of the meaning.
+    """
     ceiling = f"duration({_quote(f'{int(fence.max_duration_s)}s')})"
     return [
         ("spec", "has(object.spec) ? object.spec : {}"),
@@ -168,20 +184,20 @@ def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
         (
             "faults",
             f"(object.kind in {_list(FAULT_KINDS)} ? [{{'path': 'spec', 'spec': variables.spec}}] : [])"
-            f" + {own_embedded} + {in_templates}",
+            f" + {_own_embedded_faults()} + {_faults_in_templates()}",
         ),
         (
             "unfencedSelectors",
-            f"variables.faults.filter(f, !{_selector_fenced('f.spec', sandbox)}).map(f, f.path + '.selector')"
+            f"variables.faults.filter(f, !{_selector_fenced('f.spec', fence.sandbox)}).map(f, f.path + '.selector')"
             # HTTPChaos's `target` is a string (Request or Response); NetworkChaos's is a selector.
             f" + variables.faults.filter(f, has(f.spec.target) && type(f.spec.target) == map"
-            f" && !{_selector_fenced('f.spec.target', sandbox)}).map(f, f.path + '.target.selector')",
+            f" && !{_selector_fenced('f.spec.target', fence.sandbox)}).map(f, f.path + '.target.selector')",
         ),
         (
             "limits",
             f"(object.kind in {_list((*FAULT_KINDS, 'StatusCheck'))} && !variables.forWorkflowNode"
             f" ? [{{'path': 'spec.duration', 'value': {_field_or('variables.spec', 'duration', _quote(''))}}}] : [])"
-            f" + {embedded_durations}"
+            f" + {_embedded_durations()}"
             # A leaf template runs until its deadline; the entry's deadline bounds the whole run.
             f" + variables.templates.filter(t, has(t.deadline) || {_IS_ENTRY}"
             f" || !(has(t.templateType) && t.templateType in {_list(GROUP_TEMPLATE_TYPES)}))"
@@ -202,17 +218,13 @@ def variables(fence: AdmissionFence) -> list[tuple[str, str]]:
     ]
 
 
-def rules(fence: AdmissionFence) -> tuple[Rule, ...]:
-    sandbox = _quote(fence.sandbox)
-    service_url = (
-        rf"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?\.{fence.sandbox}\.svc(\.cluster\.local)?(:[0-9]{{1,5}})?(/.*)?$"
-    )
-    floor = format_duration(MIN_SCHEDULE_INTERVAL_S)
+def _off_list_types() -> str:
+    """Where a Schedule, a workflow template or a WorkflowNode names or embeds a kind off the allow-list."""
     refused_in_templates = (
         f"variables.templates.filter(t, {_list(REFUSED_TEMPLATE_KEYS)}.exists(k, k in t))"
         f".map(t, {_TEMPLATE_PATH} + '.' + {_list(REFUSED_TEMPLATE_KEYS)}.filter(k, k in t)[0])"
     )
-    off_list_types = (
+    return (
         f"(object.kind == 'Schedule' && !(has(variables.spec.type) && variables.spec.type in {_list(SCHEDULE_TYPES)}) ? ['spec.type'] : [])"
         f" + (object.kind == 'Schedule' ? {_list(REFUSED_EMBED_KEYS)}.filter(k, k in variables.spec).map(k, 'spec.' + k) : [])"
         f" + variables.templates.filter(t, !(has(t.templateType) && t.templateType in {_list(TEMPLATE_TYPES)}))"
@@ -221,15 +233,33 @@ def rules(fence: AdmissionFence) -> tuple[Rule, ...]:
         f" + (object.kind == 'WorkflowNode' && !(has(variables.spec.type) && variables.spec.type in {_list(TEMPLATE_TYPES)}) ? ['spec.type'] : [])"
         f" + (object.kind == 'WorkflowNode' ? {_list(REFUSED_TEMPLATE_KEYS)}.filter(k, k in variables.spec).map(k, 'spec.' + k) : [])"
     )
-    tasks = (
+
+
+def _tasks() -> str:
+    """Where a workflow template or a WorkflowNode is a Task or carries one."""
+    return (
         f"variables.templates.filter(t, 'task' in t || (has(t.templateType) && t.templateType == 'Task')).map(t, {_TEMPLATE_PATH})"
         " + (object.kind == 'WorkflowNode' && (has(variables.spec.task) || (has(variables.spec.type) && variables.spec.type == 'Task'))"
         " ? ['spec'] : [])"
     )
-    unfenced_checks = (
+
+
+def _unfenced_status_checks(sandbox: str) -> str:
+    """Where a status check is not an HTTP check of a Service in `sandbox`."""
+    service_url = rf"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?\.{sandbox}\.svc(\.cluster\.local)?(:[0-9]{{1,5}})?(/.*)?$"
+    return (
         f"variables.statusChecks.filter(c, !({_present('c.check', 'http', 'url')} && c.check.http.url.matches({_quote(service_url)})"
         " && (!has(c.check.type) || c.check.type == 'HTTP'))).map(c, c.path + '.http.url')"
     )
+
+
+# Long on purpose: one table of rules (name, summary, CEL, message), read and reviewed side by side.
+def rules(fence: AdmissionFence) -> tuple[Rule, ...]:
+    sandbox = _quote(fence.sandbox)
+    floor = format_duration(MIN_SCHEDULE_INTERVAL_S)
+    off_list_types = _off_list_types()
+    tasks = _tasks()
+    unfenced_checks = _unfenced_status_checks(fence.sandbox)
     schedule = _field_or("variables.spec", "schedule", _quote(""))
     return (
         Rule(

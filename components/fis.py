@@ -422,12 +422,15 @@ GRANTS_BY_PLAN: tuple[tuple[type, frozenset[str], Callable[[LabTargets], list[di
     (NodeGroupLossParameters, frozenset({"ec2:DescribeInstances", "tag:GetResources"}), node_group_loss_statements),
     (
         ZoneOutageParameters,
+        # The reads AWS lists for aws:network:disrupt-connectivity, whatever its scope (FIS user guide, actions
+        # reference: https://docs.aws.amazon.com/fis/latest/userguide/fis-actions-reference.html).
         frozenset(
             {
                 "ec2:DescribeNetworkAcls",
                 "ec2:DescribeSubnets",
                 "ec2:DescribeVpcs",
                 "ec2:DescribeManagedPrefixLists",
+                "ec2:GetManagedPrefixListEntries",
                 "tag:GetResources",
             }
         ),

@@ -135,6 +135,28 @@ def test_the_role_holds_only_what_the_enabled_templates_need(entry: str, changin
             ] == "CloneNetworkAcl", statement
 
 
+# The permissions AWS lists for aws:network:disrupt-connectivity, in the FIS user guide's actions reference
+# (https://docs.aws.amazon.com/fis/latest/userguide/fis-actions-reference.html), any scope.
+DISRUPT_CONNECTIVITY_PERMISSIONS = {
+    "ec2:CreateNetworkAcl",
+    "ec2:CreateNetworkAclEntry",
+    "ec2:CreateTags",
+    "ec2:DeleteNetworkAcl",
+    "ec2:DescribeManagedPrefixLists",
+    "ec2:DescribeNetworkAcls",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "ec2:GetManagedPrefixListEntries",
+    "ec2:ReplaceNetworkAclAssociation",
+}
+
+
+def test_the_zone_outage_role_holds_every_permission_aws_lists_for_its_action() -> None:
+    assert DISRUPT_CONNECTIVITY_PERMISSIONS <= _actions(
+        _role_policy(with_alarms({"zone-outage": ALL_FIS["zone-outage"]}))
+    )
+
+
 def test_instance_actions_are_limited_to_the_labs_instances(everything: Deployment) -> None:
     for statement in _role_policy(everything)["Statement"]:
         if statement["Sid"] in ("SpotInterruptions", "NodeGroupInstances"):

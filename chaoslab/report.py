@@ -345,7 +345,8 @@ def _shade_phases(axes: Any, phases: Sequence[Phase]) -> None:
 
 
 def _request_points(phases: Sequence[Phase], keep: Callable[[Sample], bool]) -> tuple[list[float], list[float]]:
-    """The kept requests that were sent, as (seconds since the run started, latency) columns."""
+    """The kept requests that were sent, as columns: seconds since the run started, and latency in ms raised to
+    MIN_PLOTTED_MS, which a log axis can draw."""
     chosen = [
         (phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
         for phase in phases

@@ -37,8 +37,9 @@ from .prober.figures import (
 from .samples import ErrorKind, Summary, percentile_key
 
 CLOUDWATCH_FILE = "cloudwatch.json"
-# GetMetricData takes up to 500 queries; one target needs 3 + 3 percentiles + 8 error kinds.
 _LATENCY = {rank: latency_metric(rank) for rank in LATENCY_PERCENTILES}
+# The error kinds the prober counts: all but INTERRUPTED, which only an interrupted local probe records.
+_ERROR_KINDS = tuple(kind.value for kind in ErrorKind if kind is not ErrorKind.INTERRUPTED)
 
 
 def cloudwatch_file(phase: str) -> str:
@@ -73,6 +74,29 @@ def _iso(moment: datetime) -> str:
 
 def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, end: datetime) -> list[Interval]:
     """Every interval that started in [start, end), oldest first."""
+    series = _metric_series(cloudwatch, _queries(stack, target), start, end)
+    requests = series.get("requests", {})
+    return [
+        Interval(
+            at=moment,
+            requests=requests[moment],
+            success_percent=series.get("success", {}).get(moment),
+            not_sent=series.get("notsent", {}).get(moment, 0.0),
+            latency_ms={rank: series.get(f"p{rank}", {}).get(moment) for rank in _LATENCY},
+            errors={
+                kind: count
+                for index, kind in enumerate(_ERROR_KINDS)
+                if (count := series.get(f"e{index}", {}).get(moment, 0.0))
+            },
+        )
+        for moment in sorted(requests)
+    ]
+
+
+def _queries(stack: str, target: str) -> list[dict[str, Any]]:
+    """A GetMetricData query for each figure the prober publishes about `target`; each Id names its series.
+
+    Three, plus one per percentile and one per error kind: far below the 500 one call takes."""
     named = [{"Name": key, "Value": value} for key, value in dimensions(stack, target).items()]
 
     def query(query_id: str, metric: str, stat: str, extra: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
@@ -90,17 +114,22 @@ def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, en
             },
         }
 
-    kinds = [kind.value for kind in ErrorKind if kind is not ErrorKind.INTERRUPTED]  # the prober is never interrupted
-    queries = [
+    return [
         query("requests", REQUESTS, "Sum"),
         query("success", SUCCESS_RATE, "Average"),
         query("notsent", NOT_SENT, "Sum"),
         *(query(f"p{rank}", metric, "Maximum") for rank, metric in _LATENCY.items()),
         *(
             query(f"e{index}", ERRORS, "Sum", [{"Name": ERROR_KIND_DIMENSION, "Value": kind}])
-            for index, kind in enumerate(kinds)
+            for index, kind in enumerate(_ERROR_KINDS)
         ),
     ]
+
+
+def _metric_series(
+    cloudwatch: Any, queries: Sequence[Mapping[str, Any]], start: datetime, end: datetime
+) -> dict[str, dict[datetime, float]]:
+    """Each query's values by timestamp, gathered over every page GetMetricData answers with."""
     series: dict[str, dict[datetime, float]] = {}
     token = None
     while True:
@@ -115,23 +144,7 @@ def read_intervals(cloudwatch: Any, stack: str, target: str, start: datetime, en
             series.setdefault(result["Id"], {}).update(zip(result["Timestamps"], result["Values"], strict=True))
         token = page.get("NextToken")
         if not token:
-            break
-    requests = series.get("requests", {})
-    return [
-        Interval(
-            at=moment,
-            requests=requests[moment],
-            success_percent=series.get("success", {}).get(moment),
-            not_sent=series.get("notsent", {}).get(moment, 0.0),
-            latency_ms={rank: series.get(f"p{rank}", {}).get(moment) for rank in _LATENCY},
-            errors={
-                kind: count
-                for index, kind in enumerate(kinds)
-                if (count := series.get(f"e{index}", {}).get(moment, 0.0))
-            },
-        )
-        for moment in sorted(requests)
-    ]
+            return series
 
 
 def summarize_intervals(intervals: Sequence[Interval], requested_rate: float, duration_s: float) -> Summary:

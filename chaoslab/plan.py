@@ -247,9 +247,29 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
     if name not in CATALOG and name not in FIS_CATALOG:
         raise UsageError(f"experiment: got {name!r}; accepted one of {', '.join([*CATALOG, *FIS_CATALOG])}")
     raw = lab_keys(config)
-    current = parse_config(raw, stack=stack, today=datetime.now(UTC).date())
+    today = datetime.now(UTC).date()
+    current = parse_config(raw, stack=stack, today=today)
     configured = decode_value(raw.get("experiments")) or {}
     entry = configured.get(name, {})
+    _check_stack_allows_run(name, current, entry, options)
+    # The config exactly as `up` will see it once `run` has enabled the experiment.
+    with_run = parse_config(
+        {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}},
+        stack=stack,
+        today=today,
+    )
+    chaos = _fis_chaos(with_run, stack) if with_run.fis_experiments else _chaos_mesh_chaos(name, with_run, options)
+    plan = _run_plan(name, stack, project_dir, current, configured, chaos, options)
+    check_conditions(plan.abort_conditions, plan.rate)
+    # Every phase's probe settings are checked now, not when the phase starts minutes later.
+    for duration_s in (plan.baseline_s, plan.during_s, plan.after_s):
+        plan.probe_settings(options.url or "http://127.0.0.1/", duration_s)
+    return plan
+
+
+def _check_stack_allows_run(name: str, current: LabConfig, entry: Mapping[str, Any], options: RunOptions) -> None:
+    """Raises ConfigError listing every reason the stack's config rules the run out, then UsageError for options
+    the config makes meaningless."""
     problems = []
     if current.halted:
         problems.append(
@@ -285,39 +305,61 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
             "--abort-if judges run's own probe, which --samples-from cloudwatch replaces; stop on the "
             "steady-state alarms with --abort-on-alarm instead"
         )
-    # The config exactly as `up` will see it once `run` has enabled the experiment.
-    with_run = parse_config(
-        {**raw, "experiments": {**configured, name: {**entry, "enabled": True}}},
-        stack=stack,
-        today=datetime.now(UTC).date(),
-    )
-    if with_run.fis_experiments:
-        [fis_experiment] = with_run.fis_experiments
-        actions, _ = fis_experiment.plan.actions_and_targets(LabRefs.placeholders(stack, "chaos-lab"))
-        engine, target = FIS_ENGINE, None
-        chaos_s = float(max(action_seconds(action) for action in actions.values()))
-        default_during_s = max(chaos_s, MIN_FIS_DURING_S)
-    else:
-        if options.abort_on_alarm:
-            raise UsageError(
-                f"--abort-on-alarm: {name} runs through Chaos Mesh, which no alarm can stop; it acts on FIS runs "
-                "(the FIS entries, or a Chaos Mesh entry with engine: fis)"
-            )
-        [experiment] = with_run.experiments
-        engine, target = (
-            CHAOS_MESH_ENGINE,
-            ChaosTarget(kind=experiment.kind, namespace=experiment.namespace, name=experiment.name),
-        )
-        bound_s = experiment.chaos.bound_s()
-        assert bound_s is not None  # Experiment refuses chaos that never ends
-        chaos_s = default_during_s = bound_s
 
-    during_s = default_during_s if options.during_s is None else options.during_s
-    if engine == CHAOS_MESH_ENGINE and during_s > chaos_s:
+
+@dataclass(frozen=True)
+class _Chaos:
+    """What the enabled experiment injects, and how `run` follows it."""
+
+    engine: str
+    target: ChaosTarget | None
+    chaos_s: float
+    default_during_s: float
+
+    def during_s(self, asked_s: float | None) -> float:
+        """--during, else this engine's default; Chaos Mesh chaos ends itself, so probing past it is refused."""
+        during_s = self.default_during_s if asked_s is None else asked_s
+        if self.engine == CHAOS_MESH_ENGINE and during_s > self.chaos_s:
+            raise UsageError(
+                f"--during: got {format_duration(during_s)}, longer than the chaos, which ends itself after "
+                f"{format_duration(self.chaos_s)}; observe what follows with --after"
+            )
+        return during_s
+
+
+def _fis_chaos(with_run: LabConfig, stack: str) -> _Chaos:
+    """The FIS template's longest action is the chaos; the probe runs at least MIN_FIS_DURING_S."""
+    [fis_experiment] = with_run.fis_experiments
+    actions, _ = fis_experiment.plan.actions_and_targets(LabRefs.placeholders(stack, "chaos-lab"))
+    chaos_s = float(max(action_seconds(action) for action in actions.values()))
+    return _Chaos(FIS_ENGINE, None, chaos_s, max(chaos_s, MIN_FIS_DURING_S))
+
+
+def _chaos_mesh_chaos(name: str, with_run: LabConfig, options: RunOptions) -> _Chaos:
+    """The chaos object `up` declares, probed for as long as it lasts."""
+    if options.abort_on_alarm:
         raise UsageError(
-            f"--during: got {format_duration(during_s)}, longer than the chaos, which ends itself after "
-            f"{format_duration(chaos_s)}; observe what follows with --after"
+            f"--abort-on-alarm: {name} runs through Chaos Mesh, which no alarm can stop; it acts on FIS runs "
+            "(the FIS entries, or a Chaos Mesh entry with engine: fis)"
         )
+    [experiment] = with_run.experiments
+    target = ChaosTarget(kind=experiment.kind, namespace=experiment.namespace, name=experiment.name)
+    bound_s = experiment.chaos.bound_s()
+    assert bound_s is not None  # Experiment refuses chaos that never ends
+    return _Chaos(CHAOS_MESH_ENGINE, target, bound_s, bound_s)
+
+
+def _run_plan(
+    name: str,
+    stack: str,
+    project_dir: Path,
+    current: LabConfig,
+    configured: Mapping[str, Any],
+    chaos: _Chaos,
+    options: RunOptions,
+) -> RunPlan:
+    """The plan from checked parts: the stack's current config, its chaos once enabled, and the options."""
+    during_s = chaos.during_s(options.during_s)
     steady_state = current.steady_state
     from_cloudwatch = options.samples_from == SAMPLES_FROM_CLOUDWATCH
     # From CloudWatch, the requests are the prober's: its rate and timeout are what the figures mean.
@@ -325,15 +367,15 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
         (steady_state.rate, steady_state.timeout_s) if from_cloudwatch else (options.rate, options.timeout_s)
     )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    plan = RunPlan(
+    return RunPlan(
         experiment=name,
         stack=stack,
         project_dir=project_dir,
         simulates=(CATALOG[name] if name in CATALOG else FIS_CATALOG[name]).simulates,
-        engine=engine,
-        target=target,
-        parameters=experiment_parameters(name, entry),
-        chaos_s=chaos_s,
+        engine=chaos.engine,
+        target=chaos.target,
+        parameters=experiment_parameters(name, configured.get(name, {})),
+        chaos_s=chaos.chaos_s,
         # A Chaos Mesh entry through FIS keeps its own hypothesis: the fault is the same.
         hypothesis=HYPOTHESES[name] if name in HYPOTHESES else FIS_HYPOTHESES[name],
         app=current.app.timeouts,
@@ -355,8 +397,3 @@ def make_plan(name: str, stack: str, project_dir: Path, config: Mapping[str, str
         samples_from=options.samples_from,
         steady_state_target=frontend_url(current.sandbox_namespace, steady_state.path),
     )
-    check_conditions(plan.abort_conditions, plan.rate)
-    # Every phase's probe settings are checked now, not when the phase starts minutes later.
-    for duration_s in (plan.baseline_s, plan.during_s, plan.after_s):
-        plan.probe_settings(options.url or "http://127.0.0.1/", duration_s)
-    return plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -312,16 +312,26 @@ def chart_figure(
 
     matplotlib.use("Agg")  # files only: no display on a CI runner or over ssh
     from matplotlib.figure import Figure
-    from matplotlib.ticker import LogFormatterSciNotation
-
-    class PlainLogFormatter(LogFormatterSciNotation):
-        """Labels the ticks matplotlib's log formatter would label, as plain numbers: 60, not 6×10¹."""
-
-        def __call__(self, x: float, pos: int | None = None) -> str:
-            return f"{x:g}" if super().__call__(x, pos) else ""
 
     figure = Figure(figsize=CHART_SIZE_IN, dpi=CHART_DPI)
     axes = figure.add_subplot()
+    _shade_phases(axes, phases)
+    _plot_requests(axes, phases)
+    if in_cluster:
+        _plot_in_cluster(axes, _parse_time(journal["start"]), in_cluster)
+    chaos = experiment_window(journal)
+    if chaos is not None:
+        axes.axvspan(*chaos, facecolor="none", edgecolor="#b71c1c", hatch="//", linewidth=0, label="experiment")
+    _label_latency_axes(axes, journal)
+    if phases or in_cluster:
+        axes.legend(loc="upper left", fontsize="small")
+    else:
+        axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")
+    figure.tight_layout()
+    return figure
+
+
+def _shade_phases(axes: Any, phases: Sequence[Phase]) -> None:
     for phase in phases:
         # The phase as it ran (to its last answer, or its interruption), not as it was planned.
         length_s = phase.record["duration"] or phase.record["output"]["planned_s"]
@@ -333,16 +343,22 @@ def chart_figure(
             label=phase.name,
         )
 
-    def points(keep: Any) -> tuple[list[float], list[float]]:
-        chosen = [
-            (phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
-            for phase in phases
-            for s in phase.samples
-            if s.started_s is not None and s.latency_ms is not None and keep(s)
-        ]
-        return [x for x, _ in chosen], [y for _, y in chosen]
 
-    answered, failed = points(lambda s: s.ok), points(lambda s: not s.ok)
+def _request_points(phases: Sequence[Phase], keep: Callable[[Sample], bool]) -> tuple[list[float], list[float]]:
+    """The kept requests that were sent, as columns: seconds since the run started, and latency in ms raised to
+    MIN_PLOTTED_MS, which a log axis can draw."""
+    chosen = [
+        (phase.offset_s + s.started_s, max(s.latency_ms, MIN_PLOTTED_MS))
+        for phase in phases
+        for s in phase.samples
+        if s.started_s is not None and s.latency_ms is not None and keep(s)
+    ]
+    return [x for x, _ in chosen], [y for _, y in chosen]
+
+
+def _plot_requests(axes: Any, phases: Sequence[Phase]) -> None:
+    """Every request the probe made: answered, failed, or not sent (drawn at the floor of the log axis)."""
+    answered, failed = _request_points(phases, lambda s: s.ok), _request_points(phases, lambda s: not s.ok)
     if answered[0]:
         axes.scatter(*answered, s=6, color="#1e88e5", label="ok")
     if failed[0]:
@@ -357,34 +373,45 @@ def chart_figure(
             color="#ef6c00",
             label="not sent (concurrency cap)",
         )
-    if in_cluster:
-        start = _parse_time(journal["start"])
-        at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
-        p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
-        shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95, strict=True) if y is not None]
-        if shown:
-            axes.plot(
-                [x for x, _ in shown],
-                [y for _, y in shown],
-                drawstyle="steps-post",
-                color="#6a1b9a",
-                label="in-cluster p95 (CloudWatch, per 10 s)",
-            )
-        success = axes.twinx()
-        success.plot(
-            at,
-            [interval["success_percent"] for interval in in_cluster],
+
+
+def _plot_in_cluster(axes: Any, start: datetime, in_cluster: Sequence[Mapping[str, Any]]) -> None:
+    """The in-cluster prober's p95 on the latency axis, and its success rate on a second axis of its own."""
+    at = [(_parse_time(interval["at"]) - start).total_seconds() for interval in in_cluster]
+    p95 = [interval["latency_ms"].get("p95") for interval in in_cluster]
+    shown = [(x, max(y, MIN_PLOTTED_MS)) for x, y in zip(at, p95, strict=True) if y is not None]
+    if shown:
+        axes.plot(
+            [x for x, _ in shown],
+            [y for _, y in shown],
             drawstyle="steps-post",
-            color="#00897b",
-            linestyle="--",
-            label="in-cluster success % (CloudWatch)",
+            color="#6a1b9a",
+            label="in-cluster p95 (CloudWatch, per 10 s)",
         )
-        success.set_ylim(0, 105)
-        success.set_ylabel("in-cluster success (%)")
-        success.legend(loc="upper right", fontsize="small")
-    chaos = experiment_window(journal)
-    if chaos is not None:
-        axes.axvspan(*chaos, facecolor="none", edgecolor="#b71c1c", hatch="//", linewidth=0, label="experiment")
+    success = axes.twinx()
+    success.plot(
+        at,
+        [interval["success_percent"] for interval in in_cluster],
+        drawstyle="steps-post",
+        color="#00897b",
+        linestyle="--",
+        label="in-cluster success % (CloudWatch)",
+    )
+    success.set_ylim(0, 105)
+    success.set_ylabel("in-cluster success (%)")
+    success.legend(loc="upper right", fontsize="small")
+
+
+def _label_latency_axes(axes: Any, journal: Mapping[str, Any]) -> None:
+    """A log latency axis labelled in plain numbers, and the run's name and outcome as the title."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLogFormatter(LogFormatterSciNotation):
+        """Labels the ticks matplotlib's log formatter would label, as plain numbers: 60, not 6×10¹."""
+
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
     axes.set_yscale("log")
     axes.yaxis.set_major_formatter(PlainLogFormatter())
     axes.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
@@ -396,12 +423,6 @@ def chart_figure(
         f"{experiment['name']} on stack {experiment['stack']}: {journal.get('status') or 'running'}{deviated}"
     )
     axes.grid(True, which="major", alpha=0.3)
-    if phases or in_cluster:
-        axes.legend(loc="upper left", fontsize="small")
-    else:
-        axes.text(0.5, 0.5, "no phase was probed", transform=axes.transAxes, ha="center")
-    figure.tight_layout()
-    return figure
 
 
 def _kept_notes(report: Path) -> str:
@@ -448,6 +469,16 @@ def _verdict_lines(title: str, verdict: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+def _verdict_section(states: Mapping[str, Any]) -> list[str]:
+    return [
+        "## Verdict",
+        "",
+        *_verdict_lines("Before (baseline)", states["before"]),
+        *_verdict_lines("During the chaos", states["during"]),
+        *_verdict_lines("After recovery", states["after"]),
+    ]
+
+
 def _outcome(journal: Mapping[str, Any]) -> str:
     status, states = journal.get("status"), journal["steady_states"]
     if status == "completed":
@@ -459,10 +490,28 @@ def _outcome(journal: Mapping[str, Any]) -> str:
 
 
 def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) -> str:
-    experiment = journal["experiment"]
-    target = experiment["target"]
-    probe = experiment["probe"]
+    """The experiment log, section by section, each section ending in a blank line; `notes` follow the marker."""
     lines = [
+        *_summary_lines(journal),
+        *_tested_lines(journal),
+        *_update_lines(journal),
+        *_abort_lines(journal.get("abort")),
+        *_phase_lines(phases),
+        *_verdict_section(journal["steady_states"]),
+        *_timeline_lines(journal),
+        f"![latency over time]({CHART_FILE})",
+        "",
+        "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
+        f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.",
+        "",
+        NOTES_MARKER,
+    ]
+    return "\n".join(lines) + notes
+
+
+def _summary_lines(journal: Mapping[str, Any]) -> list[str]:
+    experiment = journal["experiment"]
+    return [
         f"# Experiment log: {experiment['name']} on stack {experiment['stack']}",
         "",
         f"- **Simulates:** {experiment['simulates']}",
@@ -473,6 +522,15 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         f"- **Status:** {journal.get('status')}; deviated: {'yes' if journal.get('deviated') else 'no'}",
         f"- **Run by:** chaoslab {journal['chaoslab_version']} on {journal['node']} ({journal['platform']})",
         "",
+    ]
+
+
+def _tested_lines(journal: Mapping[str, Any]) -> list[str]:
+    """What the chaos was, its parameters, and how the probe and the app were set up."""
+    experiment = journal["experiment"]
+    target = experiment["target"]
+    probe = experiment["probe"]
+    return [
         "## What was tested",
         "",
         (
@@ -492,85 +550,70 @@ def markdown(journal: Mapping[str, Any], phases: Sequence[Phase], notes: str) ->
         f"{probe['concurrency']} requests in flight (open loop: requests start on schedule, unsent ones are counted). "
         f"App timeouts: {', '.join(f'{key} {value:g} ms' for key, value in experiment['app_timeouts_ms'].items())}.",
         "",
-        "## Stack updates",
-        "",
     ]
-    update_rows = [
+
+
+def _update_lines(journal: Mapping[str, Any]) -> list[str]:
+    rows = [
         _update_row(name, record) for name, record in _activities(journal) if record["activity"]["type"] == "action"
     ]
-    if update_rows:
-        lines += _table(["update", "result", "version", "resource changes", "error"], update_rows)
-    else:
-        lines.append("No stack update was made.")
-    lines += ["", *_abort_lines(journal.get("abort")), "## Phases", ""]
-    phase_rows = []
-    for phase in phases:
-        summary = phase.summary or {}
-        latency = summary.get("latency_ms", {})
-        rate = summary.get("success_rate")
-        phase_rows.append(
-            [
-                phase.name,
-                f"+{phase.offset_s:.1f} s",
-                f"{phase.record['output']['planned_s']:g} s",
-                str(summary.get("sent", "-")),
-                str(summary.get("not_sent", "-")),
-                "-" if rate is None else f"{100 * rate:.2f} %",
-                _number(summary.get("achieved_rate"), "/s"),
-                *(_number(latency.get(key), "ms") for key in ("p50", "p95", "p99", "max")),
-                ", ".join(f"{kind} {count}" for kind, count in summary.get("errors", {}).items()) or "-",
-                phase.record["status"] or "-",
-            ]
-        )
-    if phase_rows:
-        header = [
-            "phase",
-            "start",
-            "length",
-            "sent",
-            "not sent",
-            "success",
-            "rate",
-            "p50",
-            "p95",
-            "p99",
-            "max",
-            "errors",
-            "status",
-        ]
-        lines += _table(header, phase_rows)
-    else:
-        lines.append("No phase was probed.")
-    lines += ["", "## Verdict", ""]
-    states = journal["steady_states"]
-    lines += _verdict_lines("Before (baseline)", states["before"])
-    lines += _verdict_lines("During the chaos", states["during"])
-    lines += _verdict_lines("After recovery", states["after"])
-    lines += ["## Timeline", ""]
-    lines += _table(
-        ["activity", "type", "start", "duration", "status", "detail"],
-        [
-            [
-                name,
-                record["activity"]["type"],
-                record["start"],
-                "-" if record["duration"] is None else f"{record['duration']:.1f} s",
-                record["status"] or "-",
-                record["exception"] or _activity_detail(record["output"]),
-            ]
-            for name, record in _activities(journal)
-        ],
-    )
-    lines += [
-        "",
-        f"![latency over time]({CHART_FILE})",
-        "",
-        "Samples: one JSON line per request in `<phase>.samples.jsonl`; "
-        f"every summary in `{SUMMARIES_FILE}`; the full journal in `{JOURNAL_FILE}`.",
-        "",
-        NOTES_MARKER,
+    header = ["update", "result", "version", "resource changes", "error"]
+    return ["## Stack updates", "", *(_table(header, rows) if rows else ["No stack update was made."]), ""]
+
+
+_PHASE_COLUMNS = (
+    "phase",
+    "start",
+    "length",
+    "sent",
+    "not sent",
+    "success",
+    "rate",
+    "p50",
+    "p95",
+    "p99",
+    "max",
+    "errors",
+    "status",
+)
+
+
+def _phase_lines(phases: Sequence[Phase]) -> list[str]:
+    rows = [_phase_row(phase) for phase in phases]
+    return ["## Phases", "", *(_table(_PHASE_COLUMNS, rows) if rows else ["No phase was probed."]), ""]
+
+
+def _phase_row(phase: Phase) -> list[str]:
+    summary = phase.summary or {}
+    latency = summary.get("latency_ms", {})
+    rate = summary.get("success_rate")
+    return [
+        phase.name,
+        f"+{phase.offset_s:.1f} s",
+        f"{phase.record['output']['planned_s']:g} s",
+        str(summary.get("sent", "-")),
+        str(summary.get("not_sent", "-")),
+        "-" if rate is None else f"{100 * rate:.2f} %",
+        _number(summary.get("achieved_rate"), "/s"),
+        *(_number(latency.get(key), "ms") for key in ("p50", "p95", "p99", "max")),
+        ", ".join(f"{kind} {count}" for kind, count in summary.get("errors", {}).items()) or "-",
+        phase.record["status"] or "-",
     ]
-    return "\n".join(lines) + notes
+
+
+def _timeline_lines(journal: Mapping[str, Any]) -> list[str]:
+    rows = [
+        [
+            name,
+            record["activity"]["type"],
+            record["start"],
+            "-" if record["duration"] is None else f"{record['duration']:.1f} s",
+            record["status"] or "-",
+            record["exception"] or _activity_detail(record["output"]),
+        ]
+        for name, record in _activities(journal)
+    ]
+    return ["## Timeline", "", *_table(["activity", "type", "start", "duration", "status", "detail"], rows), ""]
 
 
 def _fis_lines(fis: Mapping[str, Any] | None) -> list[str]:

@@ -217,6 +217,22 @@ class _Run:
     def _fis_during(self, baseline: ProbeResult) -> tuple[Verdict, tuple[dict[str, Any], str] | None]:
         """Start the stack's template, follow the run on a thread while probing, until both have ended."""
         plan = self.plan
+        follower = self._start_fis_follower()
+        during = self._phase("during", plan.during_s, follower.stop_probe)
+        if during.abort is not None:
+            follower.request_stop(f"abort: {during.abort.describe()}")
+        elif not follower.ended():
+            self.display.note(
+                f"the probe's {plan.during_s:g}s are over; "
+                f"following FIS experiment {follower.experiment_id} until it ends"
+            )
+        stop_error = self._follow_to_the_end(follower)
+        verdict = self._judge("during", plan.hypothesis.during, during, baseline.summary)
+        return verdict, _fis_abort(follower, during, stop_error)
+
+    def _start_fis_follower(self) -> _FisFollower:
+        """Start the stack's FIS template and a follower of the run, which also stops it on an abort."""
+        plan = self.plan
         assert self.aws is not None
         outputs = self.stack.outputs()
         template_id = template_ids(outputs).get(plan.experiment)
@@ -242,35 +258,17 @@ class _Run:
             timing=self.aws_timing,
         )
         self.follower.start()
-        follower = self.follower
-        during = self._phase("during", plan.during_s, follower.stop_probe)
-        if during.abort is not None:
-            follower.request_stop(f"abort: {during.abort.describe()}")
-        elif not follower.ended():
-            self.display.note(
-                f"the probe's {plan.during_s:g}s are over; following FIS experiment {experiment_id} until it ends"
-            )
+        return self.follower
+
+    def _follow_to_the_end(self, follower: _FisFollower) -> str | None:
+        """Wait for the FIS run to end. A stop that failed after an abort is returned, not raised: the abort stands."""
         try:
             self._finish_follow()
-            stop_error = None
         except fis_ops.FisError as error:
             if follower.reason is None:
                 raise
-            stop_error = one_line(error)  # the abort stands; its stop failed
-        verdict = self._judge("during", plan.hypothesis.during, during, baseline.summary)
-        if during.abort is not None:
-            record = during.abort.to_dict()
-            record["halt_error"] = record["halt_error"] or stop_error
-            return verdict, (record, during.abort.describe())
-        outcome = follower.outcome
-        assert outcome is not None
-        if follower.stopped_for_alarm or (outcome.final_status == "stopped" and outcome.stop_reason is None):
-            # Stopped on a steady-state alarm: seen by chaoslab, or by FIS's own stop condition first.
-            record = follower.alarm_abort(stop_error)
-            return verdict, (record, str(record["condition"]))
-        if outcome.final_status != "completed":
-            raise ActionFailed(f"FIS experiment {experiment_id} ended {outcome.final_status}: {outcome.reason}")
-        return verdict, None
+            return one_line(error)
+        return None
 
     def _finish_follow(self) -> None:
         """Wait for the follower; record the FIS outcome. Raises FisError when the stop did not finish in time."""
@@ -422,6 +420,26 @@ class _Tripwire:
 
     def close(self) -> None:
         return None
+
+
+def _fis_abort(
+    follower: _FisFollower, during: ProbeResult, stop_error: str | None
+) -> tuple[dict[str, Any], str] | None:
+    """The abort record and its one-line cause, or None when the FIS run completed; raises ActionFailed when it
+    ended any other way."""
+    if during.abort is not None:
+        record = during.abort.to_dict()
+        record["halt_error"] = record["halt_error"] or stop_error
+        return record, during.abort.describe()
+    outcome = follower.outcome
+    assert outcome is not None
+    if follower.stopped_for_alarm or (outcome.final_status == "stopped" and outcome.stop_reason is None):
+        # Stopped on a steady-state alarm: seen by chaoslab, or by FIS's own stop condition first.
+        record = follower.alarm_abort(stop_error)
+        return record, str(record["condition"])
+    if outcome.final_status != "completed":
+        raise ActionFailed(f"FIS experiment {follower.experiment_id} ended {outcome.final_status}: {outcome.reason}")
+    return None
 
 
 class _FisFollower:

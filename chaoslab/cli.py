@@ -53,6 +53,7 @@ from .fis_halt import halt_fis, resume_fis
 from .fis_hypotheses import FIS_HYPOTHESES
 from .halt import DEFAULT_WAIT_S, HaltReport, Issued, finish_halt, halt, issue_halt, resume
 from .hypotheses import HYPOTHESES, RECOVERED_AFTER, STEADY_STATE_BEFORE
+from .interrupts import sigint_deferred
 from .journal import JOURNAL_FILE, RunStatus, one_line
 from .plan import (
     DEFAULT_AFTER_S,
@@ -915,7 +916,8 @@ def _probe(args: argparse.Namespace, env: Environment) -> int:
         try:
             result = probe(settings, display, watch=watch, sinks=() if samples is None else (samples,))
         except ProbeInterrupted as interrupted:
-            _probe_output(args, env, interrupted.result, None, samples)
+            with sigint_deferred(display, "still writing what was measured"):
+                _probe_output(args, env, interrupted.result, None, samples)
             raise
         report = None
         if fenced is not None and issued:

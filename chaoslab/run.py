@@ -16,13 +16,10 @@ waits for `stopped` within a deadline, before the template is removed again.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from types import FrameType
 from typing import Any
 
 from chaoslab.experiments.errors import ActionFailed, RollbackFailed
@@ -35,6 +32,7 @@ from .cluster import INJECT_TIMEOUT_S, RECOVER_TIMEOUT_S, ClusterWatcher
 from .display import Display
 from .files import private_directory
 from .hypotheses import RECOVERED_AFTER, STEADY_STATE_BEFORE, Evidence, Tolerance, Verdict, judge
+from .interrupts import sigint_deferred
 from .journal import ActivityType, Journal, RunStatus, iso, one_line, utc_now
 from .plan import RunPlan
 from .probe import ProbeInterrupted, ProbeResult, probe, redact_url
@@ -287,7 +285,7 @@ class _Run:
         assert self.follower is not None
         self.follower.request_stop(reason)
         with (
-            _sigint_deferred(self.display, "still stopping the FIS experiment"),
+            sigint_deferred(self.display, "still stopping the FIS experiment"),
             self.journal.activity(ActivityType.ACTION, "stop-fis-experiment", rollback=True) as output,
         ):
             experiment_id = self.follower.experiment_id
@@ -393,7 +391,7 @@ class _Run:
         """Disable after a failure or Ctrl-C. Raises RollbackFailed when that fails too."""
         try:
             with (
-                _sigint_deferred(self.display),
+                sigint_deferred(self.display, "still disabling the experiment"),
                 self.journal.activity(ActivityType.ACTION, "disable-experiment", rollback=True) as output,
             ):
                 self._disable(output)
@@ -533,24 +531,3 @@ class _FisFollower:
         except BaseException as error:  # handed to the main thread by join()
             self.error = error
             self.outcome = fis_ops.Outcome(self.experiment_id, "unknown", one_line(error), stop_reason=self.reason)
-
-
-@contextlib.contextmanager
-def _sigint_deferred(display: Display, doing: str = "still disabling the experiment") -> Iterator[None]:
-    """Ignore Ctrl-C while the experiment is being disabled: stopping half-way would leave it on.
-
-    The pulumi CLI is in the same process group and still sees a second Ctrl-C, which cancels its
-    update; the RollbackFailed then names the commands to finish by hand.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def remind(signum: int, frame: FrameType | None) -> None:
-        display.note(f"{doing}; Ctrl-C is ignored until that is done")
-
-    previous = signal.signal(signal.SIGINT, remind)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -11,14 +11,17 @@ import contextlib
 import io
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from chaoslab import __version__
+from chaoslab import __version__, cli
 from chaoslab.cli import Environment, main
 from chaoslab.exit_codes import ExitCode
 from chaoslab_fakes import CtrlCDisplay
@@ -257,6 +260,41 @@ def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_marks_the_outpu
     assert json.loads((out / "summary.json").read_text()) == summary
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(samples) == summary["scheduled"] and {sample["error"] for sample in samples} == {"interrupted"}
+
+
+class CtrlCAgainWhileWriting(CtrlCDisplay):
+    """The first Ctrl-C at the first progress update; the notes the CLI shows after it are kept."""
+
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def test_a_second_ctrl_c_while_the_results_are_written_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT to this process as the output starts: without the deferral it would stop the writing."""
+    write_output = cli._probe_output
+
+    def second_ctrl_c_then_write(*args: Any) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        write_output(*args)
+
+    monkeypatch.setattr(cli, "_probe_output", second_ctrl_c_then_write)
+    display = CtrlCAgainWhileWriting()
+    out = tmp_path / "probe"
+    with app_server() as server:
+        code, stdout, stderr = _main(
+            "probe", server.url, "--rate", f"{RATE:g}", "--duration", "5s", "--json", "--out", str(out),
+            env=Environment(display=display),
+        )  # fmt: skip
+
+    assert code == ExitCode.INTERRUPTED and stderr == "Interrupted: stopped by Ctrl-C\n"
+    assert json.loads(stdout) == json.loads((out / "summary.json").read_text())
+    assert display.notes == ["still writing what was measured; Ctrl-C is ignored until that is done"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_the_text_summary_says_it_was_interrupted() -> None:

@@ -262,6 +262,20 @@ def test_ctrl_c_counts_the_requests_in_flight_as_interrupted_and_marks_the_outpu
     assert len(samples) == summary["scheduled"] and {sample["error"] for sample in samples} == {"interrupted"}
 
 
+@pytest.fixture
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """SIGINT handled, as in a terminal's foreground process, here and in the processes started here.
+
+    A suite started in the background (`./scripts/test &`) inherits SIGINT ignored from the shell, and a
+    child inherits that too: a Ctrl-C test would then send signals nobody sees.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class CtrlCAgainWhileWriting(CtrlCDisplay):
     """The first Ctrl-C at the first progress update; the notes the CLI shows after it are kept."""
 
@@ -272,6 +286,7 @@ class CtrlCAgainWhileWriting(CtrlCDisplay):
         self.notes.append(text)
 
 
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_a_second_ctrl_c_while_the_results_are_written_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -305,9 +320,9 @@ def test_the_text_summary_says_it_was_interrupted() -> None:
     assert stdout.splitlines()[1].startswith("INTERRUPTED by Ctrl-C: ")
 
 
+@pytest.mark.usefixtures("sigint_as_in_a_terminal")
 def test_two_ctrl_c_through_a_real_sigint_exit_130_without_a_traceback(tmp_path: Path) -> None:
     """The real thing: `python -m chaoslab probe` in its own process, SIGINT twice while requests hang."""
-    import signal
     import time
 
     with app_server(SLOW_FOREVER) as server:

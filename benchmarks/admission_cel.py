@@ -17,9 +17,9 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from chaos_corpus import LABS, bad_requests, good_requests  # noqa: E402
-from chaoslab.experiments import admission  # noqa: E402
-from test_admission_policy import POLICY_NAME, CelPolicy  # noqa: E402
+from chaos_corpus import LABS, bad_requests, good_requests
+from chaoslab.experiments import admission
+from test_admission_policy import POLICY_NAME, CelPolicy
 
 
 def main() -> None:

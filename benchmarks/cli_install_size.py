@@ -25,7 +25,7 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR / "tests")]
 
-from cli_wheel import build_wheel  # noqa: E402
+from cli_wheel import build_wheel
 
 MB = 1_000_000
 

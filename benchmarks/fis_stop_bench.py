@@ -30,16 +30,16 @@ from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent.parent / "tests")]
 
-import io  # noqa: E402
-import tempfile  # noqa: E402
+import io
+import tempfile
 
-from chaoslab import fis as fis_ops  # noqa: E402
-from chaoslab.cli import Environment, main  # noqa: E402
-from chaoslab.display import NullDisplay  # noqa: E402
-from chaoslab.exit_codes import ExitCode  # noqa: E402
-from chaoslab.run import AwsTiming  # noqa: E402
-from chaoslab_servers import app_server  # noqa: E402
-from fis_servers import (  # noqa: E402
+from chaoslab import fis as fis_ops
+from chaoslab.cli import Environment, main
+from chaoslab.display import NullDisplay
+from chaoslab.exit_codes import ExitCode
+from chaoslab.run import AwsTiming
+from chaoslab_servers import app_server
+from fis_servers import (
     ACCOUNT,
     ALARMS,
     REGION,

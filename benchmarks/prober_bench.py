@@ -29,12 +29,12 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from probe_bench import local_nginx  # noqa: E402 - same directory: the probe benchmark's nginx
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from probe_bench import local_nginx
+from prometheus_client.parser import text_string_to_metric_families
 
-from chaoslab.prober.figures import PUBLISH_INTERVAL_S  # noqa: E402
-from demo_app_stack import free_port  # noqa: E402
-from moto_cloudwatch import CREDENTIALS, REGION, moto_server  # noqa: E402
+from chaoslab.prober.figures import PUBLISH_INTERVAL_S
+from demo_app_stack import free_port
+from moto_cloudwatch import CREDENTIALS, REGION, moto_server
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000

@@ -16,8 +16,8 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from chaoslab.experiments import CATALOG  # noqa: E402
-from pulumi_harness import run_lab  # noqa: E402
+from chaoslab.experiments import CATALOG
+from pulumi_harness import run_lab
 
 SCENARIOS = {
     "dev (defaults)": ("dev", {}),

@@ -37,7 +37,7 @@ import requests
 import requests.certs
 import urllib3
 
-from .abort import Abort, AbortWatch
+from .abort import Abort
 from .display import Display, NullDisplay, Progress
 from .errors import UsageError
 from .samples import MS_PER_S, ErrorKind, Sample, Summary, Tally, status_error
@@ -155,6 +155,18 @@ class SampleSink(Protocol):
     def add(self, sample: Sample) -> None: ...
 
 
+class Watch(Protocol):
+    """What can stop a probe early: an AbortWatch judging conditions, or `run`'s tripwire for a FIS stop."""
+
+    tripped: threading.Event
+
+    def start(self, start: float) -> None: ...
+
+    def completed(self, sample: Sample) -> None: ...
+
+    def close(self) -> Abort | None: ...
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     summary: Summary
@@ -174,7 +186,7 @@ def probe(
     settings: ProbeSettings,
     display: Display | None = None,
     label: str = "probe",
-    watch: AbortWatch | None = None,
+    watch: Watch | None = None,
     *,
     sinks: Sequence[SampleSink] = (),
     keep_samples: bool = False,
@@ -251,7 +263,7 @@ class _Prober:
         settings: ProbeSettings,
         display: Display,
         label: str,
-        watch: AbortWatch | None,
+        watch: Watch | None,
         sinks: Sequence[SampleSink],
         keep_samples: bool,
     ) -> None:

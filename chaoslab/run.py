@@ -322,7 +322,7 @@ class _Run:
                     self.plan.probe_settings(self.url, duration_s),
                     self.display,
                     label=phase,
-                    watch=watch,  # type: ignore[arg-type]
+                    watch=watch,
                     keep_samples=True,
                 )
             except ProbeInterrupted as interrupted:

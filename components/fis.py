@@ -166,8 +166,7 @@ class FisExperiments(pulumi.ComponentResource):
                 for experiment in declared
             }
         )
-        # from_input unwraps the nested Outputs at run time; its stub types only the outer value.
-        self.template_ids = pulumi.Output.from_input(templates)  # type: ignore[arg-type]
+        self.template_ids = pulumi.Output.from_input(templates)  # type: ignore[arg-type]  # nested Outputs are unwrapped at run time; the stub types only the outer value
         self.register_outputs(
             {
                 "summary": self.summary,

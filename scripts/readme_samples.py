@@ -21,7 +21,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 README = PROJECT_DIR / "README.md"
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from pulumi_harness import Deployment, Registration, run_lab  # noqa: E402
+from pulumi_harness import Deployment, Registration, run_lab
 
 SAMPLE_STACK = "kind"
 SAMPLE_OVERRIDES = {"experiments": {"basic-pod-kill": {"enabled": True}}}

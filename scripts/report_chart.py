@@ -20,12 +20,12 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 CHART = PROJECT_DIR / "docs" / "report-chart.png"
 sys.path[:0] = [str(PROJECT_DIR), str(PROJECT_DIR / "tests")]
 
-from chaoslab.display import NullDisplay  # noqa: E402
-from chaoslab.plan import RunOptions, make_plan  # noqa: E402
-from chaoslab.report import write_report  # noqa: E402
-from chaoslab.run import execute  # noqa: E402
-from chaoslab_fakes import FakeStack, FakeWatcher  # noqa: E402
-from chaoslab_servers import Answer, app_server  # noqa: E402
+from chaoslab.display import NullDisplay
+from chaoslab.plan import RunOptions, make_plan
+from chaoslab.report import write_report
+from chaoslab.run import execute
+from chaoslab_fakes import FakeStack, FakeWatcher
+from chaoslab_servers import Answer, app_server
 
 EXPERIMENT = "api-high-latency"
 RATE = 20.0

@@ -312,8 +312,13 @@ TASK = {
 
 def bad_requests(lab: Lab) -> Iterator[Bad]:
     sandbox, longer = lab.sandbox, format_duration(lab.max_duration_s + 60)
-    kill = lambda: _manifest(lab, "basic-pod-kill")  # noqa: E731
-    ramp = lambda **raw: _manifest(lab, "progressive-delay", **raw)  # noqa: E731
+
+    def kill() -> dict[str, Any]:
+        return _manifest(lab, "basic-pod-kill")
+
+    def ramp(**raw: Any) -> dict[str, Any]:
+        return _manifest(lab, "progressive-delay", **raw)
+
     kinds, tasks, fenced, timed = (
         "chaos-kinds-allowed",
         "chaos-kinds-allowed",

@@ -24,6 +24,7 @@ import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 ALARM = "ALARM"
 OK = "OK"
@@ -55,15 +56,15 @@ class AlarmRule:
     treat_missing_data: str
 
     @classmethod
-    def from_definition(cls, definition: Mapping[str, object]) -> AlarmRule:
+    def from_definition(cls, definition: Mapping[str, Any]) -> AlarmRule:
         """From aws.cloudwatch.MetricAlarm arguments, snake_case as the program passes them."""
         return cls(
             statistic=str(definition["statistic"]),
-            period_s=int(definition["period"]),  # type: ignore[call-overload]
+            period_s=int(definition["period"]),
             comparison=str(definition["comparison_operator"]),
-            threshold=float(definition["threshold"]),  # type: ignore[arg-type]
-            evaluation_periods=int(definition["evaluation_periods"]),  # type: ignore[call-overload]
-            datapoints_to_alarm=int(definition["datapoints_to_alarm"]),  # type: ignore[call-overload]
+            threshold=float(definition["threshold"]),
+            evaluation_periods=int(definition["evaluation_periods"]),
+            datapoints_to_alarm=int(definition["datapoints_to_alarm"]),
             treat_missing_data=str(definition["treat_missing_data"]),
         )
 

@@ -107,7 +107,7 @@ def from_registration(registration: Registration) -> PolicyResource:
 def violations(policy: AnyPolicy, args: ResourceValidationArgs | StackValidationArgs) -> list[str]:
     """Every message the policy reports; the SDK would prefix each with the policy's description."""
     found: list[str] = []
-    policy.validate(args, lambda message, urn=None: found.append(message))  # type: ignore[arg-type]
+    policy.validate(args, lambda message, urn=None: found.append(message))  # type: ignore[arg-type]  # the SDK's reporter type is internal; this one keeps messages
     return found
 
 

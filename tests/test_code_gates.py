@@ -9,6 +9,7 @@ into one that passes everything.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 import tomllib
@@ -23,6 +24,8 @@ NOT_TYPE_CHECKED = {"tests", "benchmarks", "scripts"}
 MAX_FUNCTION_LINES = 50
 LONG_ON_PURPOSE = "# Long on purpose:"
 TYPE_CHECKED_FOLDERS = ("chaoslab", "experiments", "stacks", "components", "delivery", "policy")
+# A suppression (ruff's noqa, mypy's type-ignore) names its codes, then says why on the same line.
+SUPPRESSION = re.compile(r"#\s*(noqa|type:\s*ignore)\b(?P<codes>[:\[][^#\s]*\]?)?(?P<reason>.*)$")
 # experiments/ is checked as chaoslab.experiments, through the symlink that gives it that name.
 CHECKED_THROUGH_CHAOSLAB = "experiments"
 
@@ -108,3 +111,20 @@ def _long_functions_without_a_reason() -> list[str]:
 def test_no_function_is_long_without_a_reason() -> None:
     """Past about 50 lines a function is split into named steps, or says on the line above why it reads better whole."""
     assert _long_functions_without_a_reason() == []
+
+
+def _suppressions_without_a_reason() -> list[str]:
+    tracked = subprocess.run(
+        ["git", "ls-files", "*.py"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
+    ).stdout.split()
+    found = []
+    for path in tracked:
+        for number, line in enumerate((PROJECT_DIR / path).read_text().splitlines(), start=1):
+            match = SUPPRESSION.search(line)
+            if match and (not match["codes"] or not match["reason"].strip(" #")):
+                found.append(f"{path}:{number}: {line.strip()}")
+    return found
+
+
+def test_every_suppression_names_its_codes_and_says_why() -> None:
+    assert _suppressions_without_a_reason() == []

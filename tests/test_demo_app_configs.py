@@ -107,7 +107,7 @@ def test_timeouts_refuse_a_read_timeout_the_backend_cannot_answer_within() -> No
 @pytest.mark.parametrize("value", [0, -1, 1.5, True])
 def test_timeouts_are_positive_whole_milliseconds(value: object) -> None:
     with pytest.raises(ValueError, match="proxy_connect_ms"):
-        Timeouts(proxy_connect_ms=value)  # type: ignore[arg-type]
+        Timeouts(proxy_connect_ms=value)  # type: ignore[arg-type]  # wrong types on purpose: the runtime check
 
 
 @pytest.mark.parametrize("backend", ["", "a b:80", "a:80; evil", "a:80}", "'a:80'", "a:80 # c"])

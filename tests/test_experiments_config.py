@@ -417,7 +417,7 @@ def test_the_replica_rule_reads_the_declared_replicas() -> None:
 
 
 def test_the_experiments_value_must_be_an_object() -> None:
-    assert parse_experiments(["basic-pod-kill"], FENCE) == (  # type: ignore[arg-type]
+    assert parse_experiments(["basic-pod-kill"], FENCE) == (  # type: ignore[arg-type]  # a list on purpose: bad config
         [],
         [
             'experiments: got ["basic-pod-kill"]; accepted an object keyed by experiment name (basic-pod-kill, '

@@ -85,7 +85,7 @@ def node(tmp_path: Path):
             [BASH, "-c", f'source "{script}"\n{snippet}'], env=env, capture_output=True, text=True, check=False
         )
 
-    run.dnf_log = tmp_path / "dnf.log"  # type: ignore[attr-defined]
+    run.dnf_log = tmp_path / "dnf.log"  # type: ignore[attr-defined]  # the log rides on the fixture's function
     return run
 
 

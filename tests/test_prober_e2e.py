@@ -16,7 +16,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -112,8 +112,8 @@ def test_pinned_prober_publishes_the_steady_state_falling_when_redis_goes_and_th
                 end = datetime.now(UTC) + timedelta(seconds=INTERVAL_S)
                 return series(cloudwatch, namespace, metric, {**dims, **(extra or {})}, stat, INTERVAL_S, start, end)
 
-            def intervals_where(condition: object) -> int:
-                return sum(1 for _, value in read(figures.SUCCESS_RATE, "Minimum") if condition(value))  # type: ignore[operator]
+            def intervals_where(condition: Callable[[float], bool]) -> int:
+                return sum(1 for _, value in read(figures.SUCCESS_RATE, "Minimum") if condition(value))
 
             def alive() -> bool:
                 return prober.poll() is None

@@ -24,7 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 README = PROJECT_DIR / "README.md"
 sys.path.insert(0, str(PROJECT_DIR / "scripts"))
 
-import readme_samples  # noqa: E402
+import readme_samples  # noqa: E402  scripts/ goes on sys.path just above
 
 MARKERS = ("# needs AWS", "# needs a cluster")
 # What a shell command in the README starts with.

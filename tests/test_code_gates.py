@@ -23,7 +23,6 @@ NOT_TYPE_CHECKED = {"tests", "benchmarks", "scripts"}
 # Formatted lines, docstring included; a longer function is split or starts with the marker below.
 MAX_FUNCTION_LINES = 50
 LONG_ON_PURPOSE = "# Long on purpose:"
-TYPE_CHECKED_FOLDERS = ("chaoslab", "experiments", "stacks", "components", "delivery", "policy")
 # A suppression (ruff's noqa, mypy's type-ignore) names its codes, then says why on the same line.
 SUPPRESSION = re.compile(r"#\s*(noqa|type:\s*ignore)\b(?P<codes>[:\[][^#\s]*\]?)?(?P<reason>.*)$")
 # experiments/ is checked as chaoslab.experiments, through the symlink that gives it that name.
@@ -34,6 +33,16 @@ def _run(*argv: str, cwd: Path = PROJECT_DIR) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [sys.executable, "-m", *argv], cwd=cwd, capture_output=True, text=True, check=False, timeout=900
     )
+
+
+def _tracked_python_files() -> list[Path]:
+    listed = subprocess.run(["git", "ls-files", "*.py"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True)
+    return [Path(path) for path in listed.stdout.split()]
+
+
+def _package_files() -> list[Path]:
+    """The lab's own code: every tracked file below a folder that is not tests, benchmarks or scripts."""
+    return [path for path in _tracked_python_files() if len(path.parts) > 1 and path.parts[0] not in NOT_TYPE_CHECKED]
 
 
 def _findings(result: subprocess.CompletedProcess[str]) -> str:
@@ -64,10 +73,7 @@ def test_mypy_strict_finds_nothing_in_the_program_entry() -> None:
 def test_mypy_checks_every_package_of_the_lab() -> None:
     """A new top-level package cannot slip past mypy: it is either in the checked files or named above."""
     checked = {Path(entry).parts[0] for entry in tomllib.loads(PYPROJECT.read_text())["tool"]["mypy"]["files"]}
-    tracked = subprocess.run(
-        ["git", "ls-files", "*.py"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
-    ).stdout.split()
-    with_python = {Path(path).parts[0] for path in tracked if len(Path(path).parts) > 1} - NOT_TYPE_CHECKED
+    with_python = {path.parts[0] for path in _package_files()}
     assert with_python - checked == {CHECKED_THROUGH_CHAOSLAB}
     assert (PROJECT_DIR / "chaoslab" / CHECKED_THROUGH_CHAOSLAB).resolve() == PROJECT_DIR / CHECKED_THROUGH_CHAOSLAB
     assert {"chaoslab", "stacks", "components", "policy", "delivery"} <= checked
@@ -95,16 +101,15 @@ def test_a_planted_type_error_fails_the_strict_gate(tmp_path: Path) -> None:
 
 def _long_functions_without_a_reason() -> list[str]:
     found = []
-    for folder in TYPE_CHECKED_FOLDERS:
-        for path in sorted((PROJECT_DIR / folder).rglob("*.py")):
-            lines = path.read_text().splitlines()
-            for node in ast.walk(ast.parse("\n".join(lines), filename=str(path))):
-                if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                    continue
-                length = node.end_lineno - node.lineno + 1 if node.end_lineno else 0
-                first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
-                if length > MAX_FUNCTION_LINES and not lines[first - 2].strip().startswith(LONG_ON_PURPOSE):
-                    found.append(f"{path.relative_to(PROJECT_DIR)}:{node.lineno} {node.name} ({length} lines)")
+    for path in _package_files():
+        lines = (PROJECT_DIR / path).read_text().splitlines()
+        for node in ast.walk(ast.parse("\n".join(lines), filename=str(path))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            length = node.end_lineno - node.lineno + 1 if node.end_lineno else 0
+            first = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            if length > MAX_FUNCTION_LINES and not lines[first - 2].strip().startswith(LONG_ON_PURPOSE):
+                found.append(f"{path}:{node.lineno} {node.name} ({length} lines)")
     return found
 
 
@@ -114,11 +119,8 @@ def test_no_function_is_long_without_a_reason() -> None:
 
 
 def _suppressions_without_a_reason() -> list[str]:
-    tracked = subprocess.run(
-        ["git", "ls-files", "*.py"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
-    ).stdout.split()
     found = []
-    for path in tracked:
+    for path in _tracked_python_files():
         for number, line in enumerate((PROJECT_DIR / path).read_text().splitlines(), start=1):
             match = SUPPRESSION.search(line)
             if match and (not match["codes"] or not match["reason"].strip(" #")):
